@@ -1,0 +1,119 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    CompanyFilter, ConnectionId, FieldMapping, ParseError, ProviderAccountId, SealedCredentials,
+    TenantId, Timestamp,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    Hubspot,
+    Stripe,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 2] = [Provider::Hubspot, Provider::Stripe];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Hubspot => "hubspot",
+            Provider::Stripe => "stripe",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == raw)
+            .ok_or_else(|| ParseError::new("provider", format!("{raw:?} is not hubspot or stripe")))
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The banner the admin sees for a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    /// Tokens work; jobs are scheduled.
+    Connected,
+    /// The provider refused our tokens (`oauth_revoked`): no jobs until the admin reconnects.
+    Reauthorize,
+    /// Never connected, or disconnected by the admin. Data and mapping are kept.
+    Disconnected,
+}
+
+/// Conditions worth a warning on a connection that is still Connected.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionFlags {
+    /// The OAuth user lost a scope or access (`permission_denied`); the scopes that failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_scopes: Vec<String>,
+    /// When the last `permission_denied` was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_denied_at: Option<Timestamp>,
+    /// A run wanted to archive more than the guard allows; archives wait for the admin.
+    #[serde(default)]
+    pub archives_held: bool,
+}
+
+/// One tenant's link to one provider account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub tenant_id: TenantId,
+    pub id: ConnectionId,
+    pub provider: Provider,
+    pub status: ConnectionStatus,
+    /// The provider account (HubSpot portal id, Stripe account id) once known; webhooks
+    /// are routed to the connection by it.
+    pub account_id: Option<ProviderAccountId>,
+    pub scopes: Vec<String>,
+    pub company_filter: CompanyFilter,
+    pub field_mapping: FieldMapping,
+    /// Tokens, encrypted by the provider layer. Never logged, never returned by the API.
+    pub credentials: Option<SealedCredentials>,
+    #[serde(default)]
+    pub flags: ConnectionFlags,
+    pub last_full_sync: Option<Timestamp>,
+    pub last_incremental_update: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Optimistic-concurrency version: the store bumps it on every write and refuses a
+    /// write whose expected version is not the stored one.
+    pub version: u64,
+}
+
+impl Connection {
+    /// A connection that has never been authorized, with the default mapping.
+    pub fn new(tenant_id: TenantId, provider: Provider, now: Timestamp) -> Self {
+        Self {
+            tenant_id,
+            id: ConnectionId::generate(),
+            provider,
+            status: ConnectionStatus::Disconnected,
+            account_id: None,
+            scopes: Vec::new(),
+            company_filter: CompanyFilter::All,
+            field_mapping: FieldMapping::default_for(provider),
+            credentials: None,
+            flags: ConnectionFlags::default(),
+            last_full_sync: None,
+            last_incremental_update: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
+
+    /// Whether jobs for this connection should run at all.
+    pub fn accepts_jobs(&self) -> bool {
+        self.status == ConnectionStatus::Connected
+    }
+}

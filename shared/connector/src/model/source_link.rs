@@ -1,0 +1,89 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{ConnectionId, ContactId, CustomerId, ObjectKind, Provider, SourceId, TenantId, Timestamp};
+
+/// What a provider record is mirrored into.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum LinkTarget {
+    Customer(CustomerId),
+    Contact(ContactId),
+}
+
+/// SHA-256 of a record's mapped content, hex. Equal hash -> nothing to write.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ContentHash(String);
+
+impl ContentHash {
+    /// Hashes any serializable value through its canonical JSON (maps are ordered, so
+    /// equal content gives equal bytes).
+    pub fn of<T: Serialize>(value: &T) -> Self {
+        let bytes = serde_json::to_vec(value).unwrap_or_default();
+        Self(hex::encode(Sha256::digest(&bytes)))
+    }
+
+    pub fn from_hex(hex: impl Into<String>) -> Self {
+        Self(hex.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ContentHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ContentHash({})", self.0.get(..12).unwrap_or(&self.0))
+    }
+}
+
+/// The provider's version of a record: its last-modified time in epoch milliseconds
+/// (HubSpot `hs_lastmodifieddate` / `updatedAt`, Stripe event `created`). An older
+/// version never overwrites a newer one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SourceVersion(pub i64);
+
+/// Provider record -> our record, with what we last applied from it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLink {
+    pub tenant_id: TenantId,
+    pub connection_id: ConnectionId,
+    pub provider: Provider,
+    pub object_kind: ObjectKind,
+    pub source_id: SourceId,
+    pub target: LinkTarget,
+    pub source_version: SourceVersion,
+    pub content_hash: ContentHash,
+    /// The source record was deleted at the provider or left the filter; the target is archived.
+    pub source_gone: bool,
+    pub updated_at: Timestamp,
+}
+
+impl SourceLink {
+    /// Whether a record at `version` with `hash` would change what this link recorded:
+    /// newer versions always do, the same version only if the mapped content differs
+    /// (the field mapping changed), older versions never.
+    pub fn is_superseded_by(&self, version: SourceVersion, hash: &ContentHash) -> bool {
+        version > self.source_version || (version == self.source_version && *hash != self.content_hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_hash_is_stable_and_content_sensitive() {
+        let a = ContentHash::of(&serde_json::json!({"name": "Acme", "domain": "acme.com"}));
+        let b = ContentHash::of(&serde_json::json!({"domain": "acme.com", "name": "Acme"}));
+        let c = ContentHash::of(&serde_json::json!({"name": "Acme2", "domain": "acme.com"}));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.as_str().len(), 64);
+    }
+}

@@ -1,0 +1,122 @@
+//! The one trait every provider (HubSpot, Stripe) is reached through by the engine.
+//! Implementations live in their own crates (`connector-hubspot`, ...); they own OAuth,
+//! token refresh, rate limiting and the mapping of provider errors onto [`ErrorCode`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::model::*;
+
+/// A failed provider call, already classified into the log's error codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ProviderError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// HTTP status, when the provider answered.
+    pub status: Option<u16>,
+    /// The provider's response body (to be cut before it is logged).
+    pub body: Option<String>,
+    /// How long the provider asked us to wait (`Retry-After`), for `rate_limited`.
+    pub retry_after: Option<Duration>,
+}
+
+impl ProviderError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            status: None,
+            body: None,
+            retry_after: None,
+        }
+    }
+}
+
+pub type ProviderResult<T> = Result<T, ProviderError>;
+
+/// One provider record as the engine sees it: its id, version and raw property values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRecord {
+    pub kind: ObjectKind,
+    pub id: SourceId,
+    /// Last-modified time at the provider (epoch ms): orders writes.
+    pub version: SourceVersion,
+    /// Archived / deleted at the provider.
+    pub archived: bool,
+    /// Property values as the provider sends them (text); `None` = present but empty.
+    pub properties: BTreeMap<String, Option<String>>,
+    /// For contacts: the companies the contact is associated with, primary first.
+    #[serde(default)]
+    pub associated_companies: Vec<SourceId>,
+    /// Ids that were merged into this record (they no longer exist on their own).
+    #[serde(default)]
+    pub merged_from: Vec<SourceId>,
+}
+
+/// A page of a full listing, and where the next one starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourcePage {
+    pub records: Vec<SourceRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// The outcome of fetching one record by id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fetched {
+    Found(SourceRecord),
+    /// The provider has no such record any more (hard-deleted, or merged away with no
+    /// survivor known).
+    Gone,
+}
+
+/// A property in the provider's schema, for validating a field mapping.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PropertySchema {
+    pub name: String,
+    /// The provider's type name (HubSpot `string`, `number`, `enumeration`, `datetime`, ...).
+    pub property_type: String,
+    pub label: Option<String>,
+}
+
+/// The provider as the engine uses it, on behalf of one connection. Implementations
+/// refresh tokens, respect rate limits and classify errors themselves; the engine only
+/// sees records and [`ProviderError`]s.
+#[async_trait]
+pub trait SourceProvider: Send + Sync {
+    fn provider(&self) -> Provider;
+
+    /// One page of every record of `kind` (archived ones excluded), with the mapped
+    /// properties, from `cursor` (`None`: the first page).
+    async fn list_page(
+        &self,
+        connection: &Connection,
+        kind: ObjectKind,
+        properties: &[&str],
+        cursor: Option<&str>,
+    ) -> ProviderResult<SourcePage>;
+
+    /// Fetches records fresh by id (batched by the implementation), archived ones included
+    /// where the provider allows; one outcome per requested id, in request order.
+    async fn fetch(
+        &self,
+        connection: &Connection,
+        kind: ObjectKind,
+        ids: &[SourceId],
+        properties: &[&str],
+    ) -> ProviderResult<Vec<(SourceId, Fetched)>>;
+
+    /// Whether each company passes the connection's company filter. For `CompanyFilter::All`
+    /// every id passes.
+    async fn filter_members(
+        &self,
+        connection: &Connection,
+        ids: &[SourceId],
+    ) -> ProviderResult<BTreeMap<SourceId, bool>>;
+
+    /// The provider's schema for one object kind.
+    async fn properties(&self, connection: &Connection, kind: ObjectKind) -> ProviderResult<Vec<PropertySchema>>;
+}
