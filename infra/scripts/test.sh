@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what is missing (the Python venv with
+# moto, the official HubSpot/Stripe clients, cfn-lint, pytest), then checks formatting and
+# lints, and runs every Rust and Python test. `make test` and `.ci/run` call exactly this.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "python tools (.venv)"
+bash infra/scripts/python-env.sh
+export MOTO_SERVER="$root/.venv/bin/moto_server"
+export SYNC_PYTHON="$root/.venv/bin/python"
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo test"
+cargo test --workspace
+
+if compgen -G "infra/*/tests_py/test_*.py" > /dev/null; then
+  step "python checks against the sandboxes (official clients)"
+  cargo build --quiet -p hubspot-sandbox
+  "$root/.venv/bin/python" -m pytest -q infra/*/tests_py
+fi
+
+if [[ -f template.yaml ]]; then
+  step "cfn-lint template.yaml"
+  "$root/.venv/bin/cfn-lint" template.yaml
+fi
+
+step "all checks passed"
