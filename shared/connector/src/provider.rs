@@ -118,5 +118,9 @@ pub trait SourceProvider: Send + Sync {
     ) -> ProviderResult<BTreeMap<SourceId, bool>>;
 
     /// The provider's schema for one object kind.
-    async fn properties(&self, connection: &Connection, kind: ObjectKind) -> ProviderResult<Vec<PropertySchema>>;
+    async fn properties(
+        &self,
+        connection: &Connection,
+        kind: ObjectKind,
+    ) -> ProviderResult<Vec<PropertySchema>>;
 }

@@ -25,7 +25,9 @@ fn check_id(what: &'static str, raw: &str) -> Result<(), ParseError> {
     {
         return Err(ParseError::new(
             what,
-            format!("contains the character {bad:?}; allowed are letters, digits, '-', '_', '.', ':'"),
+            format!(
+                "contains the character {bad:?}; allowed are letters, digits, '-', '_', '.', ':'"
+            ),
         ));
     }
     Ok(())

@@ -2,7 +2,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConnectionId, ErrorCode, Job, LogEntryId, ObjectKind, Provider, SourceId, TenantId, Timestamp};
+use super::{
+    ConnectionId, ErrorCode, Job, LogEntryId, ObjectKind, Provider, SourceId, TenantId, Timestamp,
+};
 
 /// How long sync log rows are kept.
 pub const LOG_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);

@@ -166,13 +166,38 @@ impl FieldMapping {
             Provider::Hubspot => vec![
                 entry(ObjectKind::Company, "name", TargetField::Name, "string"),
                 entry(ObjectKind::Company, "domain", TargetField::Domain, "string"),
-                entry(ObjectKind::Company, "hubspot_owner_id", TargetField::Owner, "enumeration"),
-                entry(ObjectKind::Company, "annualrevenue", TargetField::Arr, "number"),
+                entry(
+                    ObjectKind::Company,
+                    "hubspot_owner_id",
+                    TargetField::Owner,
+                    "enumeration",
+                ),
+                entry(
+                    ObjectKind::Company,
+                    "annualrevenue",
+                    TargetField::Arr,
+                    "number",
+                ),
                 entry(ObjectKind::Contact, "email", TargetField::Email, "string"),
-                entry(ObjectKind::Contact, "firstname", TargetField::FirstName, "string"),
-                entry(ObjectKind::Contact, "lastname", TargetField::LastName, "string"),
+                entry(
+                    ObjectKind::Contact,
+                    "firstname",
+                    TargetField::FirstName,
+                    "string",
+                ),
+                entry(
+                    ObjectKind::Contact,
+                    "lastname",
+                    TargetField::LastName,
+                    "string",
+                ),
                 entry(ObjectKind::Contact, "phone", TargetField::Phone, "string"),
-                entry(ObjectKind::Contact, "jobtitle", TargetField::JobTitle, "string"),
+                entry(
+                    ObjectKind::Contact,
+                    "jobtitle",
+                    TargetField::JobTitle,
+                    "string",
+                ),
             ],
             Provider::Stripe => Vec::new(),
         };
@@ -185,7 +210,9 @@ impl FieldMapping {
 
     /// The provider properties to request for one object kind.
     pub fn source_properties(&self, object: ObjectKind) -> Vec<&str> {
-        self.for_object(object).map(|e| e.source_property.as_str()).collect()
+        self.for_object(object)
+            .map(|e| e.source_property.as_str())
+            .collect()
     }
 }
 
@@ -237,7 +264,12 @@ mod tests {
     fn company_filter_json_is_tagged() {
         let f: CompanyFilter =
             serde_json::from_str(r#"{"type":"list","list_id":"42"}"#).expect("valid");
-        assert_eq!(f, CompanyFilter::List { list_id: "42".into() });
+        assert_eq!(
+            f,
+            CompanyFilter::List {
+                list_id: "42".into()
+            }
+        );
         assert!(serde_json::from_str::<CompanyFilter>(r#"{"type":"nope"}"#).is_err());
     }
 }

@@ -3,8 +3,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ConnectionId, CustomerId, ObjectKind, ParseError, PendingMatchId, Provider, SourceId,
-    TenantId, Timestamp,
+    ConnectionId, CustomerId, ObjectKind, ParseError, PendingMatchId, Provider, SourceId, TenantId,
+    Timestamp,
 };
 
 /// A company's web domain in matching form: lower case, no scheme, no `www.`, no port,
@@ -86,8 +86,28 @@ impl fmt::Debug for Domain {
 
 /// Legal-form suffixes dropped when comparing company names.
 const LEGAL_SUFFIXES: &[&str] = &[
-    "inc", "incorporated", "llc", "ltd", "limited", "gmbh", "ag", "sa", "sas", "bv", "nv",
-    "plc", "kg", "corp", "corporation", "co", "company", "srl", "oy", "ab", "as", "pty",
+    "inc",
+    "incorporated",
+    "llc",
+    "ltd",
+    "limited",
+    "gmbh",
+    "ag",
+    "sa",
+    "sas",
+    "bv",
+    "nv",
+    "plc",
+    "kg",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "srl",
+    "oy",
+    "ab",
+    "as",
+    "pty",
 ];
 
 /// A company name in matching form: lower case, punctuation dropped, whitespace
@@ -179,16 +199,30 @@ mod tests {
             ("  Acme.COM  ", "acme.com"),
         ];
         for (raw, want) in cases {
-            assert_eq!(Domain::parse(raw).map(|d| d.0), Ok(want.to_owned()), "{raw}");
+            assert_eq!(
+                Domain::parse(raw).map(|d| d.0),
+                Ok(want.to_owned()),
+                "{raw}"
+            );
         }
-        for bad in ["", "localhost", "acme..com", "ac me.com", "https://", "a_b.com"] {
+        for bad in [
+            "",
+            "localhost",
+            "acme..com",
+            "ac me.com",
+            "https://",
+            "a_b.com",
+        ] {
             assert!(Domain::parse(bad).is_err(), "{bad} should be rejected");
         }
     }
 
     #[test]
     fn email_domains_are_extracted() {
-        assert_eq!(Domain::from_email("ana@Acme.com").map(|d| d.0), Ok("acme.com".into()));
+        assert_eq!(
+            Domain::from_email("ana@Acme.com").map(|d| d.0),
+            Ok("acme.com".into())
+        );
         assert!(Domain::from_email("@acme.com").is_err());
         assert!(Domain::from_email("nobody").is_err());
     }

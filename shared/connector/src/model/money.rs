@@ -74,7 +74,11 @@ impl Money {
     /// Parses a decimal amount in major units as providers send it in text fields
     /// (HubSpot `annualrevenue` = `"1250000.50"`), without going through a float.
     /// `minor_digits` is the currency's exponent (2 for USD, 0 for JPY).
-    pub fn parse_major(raw: &str, currency: Currency, minor_digits: u32) -> Result<Self, ParseError> {
+    pub fn parse_major(
+        raw: &str,
+        currency: Currency,
+        minor_digits: u32,
+    ) -> Result<Self, ParseError> {
         let bad = |why: &str| ParseError::new("amount", format!("{raw:?} {why}"));
         let trimmed = raw.trim();
         let (negative, digits) = match trimmed.strip_prefix('-') {
@@ -82,7 +86,10 @@ impl Money {
             None => (false, trimmed),
         };
         let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
-        if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        if whole.is_empty()
+            || !whole.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(bad("is not a decimal number"));
         }
         if frac.len() > minor_digits as usize {
@@ -91,7 +98,11 @@ impl Money {
         let scale = 10i64.pow(minor_digits);
         let whole: i64 = whole.parse().map_err(|_| bad("is too large"))?;
         let frac_padded = format!("{frac:0<width$}", width = minor_digits as usize);
-        let frac: i64 = if frac_padded.is_empty() { 0 } else { frac_padded.parse().map_err(|_| bad("is not a number"))? };
+        let frac: i64 = if frac_padded.is_empty() {
+            0
+        } else {
+            frac_padded.parse().map_err(|_| bad("is not a number"))?
+        };
         let amount = whole
             .checked_mul(scale)
             .and_then(|w| w.checked_add(frac))
@@ -117,9 +128,18 @@ mod tests {
 
     #[test]
     fn major_amounts_parse_without_floats() {
-        assert_eq!(Money::parse_major("1250000.5", usd(), 2).map(|m| m.amount_minor), Ok(125_000_050));
-        assert_eq!(Money::parse_major("-3", usd(), 2).map(|m| m.amount_minor), Ok(-300));
-        assert_eq!(Money::parse_major("0.07", usd(), 2).map(|m| m.amount_minor), Ok(7));
+        assert_eq!(
+            Money::parse_major("1250000.5", usd(), 2).map(|m| m.amount_minor),
+            Ok(125_000_050)
+        );
+        assert_eq!(
+            Money::parse_major("-3", usd(), 2).map(|m| m.amount_minor),
+            Ok(-300)
+        );
+        assert_eq!(
+            Money::parse_major("0.07", usd(), 2).map(|m| m.amount_minor),
+            Ok(7)
+        );
         assert!(Money::parse_major("1.005", usd(), 2).is_err());
         assert!(Money::parse_major("1e6", usd(), 2).is_err());
         assert!(Money::parse_major("", usd(), 2).is_err());

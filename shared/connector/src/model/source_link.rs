@@ -3,7 +3,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{ConnectionId, ContactId, CustomerId, ObjectKind, Provider, SourceId, TenantId, Timestamp};
+use super::{
+    ConnectionId, ContactId, CustomerId, ObjectKind, Provider, SourceId, TenantId, Timestamp,
+};
 
 /// What a provider record is mirrored into.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,7 +71,8 @@ impl SourceLink {
     /// newer versions always do, the same version only if the mapped content differs
     /// (the field mapping changed), older versions never.
     pub fn is_superseded_by(&self, version: SourceVersion, hash: &ContentHash) -> bool {
-        version > self.source_version || (version == self.source_version && *hash != self.content_hash)
+        version > self.source_version
+            || (version == self.source_version && *hash != self.content_hash)
     }
 }
 

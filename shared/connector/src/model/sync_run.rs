@@ -69,7 +69,12 @@ pub struct SyncRun {
 }
 
 impl SyncRun {
-    pub fn start(tenant_id: TenantId, connection_id: ConnectionId, trigger: SyncTrigger, now: Timestamp) -> Self {
+    pub fn start(
+        tenant_id: TenantId,
+        connection_id: ConnectionId,
+        trigger: SyncTrigger,
+        now: Timestamp,
+    ) -> Self {
         Self {
             tenant_id,
             connection_id,

@@ -89,7 +89,11 @@ pub trait JobQueue: Send + Sync {
     /// Makes a received message visible again after `timeout` (0: now).
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> QueueResult<()>;
     /// Receives from the dead-letter queue (same semantics as `receive`).
-    async fn receive_dead_letters(&self, max: usize, visibility: Duration) -> QueueResult<Vec<ReceivedMessage>>;
+    async fn receive_dead_letters(
+        &self,
+        max: usize,
+        visibility: Duration,
+    ) -> QueueResult<Vec<ReceivedMessage>>;
     async fn delete_dead_letter(&self, receipt: &str) -> QueueResult<()>;
     /// Moves every dead letter back to the main queue; returns how many moved.
     async fn redrive_dead_letters(&self) -> QueueResult<u64>;

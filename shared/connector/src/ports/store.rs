@@ -59,7 +59,10 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 
 impl PageRequest {
     pub fn first(limit: usize) -> Self {
-        Self { limit, cursor: None }
+        Self {
+            limit,
+            cursor: None,
+        }
     }
 
     pub fn effective_limit(&self) -> usize {
@@ -141,7 +144,11 @@ pub trait Store: Send + Sync {
     async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>>;
 
     // ---- connections
-    async fn get_connection(&self, tenant: &TenantId, id: &ConnectionId) -> StoreResult<Option<Connection>>;
+    async fn get_connection(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> StoreResult<Option<Connection>>;
     /// Writes `connection` if the stored version equals `connection.version` (0: must not
     /// exist) and returns it with the bumped version. Also maintains the
     /// `(provider, account_id)` routing entry.
@@ -157,13 +164,25 @@ pub trait Store: Send + Sync {
     async fn list_all_connections(&self, page: PageRequest) -> StoreResult<Page<Connection>>;
 
     // ---- customers
-    async fn get_customer(&self, tenant: &TenantId, id: &CustomerId) -> StoreResult<Option<Customer>>;
+    async fn get_customer(
+        &self,
+        tenant: &TenantId,
+        id: &CustomerId,
+    ) -> StoreResult<Option<Customer>>;
     /// See [`CustomerWrite`]. Returns the customer as stored, with its bumped version.
     async fn write_customer(&self, write: CustomerWrite<'_>) -> StoreResult<Customer>;
     /// Customers (archived or not) whose normalised domain equals `domain`.
-    async fn find_customers_by_domain(&self, tenant: &TenantId, domain: &Domain) -> StoreResult<Vec<Customer>>;
+    async fn find_customers_by_domain(
+        &self,
+        tenant: &TenantId,
+        domain: &Domain,
+    ) -> StoreResult<Vec<Customer>>;
     /// Customers (archived or not) whose normalised name equals `name`.
-    async fn find_customers_by_name(&self, tenant: &TenantId, name: &NormalizedName) -> StoreResult<Vec<Customer>>;
+    async fn find_customers_by_name(
+        &self,
+        tenant: &TenantId,
+        name: &NormalizedName,
+    ) -> StoreResult<Vec<Customer>>;
     async fn list_customers(
         &self,
         tenant: &TenantId,
@@ -172,7 +191,11 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Page<Customer>>;
     /// Purges an archived customer with its source links and contacts.
     /// `NotFound` if absent, `NotArchived` if it is not archived.
-    async fn delete_customer_permanently(&self, tenant: &TenantId, id: &CustomerId) -> StoreResult<()>;
+    async fn delete_customer_permanently(
+        &self,
+        tenant: &TenantId,
+        id: &CustomerId,
+    ) -> StoreResult<()>;
 
     // ---- contacts
     async fn get_contact(&self, tenant: &TenantId, id: &ContactId) -> StoreResult<Option<Contact>>;
@@ -210,13 +233,21 @@ pub trait Store: Send + Sync {
         page: PageRequest,
     ) -> StoreResult<Page<SourceLink>>;
     /// The links that point at one customer or contact.
-    async fn links_to(&self, tenant: &TenantId, target: &LinkTarget) -> StoreResult<Vec<SourceLink>>;
+    async fn links_to(
+        &self,
+        tenant: &TenantId,
+        target: &LinkTarget,
+    ) -> StoreResult<Vec<SourceLink>>;
 
     // ---- pending matches
     /// Creates an open match. At most one open match exists per source record: creating a
     /// second returns `AlreadyExists` and leaves the first as it was.
     async fn create_pending_match(&self, m: &PendingMatch) -> StoreResult<()>;
-    async fn get_pending_match(&self, tenant: &TenantId, id: &PendingMatchId) -> StoreResult<Option<PendingMatch>>;
+    async fn get_pending_match(
+        &self,
+        tenant: &TenantId,
+        id: &PendingMatchId,
+    ) -> StoreResult<Option<PendingMatch>>;
     /// The match raised for one source record (open or resolved): how the engine finds
     /// the admin's earlier choice.
     async fn find_pending_match_for_source(
@@ -252,7 +283,12 @@ pub trait Store: Send + Sync {
         page: PageRequest,
         now: Timestamp,
     ) -> StoreResult<Page<LogEntry>>;
-    async fn get_log_entry(&self, tenant: &TenantId, id: &LogEntryId, now: Timestamp) -> StoreResult<Option<LogEntry>>;
+    async fn get_log_entry(
+        &self,
+        tenant: &TenantId,
+        id: &LogEntryId,
+        now: Timestamp,
+    ) -> StoreResult<Option<LogEntry>>;
     /// Deletes rows whose expiry has passed; returns how many. DynamoDB leaves this to
     /// TTL and returns 0.
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64>;
@@ -260,12 +296,21 @@ pub trait Store: Send + Sync {
     // ---- webhook dedupe
     /// Records `key` until `expires_at`. True if it was not already recorded (or its
     /// earlier record has expired): the caller is the first to see this event.
-    async fn record_event_once(&self, key: &str, expires_at: Timestamp, now: Timestamp) -> StoreResult<bool>;
+    async fn record_event_once(
+        &self,
+        key: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
 
     // ---- OAuth state
     async fn put_oauth_state(&self, state: &OAuthState) -> StoreResult<()>;
     /// Returns and deletes the state, at most once; `None` if unknown, taken or expired.
-    async fn take_oauth_state(&self, state: &str, now: Timestamp) -> StoreResult<Option<OAuthState>>;
+    async fn take_oauth_state(
+        &self,
+        state: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<OAuthState>>;
 
     // ---- sync runs
     async fn get_sync_run(

@@ -1,0 +1,1 @@
+//! Stripe provider (in progress).
