@@ -22,10 +22,13 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo test"
 cargo test --workspace
 
-if compgen -G "infra/*/tests_py/test_*.py" > /dev/null; then
-  step "python checks against the sandboxes (official clients)"
-  cargo build --quiet -p hubspot-sandbox
-  "$root/.venv/bin/python" -m pytest -q infra/*/tests_py
+shopt -s nullglob
+py_dirs=(infra/*/tests_py shared/*/tests_py)
+if (( ${#py_dirs[@]} )); then
+  step "python checks against the sandboxes and our verifiers (official clients)"
+  cargo build --quiet --workspace --bins
+  export SYNC_BIN_DIR="$root/target/debug"
+  "$root/.venv/bin/python" -m pytest -q "${py_dirs[@]}"
 fi
 
 if [[ -f template.yaml ]]; then

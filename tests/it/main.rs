@@ -1,1 +1,5 @@
-mod placeholder {}
+//! All integration tests in one binary (one link, one moto_server).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod conformance_queue;
+mod conformance_store;

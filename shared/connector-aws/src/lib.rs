@@ -1,1 +1,5 @@
-//! (in progress)
+//! AWS adapters of the connector's ports: the state store on one DynamoDB table and the
+//! job queue on SQS (with its dead-letter queue).
+
+pub mod dynamodb;
+pub mod sqs;
