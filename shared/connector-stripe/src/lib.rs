@@ -1,1 +1,7 @@
-//! Stripe provider (in progress).
+//! Stripe provider: API-key and OAuth auth, a paged client with rate limiting,
+//! `Stripe-Signature` checks, and MRR normalisation.
+
+pub mod mrr;
+pub mod ratio;
+pub mod types;
+pub mod webhook;

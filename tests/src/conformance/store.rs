@@ -1,0 +1,1701 @@
+//! The state store's contract (`connector::ports::Store`), checked the same way against
+//! every adapter. Each check expects a fresh, empty store and names its expiry times
+//! explicitly (`now`), so none of them sleeps.
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+
+use connector::model::*;
+use connector::ports::*;
+
+/// A fixed "now" so expiry checks need no clock.
+const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+fn at_secs(secs: i64) -> Timestamp {
+    Timestamp::from_millis(T0.as_millis() + secs * 1000)
+}
+
+fn tenant(name: &str) -> TenantId {
+    TenantId::parse(name).unwrap()
+}
+
+fn source(id: &str) -> SourceId {
+    SourceId::parse(id).unwrap()
+}
+
+fn customer(tenant: &TenantId, name: &str, domain: Option<&str>) -> Customer {
+    let mut c = Customer::new(tenant.clone(), name, T0);
+    c.domain = domain.map(|d| Domain::parse(d).unwrap());
+    c
+}
+
+fn contact_of(tenant: &TenantId, customer: &Customer, email: &str) -> Contact {
+    let mut c = Contact::new(tenant.clone(), T0);
+    c.customer_id = Some(customer.id.clone());
+    c.email = Some(email.to_owned());
+    c
+}
+
+fn link(
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    kind: ObjectKind,
+    source_id: &str,
+    target: LinkTarget,
+    version: i64,
+    hash: &str,
+) -> SourceLink {
+    SourceLink {
+        tenant_id: tenant.clone(),
+        connection_id: connection.clone(),
+        provider: Provider::Hubspot,
+        object_kind: kind,
+        source_id: source(source_id),
+        target,
+        source_version: SourceVersion(version),
+        content_hash: ContentHash::from_hex(hash),
+        source_gone: false,
+        updated_at: T0,
+    }
+}
+
+fn company_link(
+    c: &Customer,
+    connection: &ConnectionId,
+    source_id: &str,
+    version: i64,
+    hash: &str,
+) -> SourceLink {
+    link(
+        &c.tenant_id,
+        connection,
+        ObjectKind::Company,
+        source_id,
+        LinkTarget::Customer(c.id.clone()),
+        version,
+        hash,
+    )
+}
+
+fn pending_match(tenant: &TenantId, connection: &ConnectionId, source_id: &str) -> PendingMatch {
+    PendingMatch {
+        tenant_id: tenant.clone(),
+        id: PendingMatchId::generate(),
+        connection_id: connection.clone(),
+        provider: Provider::Hubspot,
+        object_kind: ObjectKind::Company,
+        source_id: source(source_id),
+        source_name: format!("Company {source_id}"),
+        source_domain: Some(Domain::parse("acme.com").unwrap()),
+        candidates: vec![CustomerId::generate(), CustomerId::generate()],
+        status: PendingMatchStatus::Open,
+        resolution: None,
+        created_at: T0,
+        resolved_at: None,
+    }
+}
+
+fn oauth_state(tenant: &TenantId, state: &str, expires_at: Timestamp) -> OAuthState {
+    OAuthState {
+        state: state.to_owned(),
+        tenant_id: tenant.clone(),
+        connection_id: ConnectionId::generate(),
+        provider: Provider::Hubspot,
+        code_verifier: Some(Secret::new("verifier-123")),
+        created_at: T0,
+        expires_at,
+    }
+}
+
+async fn new_customer(store: &dyn Store, c: &Customer) -> Customer {
+    store
+        .write_customer(CustomerWrite {
+            customer: c,
+            expected_version: 0,
+            link: None,
+        })
+        .await
+        .unwrap()
+}
+
+/// Saves `c` over its stored version (`c.version`).
+async fn update_customer(store: &dyn Store, c: &Customer) -> Customer {
+    store
+        .write_customer(CustomerWrite {
+            customer: c,
+            expected_version: c.version,
+            link: None,
+        })
+        .await
+        .unwrap()
+}
+
+async fn new_contact(store: &dyn Store, c: &Contact, link: Option<&SourceLink>) -> Contact {
+    store
+        .write_contact(ContactWrite {
+            contact: c,
+            expected_version: 0,
+            link,
+        })
+        .await
+        .unwrap()
+}
+
+fn expect_version_conflict<T: Debug>(result: StoreResult<T>) {
+    assert!(
+        matches!(result, Err(StoreError::VersionConflict { .. })),
+        "expected VersionConflict, got {result:?}"
+    );
+}
+
+fn expect_stale_source<T: Debug>(result: StoreResult<T>) {
+    assert!(
+        matches!(result, Err(StoreError::StaleSource { .. })),
+        "expected StaleSource, got {result:?}"
+    );
+}
+
+/// Follows the cursors of a listing to its end. Fails on a page over the limit, a
+/// duplicate, or a listing that never ends.
+async fn read_all_pages<T, K, F, Fut>(limit: usize, key_of: impl Fn(&T) -> K, mut read: F) -> Vec<T>
+where
+    K: Ord + Debug,
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = StoreResult<Page<T>>>,
+{
+    let mut all = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut cursor = None;
+    for _ in 0..100 {
+        let page = read(PageRequest {
+            limit,
+            cursor: cursor.take(),
+        })
+        .await
+        .unwrap();
+        assert!(
+            page.items.len() <= limit,
+            "a page holds {} items, over the limit {limit}",
+            page.items.len()
+        );
+        for item in page.items {
+            let key = key_of(&item);
+            assert!(seen.insert(key), "an item came back twice across pages");
+            all.push(item);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return all,
+        }
+    }
+    panic!("the listing did not end after 100 pages");
+}
+
+// ---------------------------------------------------------------- versions
+
+pub async fn conditional_writes_check_the_stored_version(store: &dyn Store) {
+    let t = tenant("tenant-a");
+
+    let acme_tenant = Tenant {
+        id: t.clone(),
+        name: "Acme workspace".into(),
+        created_at: T0,
+    };
+    store.put_tenant(&acme_tenant).await.unwrap();
+    assert_eq!(store.get_tenant(&t).await.unwrap(), Some(acme_tenant));
+    assert_eq!(store.get_tenant(&tenant("nobody")).await.unwrap(), None);
+
+    // customers: 0 means "must not exist"; each write returns the bumped version
+    let c = customer(&t, "Acme", Some("acme.com"));
+    let v1 = new_customer(store, &c).await;
+    assert_eq!(v1.version, 1);
+    assert_eq!(v1.name, "Acme");
+    assert_eq!(
+        store.get_customer(&t, &c.id).await.unwrap(),
+        Some(v1.clone())
+    );
+    expect_version_conflict(
+        store
+            .write_customer(CustomerWrite {
+                customer: &c,
+                expected_version: 0,
+                link: None,
+            })
+            .await,
+    );
+    let mut renamed = v1.clone();
+    renamed.name = "Acme Corp".into();
+    let v2 = update_customer(store, &renamed).await;
+    assert_eq!(v2.version, 2);
+    assert_eq!(
+        store.get_customer(&t, &c.id).await.unwrap(),
+        Some(v2.clone())
+    );
+    expect_version_conflict(
+        store
+            .write_customer(CustomerWrite {
+                customer: &renamed,
+                expected_version: 1,
+                link: None,
+            })
+            .await,
+    );
+    let absent = customer(&t, "Nobody", None);
+    expect_version_conflict(
+        store
+            .write_customer(CustomerWrite {
+                customer: &absent,
+                expected_version: 3,
+                link: None,
+            })
+            .await,
+    );
+    assert_eq!(store.get_customer(&t, &absent.id).await.unwrap(), None);
+
+    // contacts
+    let person = contact_of(&t, &v2, "ana@acme.com");
+    let p1 = new_contact(store, &person, None).await;
+    assert_eq!(p1.version, 1);
+    expect_version_conflict(
+        store
+            .write_contact(ContactWrite {
+                contact: &person,
+                expected_version: 0,
+                link: None,
+            })
+            .await,
+    );
+    let p2 = store
+        .write_contact(ContactWrite {
+            contact: &p1,
+            expected_version: 1,
+            link: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(p2.version, 2);
+    assert_eq!(store.get_contact(&t, &person.id).await.unwrap(), Some(p2));
+
+    // connections
+    let conn = Connection::new(t.clone(), Provider::Hubspot, T0);
+    let k1 = store.put_connection(&conn).await.unwrap();
+    assert_eq!(k1.version, 1);
+    expect_version_conflict(store.put_connection(&conn).await);
+    let mut connected = k1.clone();
+    connected.status = ConnectionStatus::Connected;
+    let k2 = store.put_connection(&connected).await.unwrap();
+    assert_eq!(k2.version, 2);
+    assert_eq!(k2.status, ConnectionStatus::Connected);
+    expect_version_conflict(store.put_connection(&connected).await);
+    assert_eq!(store.get_connection(&t, &conn.id).await.unwrap(), Some(k2));
+}
+
+pub async fn version_races_have_one_winner(store: &dyn Store) {
+    let t = tenant("tenant-a");
+    let v1 = new_customer(store, &customer(&t, "Acme", None)).await;
+
+    // one after the other, both from version 1
+    let mut first = v1.clone();
+    first.name = "First".into();
+    let mut second = v1.clone();
+    second.name = "Second".into();
+    let won = update_customer(store, &first).await;
+    assert_eq!(won.version, 2);
+    expect_version_conflict(
+        store
+            .write_customer(CustomerWrite {
+                customer: &second,
+                expected_version: 1,
+                link: None,
+            })
+            .await,
+    );
+    assert_eq!(
+        store.get_customer(&t, &v1.id).await.unwrap(),
+        Some(won.clone())
+    );
+
+    // at the same time, both from version 2
+    let mut left = won.clone();
+    left.name = "Left".into();
+    let mut right = won.clone();
+    right.name = "Right".into();
+    let (l, r) = tokio::join!(
+        store.write_customer(CustomerWrite {
+            customer: &left,
+            expected_version: 2,
+            link: None,
+        }),
+        store.write_customer(CustomerWrite {
+            customer: &right,
+            expected_version: 2,
+            link: None,
+        }),
+    );
+    let winner = match (l, r) {
+        (Ok(w), Err(StoreError::VersionConflict { .. }))
+        | (Err(StoreError::VersionConflict { .. }), Ok(w)) => w,
+        other => panic!("expected exactly one winner and one VersionConflict, got {other:?}"),
+    };
+    assert_eq!(winner.version, 3);
+    assert_eq!(store.get_customer(&t, &v1.id).await.unwrap(), Some(winner));
+
+    // the same for connections
+    let k1 = store
+        .put_connection(&Connection::new(t.clone(), Provider::Stripe, T0))
+        .await
+        .unwrap();
+    let mut a = k1.clone();
+    a.scopes = vec!["a".into()];
+    let mut b = k1.clone();
+    b.scopes = vec!["b".into()];
+    let (ra, rb) = tokio::join!(store.put_connection(&a), store.put_connection(&b));
+    let winner = match (ra, rb) {
+        (Ok(w), Err(StoreError::VersionConflict { .. }))
+        | (Err(StoreError::VersionConflict { .. }), Ok(w)) => w,
+        other => panic!("expected exactly one winner and one VersionConflict, got {other:?}"),
+    };
+    assert_eq!(winner.version, 2);
+    assert_eq!(
+        store.get_connection(&t, &k1.id).await.unwrap(),
+        Some(winner)
+    );
+}
+
+// ---------------------------------------------------------------- source links
+
+pub async fn an_older_source_version_never_overwrites_a_newer_one(store: &dyn Store) {
+    let t = tenant("tenant-a");
+    let conn = ConnectionId::generate();
+    let c = customer(&t, "Acme", None);
+    let newer = company_link(&c, &conn, "512", 200, "aaaa");
+    let v1 = store
+        .write_customer(CustomerWrite {
+            customer: &c,
+            expected_version: 0,
+            link: Some(&newer),
+        })
+        .await
+        .unwrap();
+
+    let mut old_content = v1.clone();
+    old_content.name = "Acme (old)".into();
+    let older = company_link(&c, &conn, "512", 100, "bbbb");
+    let result = store
+        .write_customer(CustomerWrite {
+            customer: &old_content,
+            expected_version: 1,
+            link: Some(&older),
+        })
+        .await;
+    match result {
+        Err(StoreError::StaleSource { offered, stored }) => {
+            assert_eq!(offered, SourceVersion(100));
+            assert_eq!(stored, SourceVersion(200));
+        }
+        other => panic!("expected StaleSource, got {other:?}"),
+    }
+    // the same version with the same content changes nothing either
+    let same = company_link(&c, &conn, "512", 200, "aaaa");
+    expect_stale_source(
+        store
+            .write_customer(CustomerWrite {
+                customer: &old_content,
+                expected_version: 1,
+                link: Some(&same),
+            })
+            .await,
+    );
+    assert_eq!(
+        store.get_customer(&t, &c.id).await.unwrap(),
+        Some(v1.clone())
+    );
+    assert_eq!(
+        store
+            .get_link(&t, Provider::Hubspot, ObjectKind::Company, &source("512"))
+            .await
+            .unwrap(),
+        Some(newer)
+    );
+
+    // the same version with different content (the mapping changed) is applied
+    let remapped = company_link(&c, &conn, "512", 200, "cccc");
+    let mut v2 = v1.clone();
+    v2.owner = Some("owner-7".into());
+    let v2 = store
+        .write_customer(CustomerWrite {
+            customer: &v2,
+            expected_version: 1,
+            link: Some(&remapped),
+        })
+        .await
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    // and a newer version is applied
+    let newest = company_link(&c, &conn, "512", 300, "cccc");
+    let v3 = store
+        .write_customer(CustomerWrite {
+            customer: &v2,
+            expected_version: 2,
+            link: Some(&newest),
+        })
+        .await
+        .unwrap();
+    assert_eq!(v3.version, 3);
+    assert_eq!(
+        store
+            .get_link(&t, Provider::Hubspot, ObjectKind::Company, &source("512"))
+            .await
+            .unwrap(),
+        Some(newest)
+    );
+
+    // contacts follow the same rule
+    let person = contact_of(&t, &v3, "ana@acme.com");
+    let person_link = |version: i64, hash: &str| {
+        link(
+            &t,
+            &conn,
+            ObjectKind::Contact,
+            "901",
+            LinkTarget::Contact(person.id.clone()),
+            version,
+            hash,
+        )
+    };
+    let stored_link = person_link(50, "aaaa");
+    let p1 = new_contact(store, &person, Some(&stored_link)).await;
+    expect_stale_source(
+        store
+            .write_contact(ContactWrite {
+                contact: &p1,
+                expected_version: 1,
+                link: Some(&person_link(49, "ffff")),
+            })
+            .await,
+    );
+    assert_eq!(
+        store.get_contact(&t, &person.id).await.unwrap(),
+        Some(p1.clone())
+    );
+    assert_eq!(
+        store
+            .get_link(&t, Provider::Hubspot, ObjectKind::Contact, &source("901"))
+            .await
+            .unwrap(),
+        Some(stored_link)
+    );
+    let p2 = store
+        .write_contact(ContactWrite {
+            contact: &p1,
+            expected_version: 1,
+            link: Some(&person_link(51, "aaaa")),
+        })
+        .await
+        .unwrap();
+    assert_eq!(p2.version, 2);
+}
+
+pub async fn a_failed_customer_write_leaves_no_link(store: &dyn Store) {
+    let t = tenant("tenant-a");
+    let conn = ConnectionId::generate();
+
+    // a new customer written with the wrong expected version: neither it nor its link lands
+    let c = customer(&t, "Acme", None);
+    let first_link = company_link(&c, &conn, "512", 100, "aaaa");
+    expect_version_conflict(
+        store
+            .write_customer(CustomerWrite {
+                customer: &c,
+                expected_version: 4,
+                link: Some(&first_link),
+            })
+            .await,
+    );
+    assert_eq!(store.get_customer(&t, &c.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_link(&t, Provider::Hubspot, ObjectKind::Company, &source("512"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .links_to(&t, &LinkTarget::Customer(c.id.clone()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // an existing customer: a conflicting write keeps the old link
+    let v1 = store
+        .write_customer(CustomerWrite {
+            customer: &c,
+            expected_version: 0,
+            link: Some(&first_link),
+        })
+        .await
+        .unwrap();
+    let newer_link = company_link(&c, &conn, "512", 300, "bbbb");
+    expect_version_conflict(
+        store
+            .write_customer(CustomerWrite {
+                customer: &v1,
+                expected_version: 7,
+                link: Some(&newer_link),
+            })
+            .await,
+    );
+    assert_eq!(
+        store
+            .get_link(&t, Provider::Hubspot, ObjectKind::Company, &source("512"))
+            .await
+            .unwrap(),
+        Some(first_link)
+    );
+    assert_eq!(
+        store.get_customer(&t, &c.id).await.unwrap(),
+        Some(v1.clone())
+    );
+
+    // the same for a contact
+    let person = contact_of(&t, &v1, "ana@acme.com");
+    let person_link = link(
+        &t,
+        &conn,
+        ObjectKind::Contact,
+        "901",
+        LinkTarget::Contact(person.id.clone()),
+        10,
+        "aaaa",
+    );
+    expect_version_conflict(
+        store
+            .write_contact(ContactWrite {
+                contact: &person,
+                expected_version: 2,
+                link: Some(&person_link),
+            })
+            .await,
+    );
+    assert_eq!(store.get_contact(&t, &person.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_link(&t, Provider::Hubspot, ObjectKind::Contact, &source("901"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+// ---------------------------------------------------------------- customers
+
+pub async fn archive_and_restore_round_trip(store: &dyn Store) {
+    let t = tenant("tenant-a");
+    let v1 = new_customer(store, &customer(&t, "Acme", Some("acme.com"))).await;
+    let ids_of = |page: Page<Customer>| page.items.into_iter().map(|c| c.id).collect::<Vec<_>>();
+
+    let mut archived = v1.clone();
+    archived.archived = Some(Archival {
+        at: at_secs(10),
+        reason: ArchiveReason::SourceDeleted,
+    });
+    let v2 = update_customer(store, &archived).await;
+    assert!(v2.is_archived());
+    assert_eq!(
+        store.get_customer(&t, &v1.id).await.unwrap(),
+        Some(v2.clone())
+    );
+    let list = |filter| store.list_customers(&t, filter, PageRequest::first(50));
+    assert!(ids_of(list(ArchivedFilter::Active).await.unwrap()).is_empty());
+    assert_eq!(
+        ids_of(list(ArchivedFilter::Archived).await.unwrap()),
+        vec![v1.id.clone()]
+    );
+    assert_eq!(
+        ids_of(list(ArchivedFilter::All).await.unwrap()),
+        vec![v1.id.clone()]
+    );
+    // archived customers are still found when matching
+    let acme = Domain::parse("acme.com").unwrap();
+    assert_eq!(
+        store.find_customers_by_domain(&t, &acme).await.unwrap(),
+        vec![v2.clone()]
+    );
+
+    let mut restored = v2.clone();
+    restored.archived = None;
+    let v3 = update_customer(store, &restored).await;
+    assert!(!v3.is_archived());
+    assert_eq!(v3.version, 3);
+    assert_eq!(store.get_customer(&t, &v1.id).await.unwrap(), Some(v3));
+    assert_eq!(
+        ids_of(list(ArchivedFilter::Active).await.unwrap()),
+        vec![v1.id.clone()]
+    );
+    assert!(ids_of(list(ArchivedFilter::Archived).await.unwrap()).is_empty());
+}
+
+pub async fn delete_permanently_needs_an_archived_customer_and_takes_its_links_and_contacts(
+    store: &dyn Store,
+) {
+    let t = tenant("tenant-a");
+    let conn = ConnectionId::generate();
+    let hubspot = Provider::Hubspot;
+
+    let unknown = CustomerId::generate();
+    let result = store.delete_customer_permanently(&t, &unknown).await;
+    assert!(
+        matches!(result, Err(StoreError::NotFound { .. })),
+        "expected NotFound, got {result:?}"
+    );
+
+    let c = customer(&t, "Acme", None);
+    let c_link = company_link(&c, &conn, "512", 1, "aaaa");
+    let v1 = store
+        .write_customer(CustomerWrite {
+            customer: &c,
+            expected_version: 0,
+            link: Some(&c_link),
+        })
+        .await
+        .unwrap();
+    let person = contact_of(&t, &v1, "ana@acme.com");
+    let p_link = link(
+        &t,
+        &conn,
+        ObjectKind::Contact,
+        "901",
+        LinkTarget::Contact(person.id.clone()),
+        1,
+        "aaaa",
+    );
+    new_contact(store, &person, Some(&p_link)).await;
+
+    // a neighbour that must survive
+    let other = customer(&t, "Globex", None);
+    let other_link = company_link(&other, &conn, "513", 1, "aaaa");
+    let other = store
+        .write_customer(CustomerWrite {
+            customer: &other,
+            expected_version: 0,
+            link: Some(&other_link),
+        })
+        .await
+        .unwrap();
+    let other_person = new_contact(store, &contact_of(&t, &other, "bo@globex.com"), None).await;
+
+    let result = store.delete_customer_permanently(&t, &c.id).await;
+    assert!(
+        matches!(result, Err(StoreError::NotArchived)),
+        "expected NotArchived, got {result:?}"
+    );
+    assert_eq!(
+        store.get_customer(&t, &c.id).await.unwrap(),
+        Some(v1.clone())
+    );
+
+    let mut archived = v1.clone();
+    archived.archived = Some(Archival {
+        at: at_secs(1),
+        reason: ArchiveReason::Admin,
+    });
+    update_customer(store, &archived).await;
+    store.delete_customer_permanently(&t, &c.id).await.unwrap();
+
+    assert_eq!(store.get_customer(&t, &c.id).await.unwrap(), None);
+    assert_eq!(store.get_contact(&t, &person.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_link(&t, hubspot, ObjectKind::Company, &source("512"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .get_link(&t, hubspot, ObjectKind::Contact, &source("901"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .links_to(&t, &LinkTarget::Customer(c.id.clone()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_contacts_of_customer(&t, &c.id, PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let result = store.delete_customer_permanently(&t, &c.id).await;
+    assert!(
+        matches!(result, Err(StoreError::NotFound { .. })),
+        "expected NotFound after the delete, got {result:?}"
+    );
+
+    assert_eq!(
+        store.get_customer(&t, &other.id).await.unwrap(),
+        Some(other)
+    );
+    assert_eq!(
+        store.get_contact(&t, &other_person.id).await.unwrap(),
+        Some(other_person)
+    );
+    assert_eq!(
+        store
+            .get_link(&t, hubspot, ObjectKind::Company, &source("513"))
+            .await
+            .unwrap(),
+        Some(other_link)
+    );
+}
+
+pub async fn customers_are_found_by_domain_name_and_link(store: &dyn Store) {
+    let t = tenant("tenant-a");
+    let conn = ConnectionId::generate();
+    let acme_inc = customer(&t, "Acme, Inc.", Some("https://www.acme.com/about"));
+    let acme_link = company_link(&acme_inc, &conn, "512", 1, "aaaa");
+    let acme_inc = store
+        .write_customer(CustomerWrite {
+            customer: &acme_inc,
+            expected_version: 0,
+            link: Some(&acme_link),
+        })
+        .await
+        .unwrap();
+    let acme_plain = new_customer(store, &customer(&t, "ACME", None)).await;
+    let globex = new_customer(store, &customer(&t, "Globex", Some("globex.com"))).await;
+
+    let by_domain = |d: &str| {
+        let (t, d) = (&t, Domain::parse(d).unwrap());
+        async move { store.find_customers_by_domain(t, &d).await.unwrap() }
+    };
+    assert_eq!(by_domain("acme.com").await, vec![acme_inc.clone()]);
+    assert_eq!(by_domain("globex.com").await, vec![globex.clone()]);
+    assert!(by_domain("initech.com").await.is_empty());
+
+    let acme_name = NormalizedName::of("acme").unwrap();
+    let mut named: Vec<CustomerId> = store
+        .find_customers_by_name(&t, &acme_name)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    named.sort();
+    let mut want = vec![acme_inc.id.clone(), acme_plain.id.clone()];
+    want.sort();
+    assert_eq!(named, want);
+
+    // the lookups follow a changed domain and name
+    let mut moved = globex.clone();
+    moved.domain = Some(Domain::parse("globex.io").unwrap());
+    moved.name = "Globex Industries".into();
+    let moved = update_customer(store, &moved).await;
+    assert!(by_domain("globex.com").await.is_empty());
+    assert_eq!(by_domain("globex.io").await, vec![moved.clone()]);
+    assert!(
+        store
+            .find_customers_by_name(&t, &NormalizedName::of("Globex").unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .find_customers_by_name(&t, &NormalizedName::of("globex industries ltd").unwrap())
+            .await
+            .unwrap(),
+        vec![moved]
+    );
+
+    // by link
+    assert_eq!(
+        store
+            .get_link(&t, Provider::Hubspot, ObjectKind::Company, &source("512"))
+            .await
+            .unwrap(),
+        Some(acme_link.clone())
+    );
+    assert_eq!(
+        store
+            .get_link(&t, Provider::Stripe, ObjectKind::Company, &source("512"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .links_to(&t, &LinkTarget::Customer(acme_inc.id.clone()))
+            .await
+            .unwrap(),
+        vec![acme_link.clone()]
+    );
+
+    // links written on their own: re-pointed, marked gone, deleted
+    let mut repointed = acme_link.clone();
+    repointed.target = LinkTarget::Customer(acme_plain.id.clone());
+    repointed.source_gone = true;
+    store.put_link(&repointed).await.unwrap();
+    assert!(
+        store
+            .links_to(&t, &LinkTarget::Customer(acme_inc.id.clone()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .links_to(&t, &LinkTarget::Customer(acme_plain.id.clone()))
+            .await
+            .unwrap(),
+        vec![repointed.clone()]
+    );
+    assert_eq!(
+        store
+            .list_links(&t, &conn, ObjectKind::Company, PageRequest::first(10))
+            .await
+            .unwrap()
+            .items,
+        vec![repointed]
+    );
+    store
+        .delete_link(&t, Provider::Hubspot, ObjectKind::Company, &source("512"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_link(&t, Provider::Hubspot, ObjectKind::Company, &source("512"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn paging_covers_every_item_exactly_once(store: &dyn Store) {
+    let t = tenant("tenant-a");
+    let conn = ConnectionId::generate();
+    let mut all_ids = BTreeSet::new();
+    let mut archived_ids = BTreeSet::new();
+    let mut first = None;
+    for i in 0..25 {
+        let mut c = customer(&t, &format!("Customer {i}"), None);
+        if i % 3 == 0 {
+            c.archived = Some(Archival {
+                at: T0,
+                reason: ArchiveReason::LeftFilter,
+            });
+            archived_ids.insert(c.id.clone());
+        }
+        let l = company_link(&c, &conn, &format!("src-{i}"), 1, "aaaa");
+        store
+            .write_customer(CustomerWrite {
+                customer: &c,
+                expected_version: 0,
+                link: Some(&l),
+            })
+            .await
+            .unwrap();
+        all_ids.insert(c.id.clone());
+        first.get_or_insert(c);
+    }
+    let first = first.unwrap();
+    // a link of another kind and one of another connection stay out of the link listing
+    let contact_link = link(
+        &t,
+        &conn,
+        ObjectKind::Contact,
+        "contact-1",
+        LinkTarget::Contact(ContactId::generate()),
+        1,
+        "aaaa",
+    );
+    store.put_link(&contact_link).await.unwrap();
+    store
+        .put_link(&company_link(
+            &first,
+            &ConnectionId::generate(),
+            "elsewhere",
+            1,
+            "aaaa",
+        ))
+        .await
+        .unwrap();
+
+    let listed = |filter| {
+        let t = &t;
+        read_all_pages(
+            10,
+            |c: &Customer| c.id.clone(),
+            move |page| store.list_customers(t, filter, page),
+        )
+    };
+    let ids = |cs: Vec<Customer>| cs.into_iter().map(|c| c.id).collect::<BTreeSet<_>>();
+    assert_eq!(ids(listed(ArchivedFilter::All).await), all_ids);
+    assert_eq!(ids(listed(ArchivedFilter::Archived).await), archived_ids);
+    let active: BTreeSet<_> = all_ids.difference(&archived_ids).cloned().collect();
+    assert_eq!(ids(listed(ArchivedFilter::Active).await), active);
+
+    let links = read_all_pages(
+        10,
+        |l: &SourceLink| l.source_id.clone(),
+        |page| store.list_links(&t, &conn, ObjectKind::Company, page),
+    )
+    .await;
+    let link_sources: BTreeSet<_> = links.iter().map(|l| l.source_id.clone()).collect();
+    let want: BTreeSet<_> = (0..25).map(|i| source(&format!("src-{i}"))).collect();
+    assert_eq!(link_sources, want);
+
+    let mut contact_ids = BTreeSet::new();
+    for i in 0..25 {
+        let p = new_contact(
+            store,
+            &contact_of(&t, &first, &format!("p{i}@acme.com")),
+            None,
+        )
+        .await;
+        contact_ids.insert(p.id);
+    }
+    let second = all_ids.iter().find(|id| **id != first.id).unwrap();
+    let elsewhere = Contact {
+        customer_id: Some(second.clone()),
+        ..Contact::new(t.clone(), T0)
+    };
+    new_contact(store, &elsewhere, None).await;
+    let contacts = read_all_pages(
+        10,
+        |c: &Contact| c.id.clone(),
+        |page| store.list_contacts_of_customer(&t, &first.id, page),
+    )
+    .await;
+    assert_eq!(
+        contacts.into_iter().map(|c| c.id).collect::<BTreeSet<_>>(),
+        contact_ids
+    );
+}
+
+// ---------------------------------------------------------------- pending matches
+
+pub async fn pending_matches_are_single_open_and_resolve_once(store: &dyn Store) {
+    let t = tenant("tenant-a");
+    let conn = ConnectionId::generate();
+    let hubspot = Provider::Hubspot;
+    let m = pending_match(&t, &conn, "512");
+    store.create_pending_match(&m).await.unwrap();
+    assert_eq!(
+        store.get_pending_match(&t, &m.id).await.unwrap(),
+        Some(m.clone())
+    );
+
+    let mut duplicate = pending_match(&t, &conn, "512");
+    duplicate.candidates = vec![];
+    let result = store.create_pending_match(&duplicate).await;
+    assert!(
+        matches!(result, Err(StoreError::AlreadyExists { .. })),
+        "expected AlreadyExists, got {result:?}"
+    );
+    assert_eq!(
+        store.get_pending_match(&t, &duplicate.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_pending_match(&t, &m.id).await.unwrap(),
+        Some(m.clone())
+    );
+
+    let open = store
+        .list_pending_matches(&t, PendingMatchStatus::Open, PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(open.items, vec![m.clone()]);
+    assert_eq!(
+        store
+            .find_pending_match_for_source(&t, hubspot, ObjectKind::Company, &source("512"))
+            .await
+            .unwrap(),
+        Some(m.clone())
+    );
+    assert_eq!(
+        store
+            .find_pending_match_for_source(&t, hubspot, ObjectKind::Company, &source("999"))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let choice = MatchResolution::LinkTo {
+        customer_id: m.candidates[0].clone(),
+    };
+    let resolved = store
+        .resolve_pending_match(&t, &m.id, choice.clone(), at_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(resolved.status, PendingMatchStatus::Resolved);
+    assert_eq!(resolved.resolution, Some(choice.clone()));
+    assert_eq!(resolved.resolved_at, Some(at_secs(60)));
+    assert_eq!(resolved.candidates, m.candidates);
+    assert_eq!(
+        store.get_pending_match(&t, &m.id).await.unwrap(),
+        Some(resolved.clone())
+    );
+
+    let again = store
+        .resolve_pending_match(&t, &m.id, MatchResolution::Ignore, at_secs(61))
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyResolved)),
+        "expected AlreadyResolved, got {again:?}"
+    );
+    let unknown = store
+        .resolve_pending_match(
+            &t,
+            &PendingMatchId::generate(),
+            MatchResolution::Ignore,
+            at_secs(61),
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound { .. })),
+        "expected NotFound, got {unknown:?}"
+    );
+    // the admin's choice sticks and is found by the source record
+    assert_eq!(
+        store
+            .find_pending_match_for_source(&t, hubspot, ObjectKind::Company, &source("512"))
+            .await
+            .unwrap(),
+        Some(resolved.clone())
+    );
+    assert!(
+        store
+            .list_pending_matches(&t, PendingMatchStatus::Open, PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_pending_matches(&t, PendingMatchStatus::Resolved, PageRequest::first(10))
+            .await
+            .unwrap()
+            .items,
+        vec![resolved]
+    );
+
+    // paging over many open matches
+    let mut want = BTreeSet::new();
+    for i in 0..23 {
+        let m = pending_match(&t, &conn, &format!("src-{i}"));
+        store.create_pending_match(&m).await.unwrap();
+        want.insert(m.id);
+    }
+    let listed = read_all_pages(
+        10,
+        |m: &PendingMatch| m.id.clone(),
+        |page| store.list_pending_matches(&t, PendingMatchStatus::Open, page),
+    )
+    .await;
+    assert!(listed.iter().all(|m| m.status == PendingMatchStatus::Open));
+    assert_eq!(
+        listed.into_iter().map(|m| m.id).collect::<BTreeSet<_>>(),
+        want
+    );
+}
+
+// ---------------------------------------------------------------- log
+
+pub async fn the_log_is_newest_first_filtered_paged_and_hides_expired_rows(store: &dyn Store) {
+    let t = tenant("tenant-a");
+    let conn = ConnectionId::generate();
+    let now = at_secs(1000);
+    let mut live = Vec::new();
+    for i in 0..25 {
+        let status = if i % 4 == 0 {
+            LogStatus::Failed
+        } else {
+            LogStatus::Applied
+        };
+        let mut e = LogEntry::new(
+            t.clone(),
+            conn.clone(),
+            Provider::Hubspot,
+            status,
+            at_secs(i),
+        );
+        e.record_id = Some(source(&format!("src-{i}")));
+        if i % 5 == 1 {
+            // not failed, but carries an error code: still an error row
+            e.error_code = Some(ErrorCode::RateLimited);
+        }
+        store.append_log(&e).await.unwrap();
+        live.push(e);
+    }
+    // rows past their expiry, one of them exactly at `now`; both newer than every live row
+    let mut expired = Vec::new();
+    for (i, expires_at) in [(2000, now), (2001, at_secs(999))] {
+        let mut e = LogEntry::new(
+            t.clone(),
+            conn.clone(),
+            Provider::Hubspot,
+            LogStatus::Failed,
+            at_secs(i),
+        );
+        e.expires_at = expires_at;
+        store.append_log(&e).await.unwrap();
+        expired.push(e);
+    }
+    // another connection's row
+    store
+        .append_log(&LogEntry::new(
+            t.clone(),
+            ConnectionId::generate(),
+            Provider::Hubspot,
+            LogStatus::Failed,
+            at_secs(5),
+        ))
+        .await
+        .unwrap();
+
+    let read = |errors_only| {
+        let (t, conn) = (&t, &conn);
+        read_all_pages(
+            4,
+            |e: &LogEntry| e.id.clone(),
+            move |page| store.list_log(t, conn, LogFilter { errors_only }, page, now),
+        )
+    };
+    let mut newest_first = live.clone();
+    newest_first.reverse();
+    assert_eq!(read(false).await, newest_first);
+    let errors: Vec<LogEntry> = newest_first
+        .iter()
+        .filter(|e| e.is_error())
+        .cloned()
+        .collect();
+    assert!(errors.len() >= 5);
+    assert_eq!(read(true).await, errors);
+
+    for e in &expired {
+        assert_eq!(store.get_log_entry(&t, &e.id, now).await.unwrap(), None);
+        // before its expiry it was there
+        let before = e.expires_at.minus(std::time::Duration::from_millis(1));
+        assert_eq!(
+            store.get_log_entry(&t, &e.id, before).await.unwrap(),
+            Some(e.clone())
+        );
+    }
+    assert_eq!(
+        store.get_log_entry(&t, &live[3].id, now).await.unwrap(),
+        Some(live[3].clone())
+    );
+
+    // purging changes nothing visible (DynamoDB leaves it to TTL)
+    store.purge_expired(now).await.unwrap();
+    assert_eq!(read(false).await, newest_first);
+    for e in &expired {
+        assert_eq!(store.get_log_entry(&t, &e.id, now).await.unwrap(), None);
+    }
+}
+
+// ---------------------------------------------------------------- expiring items
+
+pub async fn events_are_recorded_once_until_they_expire(store: &dyn Store) {
+    let key = "hubspot:evt-100";
+    assert!(store.record_event_once(key, at_secs(10), T0).await.unwrap());
+    assert!(
+        !store
+            .record_event_once(key, at_secs(11), at_secs(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_event_once(key, at_secs(12), at_secs(9))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_event_once("hubspot:evt-101", at_secs(10), T0)
+            .await
+            .unwrap()
+    );
+    // expired exactly at `now`: the caller is first again, and the new expiry counts
+    assert!(
+        store
+            .record_event_once(key, at_secs(20), at_secs(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_event_once(key, at_secs(30), at_secs(19))
+            .await
+            .unwrap()
+    );
+
+    // two callers at once: one is first
+    let (a, b) = tokio::join!(
+        store.record_event_once("stripe:evt_1", at_secs(10), T0),
+        store.record_event_once("stripe:evt_1", at_secs(10), T0),
+    );
+    assert!(a.unwrap() ^ b.unwrap(), "exactly one caller must be first");
+
+    store.purge_expired(at_secs(25)).await.unwrap();
+    assert!(
+        store
+            .record_event_once(key, at_secs(40), at_secs(25))
+            .await
+            .unwrap()
+    );
+
+    // a forgotten key is new again; forgetting an unknown key is fine
+    let again = |now| store.record_event_once(key, at_secs(40), now);
+    assert!(!again(at_secs(26)).await.unwrap());
+    store.forget_event(key).await.unwrap();
+    assert!(again(at_secs(26)).await.unwrap());
+    store.forget_event("never-recorded").await.unwrap();
+}
+
+pub async fn oauth_state_is_taken_once_and_expires(store: &dyn Store) {
+    let t = tenant("tenant-a");
+    let s = oauth_state(&t, "state-abc", at_secs(600));
+    store.put_oauth_state(&s).await.unwrap();
+    assert_eq!(
+        store
+            .take_oauth_state("state-abc", at_secs(1))
+            .await
+            .unwrap(),
+        Some(s)
+    );
+    assert_eq!(
+        store
+            .take_oauth_state("state-abc", at_secs(2))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .take_oauth_state("never-issued", at_secs(2))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let late = oauth_state(&t, "state-late", at_secs(600));
+    store.put_oauth_state(&late).await.unwrap();
+    assert_eq!(
+        store
+            .take_oauth_state("state-late", at_secs(600))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let raced = oauth_state(&t, "state-raced", at_secs(600));
+    store.put_oauth_state(&raced).await.unwrap();
+    let (a, b) = tokio::join!(
+        store.take_oauth_state("state-raced", at_secs(3)),
+        store.take_oauth_state("state-raced", at_secs(3)),
+    );
+    let taken: Vec<OAuthState> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(taken, vec![raced], "exactly one caller must get the state");
+}
+
+// ---------------------------------------------------------------- sync runs
+
+pub async fn sync_runs_are_versioned_and_count_every_concurrent_add(store: &dyn Store) {
+    let t = tenant("tenant-a");
+    let conn = ConnectionId::generate();
+    let run = SyncRun::start(t.clone(), conn.clone(), SyncTrigger::Manual, T0);
+    let v1 = store.put_sync_run(&run).await.unwrap();
+    assert_eq!(v1.version, 1);
+    expect_version_conflict(store.put_sync_run(&run).await);
+    let mut next = v1.clone();
+    next.invocations = 1;
+    next.cursor = Some("after-100".into());
+    next.checkpoint = Some(serde_json::json!({"phase": "companies"}));
+    let v2 = store.put_sync_run(&next).await.unwrap();
+    assert_eq!(v2.version, 2);
+    expect_version_conflict(store.put_sync_run(&next).await);
+    assert_eq!(
+        store.get_sync_run(&t, &conn, &run.id).await.unwrap(),
+        Some(v2.clone())
+    );
+
+    // eight workers, five adds each, all at once
+    let one = SyncCounters {
+        seen: 1,
+        applied: 1,
+        ..SyncCounters::default()
+    };
+    let worker = || async {
+        for _ in 0..5 {
+            store
+                .add_sync_counters(&t, &conn, &run.id, &one)
+                .await
+                .unwrap();
+        }
+    };
+    tokio::join!(
+        worker(),
+        worker(),
+        worker(),
+        worker(),
+        worker(),
+        worker(),
+        worker(),
+        worker()
+    );
+    let counted = store
+        .get_sync_run(&t, &conn, &run.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(counted.counters.seen, 40);
+    assert_eq!(counted.counters.applied, 40);
+    assert_eq!(counted.counters.failed, 0);
+    assert_eq!(
+        counted.version, 2,
+        "adding counters does not touch the version"
+    );
+    assert_eq!(counted.cursor, v2.cursor);
+
+    // a versioned write still works after the adds, and writes counters as given
+    let mut finished = counted.clone();
+    finished.status = SyncRunStatus::Completed;
+    finished.finished_at = Some(at_secs(100));
+    let v3 = store.put_sync_run(&finished).await.unwrap();
+    assert_eq!(v3.version, 3);
+    assert_eq!(v3.counters.seen, 40);
+
+    // newest first, paged
+    let mut started = vec![v3];
+    for i in 1..=22 {
+        let r = SyncRun::start(
+            t.clone(),
+            conn.clone(),
+            SyncTrigger::Scheduled,
+            at_secs(i * 86_400),
+        );
+        started.push(store.put_sync_run(&r).await.unwrap());
+    }
+    store
+        .put_sync_run(&SyncRun::start(
+            t.clone(),
+            ConnectionId::generate(),
+            SyncTrigger::Initial,
+            T0,
+        ))
+        .await
+        .unwrap();
+    let listed = read_all_pages(
+        10,
+        |r: &SyncRun| r.id.clone(),
+        |page| store.list_sync_runs(&t, &conn, page),
+    )
+    .await;
+    started.reverse();
+    assert_eq!(listed, started);
+}
+
+// ---------------------------------------------------------------- tenants and routing
+
+pub async fn no_read_crosses_into_another_tenant(store: &dyn Store) {
+    let a = tenant("tenant-a");
+    let b = tenant("tenant-b");
+    let hubspot = Provider::Hubspot;
+    let now = at_secs(10);
+
+    let mut conn = Connection::new(a.clone(), hubspot, T0);
+    conn.account_id = Some(ProviderAccountId::parse("portal-1").unwrap());
+    let conn = store.put_connection(&conn).await.unwrap();
+    let c = customer(&a, "Acme", Some("acme.com"));
+    let c_link = company_link(&c, &conn.id, "512", 1, "aaaa");
+    let mut c = store
+        .write_customer(CustomerWrite {
+            customer: &c,
+            expected_version: 0,
+            link: Some(&c_link),
+        })
+        .await
+        .unwrap();
+    let person = new_contact(store, &contact_of(&a, &c, "ana@acme.com"), None).await;
+    let m = pending_match(&a, &conn.id, "512");
+    store.create_pending_match(&m).await.unwrap();
+    let entry = LogEntry::new(a.clone(), conn.id.clone(), hubspot, LogStatus::Failed, T0);
+    store.append_log(&entry).await.unwrap();
+    let run = store
+        .put_sync_run(&SyncRun::start(
+            a.clone(),
+            conn.id.clone(),
+            SyncTrigger::Initial,
+            T0,
+        ))
+        .await
+        .unwrap();
+
+    // everything is there for its own tenant
+    assert!(store.get_connection(&a, &conn.id).await.unwrap().is_some());
+    assert!(store.get_customer(&a, &c.id).await.unwrap().is_some());
+    assert!(
+        store
+            .get_log_entry(&a, &entry.id, now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // and nothing for the other
+    let first = PageRequest::first(10);
+    assert_eq!(store.get_connection(&b, &conn.id).await.unwrap(), None);
+    assert!(store.list_connections(&b).await.unwrap().is_empty());
+    assert_eq!(store.get_customer(&b, &c.id).await.unwrap(), None);
+    let acme = Domain::parse("acme.com").unwrap();
+    assert!(
+        store
+            .find_customers_by_domain(&b, &acme)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let acme_name = NormalizedName::of("Acme").unwrap();
+    assert!(
+        store
+            .find_customers_by_name(&b, &acme_name)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for filter in [
+        ArchivedFilter::Active,
+        ArchivedFilter::Archived,
+        ArchivedFilter::All,
+    ] {
+        let page = store
+            .list_customers(&b, filter, first.clone())
+            .await
+            .unwrap();
+        assert!(page.items.is_empty());
+    }
+    assert_eq!(store.get_contact(&b, &person.id).await.unwrap(), None);
+    let contacts = store
+        .list_contacts_of_customer(&b, &c.id, first.clone())
+        .await
+        .unwrap();
+    assert!(contacts.items.is_empty());
+    assert_eq!(
+        store
+            .get_link(&b, hubspot, ObjectKind::Company, &source("512"))
+            .await
+            .unwrap(),
+        None
+    );
+    let links = store
+        .list_links(&b, &conn.id, ObjectKind::Company, first.clone())
+        .await
+        .unwrap();
+    assert!(links.items.is_empty());
+    assert!(
+        store
+            .links_to(&b, &LinkTarget::Customer(c.id.clone()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.get_pending_match(&b, &m.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_pending_match_for_source(&b, hubspot, ObjectKind::Company, &source("512"))
+            .await
+            .unwrap(),
+        None
+    );
+    let open = store
+        .list_pending_matches(&b, PendingMatchStatus::Open, first.clone())
+        .await
+        .unwrap();
+    assert!(open.items.is_empty());
+    let log = store
+        .list_log(&b, &conn.id, LogFilter::default(), first.clone(), now)
+        .await
+        .unwrap();
+    assert!(log.items.is_empty());
+    assert_eq!(store.get_log_entry(&b, &entry.id, now).await.unwrap(), None);
+    assert_eq!(
+        store.get_sync_run(&b, &conn.id, &run.id).await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .list_sync_runs(&b, &conn.id, first.clone())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    // nor does a write or a delete through the other tenant reach the first one's items
+    let result = store
+        .resolve_pending_match(&b, &m.id, MatchResolution::Ignore, now)
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::NotFound { .. })),
+        "expected NotFound, got {result:?}"
+    );
+    c.archived = Some(Archival {
+        at: T0,
+        reason: ArchiveReason::Admin,
+    });
+    let c = update_customer(store, &c).await;
+    let result = store.delete_customer_permanently(&b, &c.id).await;
+    assert!(
+        matches!(result, Err(StoreError::NotFound { .. })),
+        "expected NotFound, got {result:?}"
+    );
+    let mut same_id = customer(&b, "Other tenant's customer", None);
+    same_id.id = c.id.clone();
+    let theirs = new_customer(store, &same_id).await;
+    assert_eq!(theirs.version, 1);
+    assert_eq!(store.get_customer(&b, &c.id).await.unwrap(), Some(theirs));
+    assert_eq!(store.get_customer(&a, &c.id).await.unwrap(), Some(c));
+    assert_eq!(store.get_pending_match(&a, &m.id).await.unwrap(), Some(m));
+}
+
+pub async fn connections_are_routed_by_provider_account(store: &dyn Store) {
+    let t = tenant("tenant-a");
+    let portal = |id: &str| ProviderAccountId::parse(id).unwrap();
+
+    let unbound = store
+        .put_connection(&Connection::new(t.clone(), Provider::Hubspot, T0))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_connection_by_account(Provider::Hubspot, &portal("portal-1"))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let mut bound = unbound.clone();
+    bound.account_id = Some(portal("portal-1"));
+    bound.status = ConnectionStatus::Connected;
+    let bound = store.put_connection(&bound).await.unwrap();
+    assert_eq!(
+        store
+            .find_connection_by_account(Provider::Hubspot, &portal("portal-1"))
+            .await
+            .unwrap(),
+        Some(bound.clone())
+    );
+    assert_eq!(
+        store
+            .find_connection_by_account(Provider::Stripe, &portal("portal-1"))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // a later write of the connection is what the route returns
+    let mut flagged = bound.clone();
+    flagged.flags.archives_held = true;
+    let flagged = store.put_connection(&flagged).await.unwrap();
+    assert_eq!(
+        store
+            .find_connection_by_account(Provider::Hubspot, &portal("portal-1"))
+            .await
+            .unwrap(),
+        Some(flagged.clone())
+    );
+
+    // re-bound to another account: the old route is gone
+    let mut moved = flagged.clone();
+    moved.account_id = Some(portal("portal-2"));
+    let moved = store.put_connection(&moved).await.unwrap();
+    assert_eq!(
+        store
+            .find_connection_by_account(Provider::Hubspot, &portal("portal-1"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_connection_by_account(Provider::Hubspot, &portal("portal-2"))
+            .await
+            .unwrap(),
+        Some(moved.clone())
+    );
+
+    // a rejected write leaves the route as it was
+    let mut stale = flagged.clone();
+    stale.account_id = Some(portal("portal-3"));
+    expect_version_conflict(store.put_connection(&stale).await);
+    assert_eq!(
+        store
+            .find_connection_by_account(Provider::Hubspot, &portal("portal-3"))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // the same account id at another provider routes separately
+    let mut stripe = Connection::new(tenant("tenant-b"), Provider::Stripe, T0);
+    stripe.account_id = Some(portal("portal-2"));
+    let stripe = store.put_connection(&stripe).await.unwrap();
+    assert_eq!(
+        store
+            .find_connection_by_account(Provider::Stripe, &portal("portal-2"))
+            .await
+            .unwrap(),
+        Some(stripe)
+    );
+    assert_eq!(
+        store
+            .find_connection_by_account(Provider::Hubspot, &portal("portal-2"))
+            .await
+            .unwrap(),
+        Some(moved.clone())
+    );
+    assert_eq!(store.list_connections(&t).await.unwrap(), vec![moved]);
+}
+
+pub async fn every_connection_of_every_tenant_is_listed_once(store: &dyn Store) {
+    let mut want = BTreeSet::new();
+    for i in 0..25 {
+        let t = tenant(&format!("tenant-{}", i % 3));
+        let provider = Provider::ALL[i % 2];
+        let c = store
+            .put_connection(&Connection::new(t, provider, T0))
+            .await
+            .unwrap();
+        want.insert((c.tenant_id, c.id));
+    }
+    let listed = read_all_pages(
+        10,
+        |c: &Connection| (c.tenant_id.clone(), c.id.clone()),
+        |page| store.list_all_connections(page),
+    )
+    .await;
+    assert_eq!(listed.len(), 25);
+    let got: BTreeSet<_> = listed.into_iter().map(|c| (c.tenant_id, c.id)).collect();
+    assert_eq!(got, want);
+
+    for i in 0..3 {
+        let t = tenant(&format!("tenant-{i}"));
+        let own = store.list_connections(&t).await.unwrap();
+        assert!(own.iter().all(|c| c.tenant_id == t));
+        assert_eq!(own.len(), want.iter().filter(|(tid, _)| *tid == t).count());
+    }
+}

@@ -1,0 +1,143 @@
+//! Items with an expiry: sync log rows, webhook dedupe keys, OAuth states. TTL deletes
+//! them late (moto never), so every read here checks `expires_at_ms` itself.
+
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::types::ReturnValue;
+use connector::ports::{LogFilter, OAuthState, Page, PageRequest, StoreResult};
+use connector::{ConnectionId, LogEntry, LogEntryId, TenantId, Timestamp};
+
+use super::item::{self, ItemBuilder};
+use super::keys::{self, SHARDS};
+use super::query::{self, Partition};
+use super::write::{Condition, Written};
+use super::{DynamoStore, page};
+
+pub async fn append_log(store: &DynamoStore, entry: &LogEntry) -> StoreResult<()> {
+    let shard = keys::shard_of(entry.id.as_str());
+    let sort = keys::time_ordered(entry.at, entry.id.as_str());
+    let mut builder = ItemBuilder::new(&keys::log_entry(&entry.tenant_id, &entry.id), keys::TYPE_LOG)
+        .body(entry)?
+        .expires(entry.expires_at)
+        .index(
+            keys::GSI1_PK,
+            keys::log_partition(&entry.tenant_id, &entry.connection_id, shard),
+            keys::GSI1_SK,
+            sort.clone(),
+        );
+    if entry.is_error() {
+        builder = builder.index(
+            keys::GSI2_PK,
+            keys::log_errors_partition(&entry.tenant_id, &entry.connection_id, shard),
+            keys::GSI2_SK,
+            sort,
+        );
+    }
+    store.put_item(builder.build(), None).await?;
+    Ok(())
+}
+
+pub async fn list_log(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    filter: LogFilter,
+    request: PageRequest,
+    now: Timestamp,
+) -> StoreResult<Page<LogEntry>> {
+    let shards: Vec<Partition> = (0..SHARDS)
+        .map(|shard| {
+            if filter.errors_only {
+                Partition::gsi(keys::GSI2, keys::log_errors_partition(tenant, connection, shard))
+            } else {
+                Partition::gsi(keys::GSI1, keys::log_partition(tenant, connection, shard))
+            }
+            .newest_first()
+            .live_at(now.as_millis())
+        })
+        .collect();
+    let (items, next) = query::list_merged(
+        &store.client,
+        store.table(),
+        &shards,
+        request.cursor.as_deref(),
+        request.effective_limit(),
+    )
+    .await?;
+    let entries = items.iter().map(item::body).collect::<StoreResult<_>>()?;
+    Ok(page(entries, next))
+}
+
+pub async fn get_log_entry(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    id: &LogEntryId,
+    now: Timestamp,
+) -> StoreResult<Option<LogEntry>> {
+    match store.get_item(&keys::log_entry(tenant, id)).await? {
+        Some(found) if item::is_live(&found, now.as_millis()) => item::body(&found).map(Some),
+        _ => Ok(None),
+    }
+}
+
+pub async fn record_event_once(
+    store: &DynamoStore,
+    key: &str,
+    expires_at: Timestamp,
+    now: Timestamp,
+) -> StoreResult<bool> {
+    let item = ItemBuilder::new(&keys::webhook_event(key), keys::TYPE_EVENT)
+        .expires(expires_at)
+        .build();
+    let absent_or_expired = Condition {
+        expression: "attribute_not_exists(#pk) OR #exp <= :now".to_owned(),
+        names: vec![("#pk", keys::PK), ("#exp", keys::EXPIRES_AT_MS)],
+        values: vec![(":now", item::n(now.as_millis()))],
+    };
+    match store.put_item(item, Some(absent_or_expired)).await? {
+        Written::Done => Ok(true),
+        Written::Refused(_) => Ok(false),
+    }
+}
+
+pub async fn put_oauth_state(store: &DynamoStore, state: &OAuthState) -> StoreResult<()> {
+    let item = ItemBuilder::new(&keys::oauth_state(&state.state), keys::TYPE_OAUTH_STATE)
+        .body(state)?
+        .expires(state.expires_at)
+        .build();
+    store.put_item(item, None).await?;
+    Ok(())
+}
+
+/// One conditional DeleteItem: of two concurrent takes, exactly one gets the state.
+pub async fn take_oauth_state(
+    store: &DynamoStore,
+    state: &str,
+    now: Timestamp,
+) -> StoreResult<Option<OAuthState>> {
+    let taken = store
+        .client
+        .delete_item()
+        .table_name(store.table())
+        .set_key(Some(item::key_map(&keys::oauth_state(state))))
+        .condition_expression("attribute_exists(#pk) AND #exp > :now")
+        .expression_attribute_names("#pk", keys::PK)
+        .expression_attribute_names("#exp", keys::EXPIRES_AT_MS)
+        .expression_attribute_values(":now", item::n(now.as_millis()))
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await;
+    match taken {
+        Ok(out) => match out.attributes {
+            Some(old) if item::is_live(&old, now.as_millis()) => {
+                let found: OAuthState = item::body(&old)?;
+                // Keys of very long states are hashed; the stored value must still match.
+                Ok((found.state == state).then_some(found))
+            }
+            _ => Ok(None),
+        },
+        Err(e) => match e.as_service_error() {
+            Some(DeleteItemError::ConditionalCheckFailedException(_)) => Ok(None),
+            _ => Err(item::backend(e)),
+        },
+    }
+}

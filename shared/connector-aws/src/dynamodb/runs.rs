@@ -1,0 +1,145 @@
+//! Sync runs. The counters live in numeric attributes beside the body, so many workers
+//! can `ADD` to them at once without touching the run's version.
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use connector::ports::{Page, PageRequest, StoreError, StoreResult};
+use connector::{ConnectionId, SyncCounters, SyncRun, SyncRunId, TenantId};
+
+use super::item::{self, Item, ItemBuilder};
+use super::keys;
+use super::query::{self, Partition};
+use super::write::{Condition, Written};
+use super::{DynamoStore, page};
+
+/// Counter attribute names, in the order of [`counter_values`].
+const COUNTERS: [&str; 6] = [
+    "c_seen",
+    "c_applied",
+    "c_unchanged",
+    "c_archived",
+    "c_failed",
+    "c_webhook_misses",
+];
+
+fn counter_values(c: &SyncCounters) -> [u64; 6] {
+    [
+        c.seen,
+        c.applied,
+        c.unchanged,
+        c.archived,
+        c.failed,
+        c.webhook_misses,
+    ]
+}
+
+/// The run from its body, with the counters from their own attributes.
+fn run_from(found: &Item) -> StoreResult<SyncRun> {
+    let mut run: SyncRun = item::body(found)?;
+    let read = |name: &str| item::number::<u64>(found, name).unwrap_or(0);
+    run.counters = SyncCounters {
+        seen: read(COUNTERS[0]),
+        applied: read(COUNTERS[1]),
+        unchanged: read(COUNTERS[2]),
+        archived: read(COUNTERS[3]),
+        failed: read(COUNTERS[4]),
+        webhook_misses: read(COUNTERS[5]),
+    };
+    Ok(run)
+}
+
+pub async fn get(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    id: &SyncRunId,
+) -> StoreResult<Option<SyncRun>> {
+    match store.get_item(&keys::sync_run(tenant, connection, id)).await? {
+        Some(found) => run_from(&found).map(Some),
+        None => Ok(None),
+    }
+}
+
+pub async fn put(store: &DynamoStore, run: &SyncRun) -> StoreResult<SyncRun> {
+    let mut stored = run.clone();
+    stored.version = run.version + 1;
+    let key = keys::sync_run(&stored.tenant_id, &stored.connection_id, &stored.id);
+    let mut builder = ItemBuilder::new(&key, keys::TYPE_SYNC_RUN)
+        .body(&stored)?
+        .number(keys::VERSION, stored.version)
+        .index(
+            keys::GSI1_PK,
+            keys::sync_runs_partition(&stored.tenant_id, &stored.connection_id),
+            keys::GSI1_SK,
+            keys::time_ordered(stored.started_at, stored.id.as_str()),
+        );
+    for (name, value) in COUNTERS.iter().zip(counter_values(&stored.counters)) {
+        builder = builder.number(name, value);
+    }
+    match store
+        .put_item(builder.build(), Some(Condition::version_is(run.version)))
+        .await?
+    {
+        Written::Done => Ok(stored),
+        Written::Refused(_) => Err(StoreError::VersionConflict {
+            entity: "sync run",
+            expected: run.version,
+        }),
+    }
+}
+
+/// One UpdateItem with `ADD`: atomic however many workers report at once.
+pub async fn add_counters(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    id: &SyncRunId,
+    delta: &SyncCounters,
+) -> StoreResult<()> {
+    let mut request = store
+        .client
+        .update_item()
+        .table_name(store.table())
+        .set_key(Some(item::key_map(&keys::sync_run(tenant, connection, id))))
+        .condition_expression("attribute_exists(#pk)")
+        .expression_attribute_names("#pk", keys::PK);
+    let mut additions = Vec::new();
+    for (i, (name, value)) in COUNTERS.iter().zip(counter_values(delta)).enumerate() {
+        additions.push(format!("#c{i} :c{i}"));
+        request = request
+            .expression_attribute_names(format!("#c{i}"), *name)
+            .expression_attribute_values(format!(":c{i}"), item::n(value));
+    }
+    let result = request
+        .update_expression(format!("ADD {}", additions.join(", ")))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) => match e.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(_)) => {
+                Err(StoreError::NotFound { entity: "sync run" })
+            }
+            _ => Err(item::backend(e)),
+        },
+    }
+}
+
+pub async fn list(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    request: PageRequest,
+) -> StoreResult<Page<SyncRun>> {
+    let parts =
+        [Partition::gsi(keys::GSI1, keys::sync_runs_partition(tenant, connection)).newest_first()];
+    let (items, next) = query::list_sequential(
+        &store.client,
+        store.table(),
+        &parts,
+        request.cursor.as_deref(),
+        request.effective_limit(),
+    )
+    .await?;
+    let runs = items.iter().map(run_from).collect::<StoreResult<_>>()?;
+    Ok(page(runs, next))
+}

@@ -1,0 +1,47 @@
+//! TEMPORARY scratch harness (removed before hand-off): runs H1's store suite against DynamoStore.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+#[path = "/tmp/dyn-scratch/moto.rs"]
+mod moto;
+#[path = "/tmp/dyn-scratch/store.rs"]
+mod suite;
+
+use connector_aws::dynamodb::DynamoStore;
+
+async fn dynamodb_store() -> DynamoStore {
+    let client = aws_sdk_dynamodb::Client::new(&moto::moto_config().await);
+    let table = moto::unique_name("state");
+    DynamoStore::create_table(&client, &table).await.expect("create table");
+    DynamoStore::new(client, table)
+}
+
+macro_rules! checks {
+    ($($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let store = dynamodb_store().await;
+                suite::$check(&store).await;
+            }
+        )+
+    };
+}
+
+checks!(
+    conditional_writes_check_the_stored_version,
+    version_races_have_one_winner,
+    an_older_source_version_never_overwrites_a_newer_one,
+    a_failed_customer_write_leaves_no_link,
+    archive_and_restore_round_trip,
+    delete_permanently_needs_an_archived_customer_and_takes_its_links_and_contacts,
+    customers_are_found_by_domain_name_and_link,
+    paging_covers_every_item_exactly_once,
+    pending_matches_are_single_open_and_resolve_once,
+    the_log_is_newest_first_filtered_paged_and_hides_expired_rows,
+    events_are_recorded_once_until_they_expire,
+    oauth_state_is_taken_once_and_expires,
+    sync_runs_are_versioned_and_count_every_concurrent_add,
+    no_read_crosses_into_another_tenant,
+    connections_are_routed_by_provider_account,
+    every_connection_of_every_tenant_is_listed_once,
+);

@@ -1,0 +1,95 @@
+//! Items that expire: webhook dedupe keys and OAuth states (and, for purging, log rows).
+//! Each read treats an item whose `expires_at <= now` as absent.
+
+use connector::model::Timestamp;
+use connector::ports::{OAuthState, StoreResult};
+use rusqlite::{Connection as Db, OptionalExtension, TransactionBehavior, params};
+
+use super::codec::{SqlResult, decode, encode};
+
+/// Deletes every expired log row, dedupe key and OAuth state; returns how many.
+pub(super) fn purge_expired(db: &mut Db, now: Timestamp) -> StoreResult<u64> {
+    let tx = db
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .db()?;
+    let mut purged = 0u64;
+    for sql in [
+        "DELETE FROM store_log WHERE expires_at <= ?1",
+        "DELETE FROM store_events WHERE expires_at <= ?1",
+        "DELETE FROM store_oauth_states WHERE expires_at <= ?1",
+    ] {
+        let deleted = tx
+            .prepare_cached(sql)
+            .db()?
+            .execute([now.as_millis()])
+            .db()?;
+        purged = purged.saturating_add(deleted as u64);
+    }
+    tx.commit().db()?;
+    Ok(purged)
+}
+
+/// Put-if-absent, where an expired record counts as absent.
+pub(super) fn record_event_once(
+    db: &mut Db,
+    key: &str,
+    expires_at: Timestamp,
+    now: Timestamp,
+) -> StoreResult<bool> {
+    let recorded = db
+        .prepare_cached(
+            "INSERT INTO store_events (key, expires_at) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
+             WHERE store_events.expires_at <= ?3",
+        )
+        .db()?
+        .execute(params![key, expires_at.as_millis(), now.as_millis()])
+        .db()?;
+    Ok(recorded == 1)
+}
+
+pub(super) fn forget_event(db: &mut Db, key: &str) -> StoreResult<()> {
+    db.prepare_cached("DELETE FROM store_events WHERE key = ?1")
+        .db()?
+        .execute([key])
+        .db()?;
+    Ok(())
+}
+
+pub(super) fn put_oauth_state(db: &mut Db, state: &OAuthState) -> StoreResult<()> {
+    db.prepare_cached(
+        "INSERT INTO store_oauth_states (state, expires_at, body) VALUES (?1, ?2, ?3)
+         ON CONFLICT (state) DO UPDATE SET expires_at = excluded.expires_at, body = excluded.body",
+    )
+    .db()?
+    .execute(params![
+        state.state,
+        state.expires_at.as_millis(),
+        encode(state)?
+    ])
+    .db()?;
+    Ok(())
+}
+
+/// Deletes the state and returns it if it had not expired. `DELETE ... RETURNING` makes
+/// the read and the delete one statement, so two callers cannot both get it.
+pub(super) fn take_oauth_state(
+    db: &mut Db,
+    state: &str,
+    now: Timestamp,
+) -> StoreResult<Option<OAuthState>> {
+    let taken: Option<(i64, String)> = db
+        .prepare_cached(
+            "DELETE FROM store_oauth_states WHERE state = ?1 RETURNING expires_at, body",
+        )
+        .db()?
+        .query_row([state], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()
+        .db()?;
+    match taken {
+        Some((expires_at, body)) if expires_at > now.as_millis() => {
+            decode("oauth state", &body).map(Some)
+        }
+        _ => Ok(None),
+    }
+}

@@ -1,0 +1,136 @@
+//! The store's tables. Every table is prefixed `store_`: the embedded queue keeps its
+//! own tables in the same SQLite file.
+//!
+//! Each item is kept whole as JSON in `body`; the other columns are copies of the
+//! fields the store looks items up by, written in the same statement as the body.
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS store_tenants (
+    id   TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS store_connections (
+    tenant_id TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    version   INTEGER NOT NULL,
+    body      TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
+
+-- Webhook routing: which connection a provider account belongs to.
+CREATE TABLE IF NOT EXISTS store_connection_routes (
+    provider      TEXT NOT NULL,
+    account_id    TEXT NOT NULL,
+    tenant_id     TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    PRIMARY KEY (provider, account_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_connection_routes_by_connection
+    ON store_connection_routes (tenant_id, connection_id);
+
+CREATE TABLE IF NOT EXISTS store_customers (
+    tenant_id       TEXT NOT NULL,
+    id              TEXT NOT NULL,
+    domain          TEXT,
+    normalized_name TEXT,
+    archived        INTEGER NOT NULL,
+    version         INTEGER NOT NULL,
+    body            TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_customers_by_domain
+    ON store_customers (tenant_id, domain);
+CREATE INDEX IF NOT EXISTS store_customers_by_name
+    ON store_customers (tenant_id, normalized_name);
+CREATE INDEX IF NOT EXISTS store_customers_by_archived
+    ON store_customers (tenant_id, archived, id);
+
+CREATE TABLE IF NOT EXISTS store_contacts (
+    tenant_id   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    customer_id TEXT,
+    version     INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_contacts_by_customer
+    ON store_contacts (tenant_id, customer_id, id);
+
+CREATE TABLE IF NOT EXISTS store_links (
+    tenant_id     TEXT NOT NULL,
+    provider      TEXT NOT NULL,
+    object_kind   TEXT NOT NULL,
+    source_id     TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    target_type   TEXT NOT NULL,
+    target_id     TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, provider, object_kind, source_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_links_by_connection
+    ON store_links (tenant_id, connection_id, object_kind, provider, source_id);
+CREATE INDEX IF NOT EXISTS store_links_by_target
+    ON store_links (tenant_id, target_type, target_id);
+
+CREATE TABLE IF NOT EXISTS store_pending_matches (
+    tenant_id   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    provider    TEXT NOT NULL,
+    object_kind TEXT NOT NULL,
+    source_id   TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
+-- At most one open match per source record.
+CREATE UNIQUE INDEX IF NOT EXISTS store_pending_matches_one_open
+    ON store_pending_matches (tenant_id, provider, object_kind, source_id)
+    WHERE status = 'open';
+CREATE INDEX IF NOT EXISTS store_pending_matches_by_source
+    ON store_pending_matches (tenant_id, provider, object_kind, source_id, id);
+CREATE INDEX IF NOT EXISTS store_pending_matches_by_status
+    ON store_pending_matches (tenant_id, status, id);
+
+CREATE TABLE IF NOT EXISTS store_log (
+    tenant_id     TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    at            INTEGER NOT NULL,
+    is_error      INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    body          TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_log_newest
+    ON store_log (tenant_id, connection_id, at, id);
+CREATE INDEX IF NOT EXISTS store_log_by_expiry
+    ON store_log (expires_at);
+
+CREATE TABLE IF NOT EXISTS store_events (
+    key        TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_events_by_expiry
+    ON store_events (expires_at);
+
+CREATE TABLE IF NOT EXISTS store_oauth_states (
+    state      TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL,
+    body       TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_oauth_states_by_expiry
+    ON store_oauth_states (expires_at);
+
+CREATE TABLE IF NOT EXISTS store_sync_runs (
+    tenant_id     TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    started_at    INTEGER NOT NULL,
+    version       INTEGER NOT NULL,
+    body          TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, connection_id, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_sync_runs_newest
+    ON store_sync_runs (tenant_id, connection_id, started_at, id);
+";

@@ -1,0 +1,279 @@
+//! OAuth: the authorize URL, the code exchange, and access tokens refreshed before they
+//! expire, one refresh at a time per connection.
+
+use std::time::Duration;
+
+use connector::crypto::CryptoError;
+use connector::ports::StoreError;
+use connector::provider::{ProviderError, ProviderResult};
+use connector::{Connection, ErrorCode, ProviderAccountId, SealedCredentials, Secret, Timestamp};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::{Deserialize, Serialize};
+
+use crate::HubSpotProvider;
+use crate::error;
+use crate::http::{Budget, Call, ErrorStyle};
+use crate::wire::{AccessTokenInfo, TokenResponse, id_text};
+
+/// What an install produced: the portal, the scopes granted and the sealed tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorizedAccount {
+    /// The portal (hub) id, from token introspection.
+    pub account_id: ProviderAccountId,
+    pub scopes: Vec<String>,
+    pub credentials: SealedCredentials,
+}
+
+/// The tokens as sealed into [`Connection::credentials`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTokens {
+    pub access_token: Secret,
+    pub refresh_token: Secret,
+    pub expires_at: Timestamp,
+}
+
+impl StoredTokens {
+    fn from_response(response: TokenResponse, previous_refresh: Option<&Secret>, now: Timestamp) -> ProviderResult<Self> {
+        let refresh_token = match (response.refresh_token, previous_refresh) {
+            (Some(r), _) => Secret::new(r),
+            // HubSpot keeps the refresh token; if the answer omits it, the old one stands.
+            (None, Some(previous)) => previous.clone(),
+            (None, None) => return Err(error::internal("HubSpot's token answer has no refresh_token")),
+        };
+        let lifetime = Duration::from_secs(u64::try_from(response.expires_in).unwrap_or(0));
+        Ok(Self {
+            access_token: Secret::new(response.access_token),
+            refresh_token,
+            expires_at: now.plus(lifetime),
+        })
+    }
+
+    fn usable_at(&self, now: Timestamp, margin: Duration) -> bool {
+        now.plus(margin) < self.expires_at
+    }
+}
+
+/// `quote(s, safe='')`: everything but letters, digits and `_.-~` is escaped.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'_').remove(b'.').remove(b'-').remove(b'~');
+
+fn revoked(message: impl Into<String>) -> ProviderError {
+    ProviderError::new(ErrorCode::OauthRevoked, message)
+}
+
+fn store_failure(e: &StoreError) -> ProviderError {
+    error::internal(format!("reading or writing the connection's tokens: {e}"))
+}
+
+fn unreadable(e: &CryptoError) -> ProviderError {
+    // Tokens we cannot open (the key changed, or they were damaged) are as good as
+    // revoked: the admin has to connect again.
+    revoked(format!("stored tokens cannot be opened: {e}"))
+}
+
+impl HubSpotProvider {
+    /// Where to send the admin's browser to install the app. `state` comes back unchanged.
+    pub fn authorize_url(&self, state: &str) -> String {
+        let config = &self.inner.config;
+        let enc = |s: &str| utf8_percent_encode(s, QUERY_VALUE).to_string();
+        let mut url = format!(
+            "{}/oauth/authorize?client_id={}&redirect_uri={}&scope={}",
+            config.authorize_base,
+            enc(&config.client_id),
+            enc(&config.redirect_uri),
+            enc(&config.scopes.join(" ")),
+        );
+        if !config.optional_scopes.is_empty() {
+            url.push_str("&optional_scope=");
+            url.push_str(&enc(&config.optional_scopes.join(" ")));
+        }
+        url.push_str("&state=");
+        url.push_str(&enc(state));
+        url
+    }
+
+    async fn token_call(&self, form: Vec<(&'static str, String)>) -> ProviderResult<TokenResponse> {
+        let call = Call::post_form("/oauth/v1/token", form);
+        self.inner
+            .api
+            .send("oauth", Budget::Unmetered, None, &call, ErrorStyle::Token)
+            .await?
+            .json()
+    }
+
+    /// Exchanges the code from the OAuth redirect for tokens, and learns the portal and
+    /// the granted scopes from the token's metadata.
+    pub async fn exchange_code(&self, code: &str) -> ProviderResult<AuthorizedAccount> {
+        let config = &self.inner.config;
+        let now = Timestamp::now();
+        let response = self
+            .token_call(vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("client_id", config.client_id.clone()),
+                ("client_secret", config.client_secret.expose().to_owned()),
+                ("redirect_uri", config.redirect_uri.clone()),
+                ("code", code.to_owned()),
+            ])
+            .await?;
+        let tokens = StoredTokens::from_response(response, None, now)?;
+        let info: AccessTokenInfo = self
+            .inner
+            .api
+            .send(
+                "oauth",
+                Budget::Unmetered,
+                None,
+                &Call::get(format!(
+                    "/oauth/v1/access-tokens/{}",
+                    utf8_percent_encode(tokens.access_token.expose(), QUERY_VALUE)
+                )),
+                ErrorStyle::Token,
+            )
+            .await?
+            .json()?;
+        let hub_id = id_text(&info.hub_id).ok_or_else(|| error::internal("token metadata without hub_id"))?;
+        let account_id = ProviderAccountId::parse(hub_id).map_err(|e| error::internal(e.to_string()))?;
+        let credentials = self
+            .inner
+            .cipher
+            .seal(&tokens)
+            .map_err(|e| error::internal(format!("sealing tokens: {e}")))?;
+        Ok(AuthorizedAccount {
+            account_id,
+            scopes: info.scopes,
+            credentials,
+        })
+    }
+
+    fn open_tokens(&self, sealed: Option<&SealedCredentials>) -> ProviderResult<StoredTokens> {
+        let sealed = sealed.ok_or_else(|| revoked("the connection has no tokens"))?;
+        self.inner.cipher.open(sealed).map_err(|e| unreadable(&e))
+    }
+
+    /// The connection's tokens, or fresher ones this process refreshed since `connection`
+    /// was read.
+    fn known_tokens(&self, connection: &Connection) -> ProviderResult<StoredTokens> {
+        let own = self.open_tokens(connection.credentials.as_ref())?;
+        let cached = self.inner.tokens.lock().get(&connection.id).cloned();
+        Ok(match cached {
+            Some(cached) if cached.expires_at > own.expires_at => cached,
+            _ => own,
+        })
+    }
+
+    fn remember(&self, connection: &Connection, tokens: &StoredTokens) {
+        self.inner.tokens.lock().insert(connection.id.clone(), tokens.clone());
+    }
+
+    /// A usable access token for `connection`, refreshed first when it has less than the
+    /// configured margin left.
+    pub async fn access_token(&self, connection: &Connection) -> ProviderResult<Secret> {
+        let tokens = self.known_tokens(connection)?;
+        if tokens.usable_at(Timestamp::now(), self.inner.config.refresh_margin) {
+            return Ok(tokens.access_token);
+        }
+        self.refresh(connection, &tokens.access_token).await
+    }
+
+    /// Replaces `stale` (expiring, or just refused with a 401) with a fresh access token.
+    ///
+    /// Single flight: in this process one refresh per connection runs at a time, and whoever
+    /// waited finds the new token. Across processes, the store's version check decides: the
+    /// loser of the write re-reads the connection and uses the winner's tokens.
+    pub(crate) async fn refresh(&self, connection: &Connection, stale: &Secret) -> ProviderResult<Secret> {
+        let lock = self.inner.refresh_locks.lock().entry(connection.id.clone()).or_default().clone();
+        let _only_one = lock.lock().await;
+        let margin = self.inner.config.refresh_margin;
+
+        if let Some(cached) = self.inner.tokens.lock().get(&connection.id).cloned()
+            && cached.access_token != *stale
+            && cached.usable_at(Timestamp::now(), margin)
+        {
+            return Ok(cached.access_token);
+        }
+        let mut stored = self.read_connection(connection).await?;
+        let current = self.open_tokens(stored.credentials.as_ref())?;
+        if current.access_token != *stale && current.usable_at(Timestamp::now(), margin) {
+            self.remember(connection, &current);
+            return Ok(current.access_token);
+        }
+
+        let now = Timestamp::now();
+        let config = &self.inner.config;
+        tracing::info!(connection_id = %connection.id, "refreshing the HubSpot access token");
+        let response = self
+            .token_call(vec![
+                ("grant_type", "refresh_token".to_owned()),
+                ("client_id", config.client_id.clone()),
+                ("client_secret", config.client_secret.expose().to_owned()),
+                ("refresh_token", current.refresh_token.expose().to_owned()),
+            ])
+            .await?;
+        let fresh = StoredTokens::from_response(response, Some(&current.refresh_token), now)?;
+        let sealed = self
+            .inner
+            .cipher
+            .seal(&fresh)
+            .map_err(|e| error::internal(format!("sealing tokens: {e}")))?;
+
+        for _ in 0..5 {
+            stored.credentials = Some(sealed.clone());
+            match self.inner.store.put_connection(&stored).await {
+                Ok(_) => {
+                    self.remember(connection, &fresh);
+                    return Ok(fresh.access_token);
+                }
+                Err(StoreError::VersionConflict { .. }) => {
+                    stored = self.read_connection(connection).await?;
+                    let theirs = self.open_tokens(stored.credentials.as_ref())?;
+                    if theirs.access_token != current.access_token && theirs.usable_at(Timestamp::now(), margin) {
+                        // Another process refreshed first: its tokens are the stored ones.
+                        self.remember(connection, &theirs);
+                        return Ok(theirs.access_token);
+                    }
+                    // Someone changed something else on the connection: write ours again.
+                }
+                Err(e) => return Err(store_failure(&e)),
+            }
+        }
+        Err(error::internal("the connection kept changing while its tokens were refreshed"))
+    }
+
+    async fn read_connection(&self, connection: &Connection) -> ProviderResult<Connection> {
+        self.inner
+            .store
+            .get_connection(&connection.tenant_id, &connection.id)
+            .await
+            .map_err(|e| store_failure(&e))?
+            .ok_or_else(|| revoked("the connection no longer exists"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_need_the_margin_left_to_be_usable() {
+        let t = StoredTokens {
+            access_token: Secret::new("a"),
+            refresh_token: Secret::new("r"),
+            expires_at: Timestamp::from_secs(1_000),
+        };
+        let margin = Duration::from_secs(300);
+        assert!(t.usable_at(Timestamp::from_secs(699), margin));
+        assert!(!t.usable_at(Timestamp::from_secs(700), margin));
+    }
+
+    #[test]
+    fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
+        let response = TokenResponse {
+            access_token: "new".into(),
+            refresh_token: None,
+            expires_in: 1800,
+        };
+        let old = Secret::new("rt-old");
+        let t = StoredTokens::from_response(response, Some(&old), Timestamp::from_secs(0)).expect("valid");
+        assert_eq!(t.refresh_token, old);
+        assert_eq!(t.expires_at, Timestamp::from_secs(1800));
+    }
+}

@@ -1,0 +1,543 @@
+//! What the admin API does, tenant by tenant. Every operation takes the caller's tenant
+//! and reads only through it: another tenant's id is simply not found.
+
+use serde::Serialize;
+
+use super::apply::Outcome;
+use super::mapping::{self, FieldProblem};
+use super::reconcile::StartError;
+use super::{Engine, EngineError};
+use crate::model::{
+    CompanyFilter, Connection, ConnectionFlags, ConnectionId, ConnectionStatus, Customer,
+    CustomerId, FieldMapping, Job, JobCause, JobKind, LinkTarget, LogEntry, LogEntryId, LogStatus,
+    MatchResolution, ObjectKind, PendingMatch, PendingMatchId, PendingMatchStatus, Provider,
+    ProviderAccountId, SyncRun, SyncTrigger, TenantId, Timestamp,
+};
+use crate::ports::{ArchivedFilter, LogFilter, Page, PageRequest, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the field mapping is invalid")]
+    InvalidMapping(Vec<FieldProblem>),
+    #[error("the connection is not connected")]
+    NotConnected,
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { entity } => AdminError::NotFound(entity),
+            StoreError::NotArchived => {
+                AdminError::Conflict("only archived customers can be deleted permanently".into())
+            }
+            StoreError::AlreadyResolved => {
+                AdminError::Conflict("the match is already resolved".into())
+            }
+            StoreError::VersionConflict { entity, .. } => AdminError::Conflict(format!(
+                "the {entity} was changed at the same time; try again"
+            )),
+            other => AdminError::Engine(other.into()),
+        }
+    }
+}
+
+impl From<StartError> for AdminError {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::AlreadyRunning(run) => {
+                AdminError::Conflict(format!("a sync is already running (run {run})"))
+            }
+            StartError::NotConnected => AdminError::NotConnected,
+            StartError::Engine(e) => AdminError::Engine(e),
+        }
+    }
+}
+
+impl AdminError {
+    /// The machine code in the API's error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AdminError::NotFound(_) => "not_found",
+            AdminError::Conflict(_) => "conflict",
+            AdminError::Invalid(_) => "invalid_request",
+            AdminError::InvalidMapping(_) => "field_mapping_invalid",
+            AdminError::NotConnected => "not_connected",
+            AdminError::Engine(e) if e.code() == crate::model::ErrorCode::Internal => "internal",
+            AdminError::Engine(e) => e.code().as_str(),
+        }
+    }
+}
+
+pub type AdminResult<T> = Result<T, AdminError>;
+
+/// A connection as the admin sees it: no credentials, ever.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionView {
+    pub id: ConnectionId,
+    pub provider: Provider,
+    pub status: ConnectionStatus,
+    /// The banner text for the status.
+    pub banner: &'static str,
+    pub account_id: Option<ProviderAccountId>,
+    pub scopes: Vec<String>,
+    pub company_filter: CompanyFilter,
+    pub flags: ConnectionFlags,
+    pub last_full_sync: Option<Timestamp>,
+    pub last_incremental_update: Option<Timestamp>,
+    pub latest_run: Option<SyncRun>,
+}
+
+impl ConnectionView {
+    fn of(c: Connection, latest_run: Option<SyncRun>) -> Self {
+        let banner = match c.status {
+            ConnectionStatus::Connected if c.flags.archives_held => {
+                "Connected: a sync wants to archive many customers and waits for your approval"
+            }
+            ConnectionStatus::Connected if c.flags.permission_denied_at.is_some() => {
+                "Connected, but the provider refused some requests: check the app's scopes"
+            }
+            ConnectionStatus::Connected => "Connected",
+            ConnectionStatus::Reauthorize => {
+                "Reauthorize: the provider no longer accepts our access; connect again"
+            }
+            ConnectionStatus::Disconnected => "Disconnected",
+        };
+        Self {
+            id: c.id,
+            provider: c.provider,
+            status: c.status,
+            banner,
+            account_id: c.account_id,
+            scopes: c.scopes,
+            company_filter: c.company_filter,
+            flags: c.flags,
+            last_full_sync: c.last_full_sync,
+            last_incremental_update: c.last_incremental_update,
+            latest_run,
+        }
+    }
+}
+
+/// What a resync of one customer did.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResyncReport {
+    pub records: usize,
+    pub outcomes: Vec<String>,
+}
+
+impl Engine {
+    pub async fn admin_connection(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> AdminResult<Connection> {
+        self.store
+            .get_connection(tenant, id)
+            .await?
+            .ok_or(AdminError::NotFound("connection"))
+    }
+
+    pub async fn view_connection(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> AdminResult<ConnectionView> {
+        let c = self.admin_connection(tenant, id).await?;
+        let runs = self
+            .store
+            .list_sync_runs(tenant, id, PageRequest::first(1))
+            .await?;
+        Ok(ConnectionView::of(c, runs.items.into_iter().next()))
+    }
+
+    pub async fn list_connection_views(
+        &self,
+        tenant: &TenantId,
+    ) -> AdminResult<Vec<ConnectionView>> {
+        let mut views = Vec::new();
+        for c in self.store.list_connections(tenant).await? {
+            let runs = self
+                .store
+                .list_sync_runs(tenant, &c.id, PageRequest::first(1))
+                .await?;
+            views.push(ConnectionView::of(c, runs.items.into_iter().next()));
+        }
+        Ok(views)
+    }
+
+    pub async fn create_connection(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+    ) -> AdminResult<ConnectionView> {
+        self.provider(provider)?;
+        let stored = self
+            .store
+            .put_connection(&Connection::new(tenant.clone(), provider, Timestamp::now()))
+            .await?;
+        Ok(ConnectionView::of(stored, None))
+    }
+
+    /// Stops syncing and forgets the tokens; keeps the field mapping, the filter and the data.
+    pub async fn disconnect(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> AdminResult<ConnectionView> {
+        let stored = self
+            .update_connection(tenant, id, |c| {
+                c.status = ConnectionStatus::Disconnected;
+                c.credentials = None;
+                true
+            })
+            .await?
+            .ok_or(AdminError::NotFound("connection"))?;
+        Ok(ConnectionView::of(stored, None))
+    }
+
+    pub async fn admin_log(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        errors_only: bool,
+        page: PageRequest,
+    ) -> AdminResult<Page<LogEntry>> {
+        self.admin_connection(tenant, connection).await?;
+        Ok(self
+            .store
+            .list_log(
+                tenant,
+                connection,
+                LogFilter { errors_only },
+                page,
+                Timestamp::now(),
+            )
+            .await?)
+    }
+
+    pub async fn admin_log_entry(
+        &self,
+        tenant: &TenantId,
+        id: &LogEntryId,
+    ) -> AdminResult<LogEntry> {
+        self.store
+            .get_log_entry(tenant, id, Timestamp::now())
+            .await?
+            .ok_or(AdminError::NotFound("log entry"))
+    }
+
+    /// Sends a failed row's job again (the Retry action).
+    pub async fn retry_log_entry(&self, tenant: &TenantId, id: &LogEntryId) -> AdminResult<Job> {
+        let entry = self.admin_log_entry(tenant, id).await?;
+        let Some(mut job) = entry.retry_job else {
+            return Err(AdminError::Conflict(
+                "this log entry has nothing to retry".into(),
+            ));
+        };
+        let connection = self.admin_connection(tenant, &entry.connection_id).await?;
+        if !connection.accepts_jobs() {
+            return Err(AdminError::NotConnected);
+        }
+        job.id = crate::model::JobId::generate();
+        job.attempt = 0;
+        job.enqueued_at = Timestamp::now();
+        if let JobKind::SyncRecord { cause, .. } = &mut job.kind {
+            *cause = JobCause::Retry {
+                log_entry_id: id.clone(),
+            };
+        }
+        self.enqueue_records(std::slice::from_ref(&job)).await?;
+        Ok(job)
+    }
+
+    pub async fn run_sync_now(&self, tenant: &TenantId, id: &ConnectionId) -> AdminResult<SyncRun> {
+        let connection = self.admin_connection(tenant, id).await?;
+        Ok(self
+            .start_sync(&connection, SyncTrigger::Manual, false)
+            .await?)
+    }
+
+    /// Fetches every source record of one customer fresh and applies it now.
+    pub async fn resync_customer(
+        &self,
+        tenant: &TenantId,
+        id: &CustomerId,
+        provider: Provider,
+    ) -> AdminResult<ResyncReport> {
+        self.admin_customer(tenant, id).await?;
+        let links = self
+            .store
+            .links_to(tenant, &LinkTarget::Customer(id.clone()))
+            .await?;
+        let mut report = ResyncReport {
+            records: 0,
+            outcomes: Vec::new(),
+        };
+        for link in links.into_iter().filter(|l| l.provider == provider) {
+            let connection = self.admin_connection(tenant, &link.connection_id).await?;
+            if !connection.accepts_jobs() {
+                return Err(AdminError::NotConnected);
+            }
+            let applied = self
+                .sync_record(&connection, link.object_kind, &link.source_id)
+                .await?;
+            report.records += 1;
+            report.outcomes.push(describe(&applied.outcome));
+            let job = Job::new(
+                tenant.clone(),
+                connection.id.clone(),
+                provider,
+                JobKind::SyncRecord {
+                    object: link.object_kind,
+                    source_id: link.source_id.clone(),
+                    cause: JobCause::Resync,
+                },
+                Timestamp::now(),
+            );
+            self.record_outcome(
+                &connection,
+                &job,
+                link.object_kind,
+                &link.source_id,
+                &applied,
+                std::time::Duration::ZERO,
+            )
+            .await;
+        }
+        if report.records == 0 {
+            return Err(AdminError::Conflict(format!(
+                "this customer has no {provider} record to resync"
+            )));
+        }
+        Ok(report)
+    }
+
+    pub async fn admin_customer(
+        &self,
+        tenant: &TenantId,
+        id: &CustomerId,
+    ) -> AdminResult<Customer> {
+        self.store
+            .get_customer(tenant, id)
+            .await?
+            .ok_or(AdminError::NotFound("customer"))
+    }
+
+    pub async fn admin_customers(
+        &self,
+        tenant: &TenantId,
+        filter: ArchivedFilter,
+        page: PageRequest,
+    ) -> AdminResult<Page<Customer>> {
+        Ok(self.store.list_customers(tenant, filter, page).await?)
+    }
+
+    pub async fn delete_customer_permanently(
+        &self,
+        tenant: &TenantId,
+        id: &CustomerId,
+    ) -> AdminResult<()> {
+        Ok(self.store.delete_customer_permanently(tenant, id).await?)
+    }
+
+    pub async fn admin_matches(
+        &self,
+        tenant: &TenantId,
+        status: PendingMatchStatus,
+        page: PageRequest,
+    ) -> AdminResult<Page<PendingMatch>> {
+        Ok(self
+            .store
+            .list_pending_matches(tenant, status, page)
+            .await?)
+    }
+
+    /// Records the admin's choice and syncs the record at once under it. The choice sticks.
+    pub async fn resolve_match(
+        &self,
+        tenant: &TenantId,
+        id: &PendingMatchId,
+        resolution: MatchResolution,
+    ) -> AdminResult<PendingMatch> {
+        let open = self
+            .store
+            .get_pending_match(tenant, id)
+            .await?
+            .ok_or(AdminError::NotFound("pending match"))?;
+        if let MatchResolution::LinkTo { customer_id } = &resolution
+            && !open.candidates.contains(customer_id)
+        {
+            self.admin_customer(tenant, customer_id).await?;
+        }
+        let resolved = self
+            .store
+            .resolve_pending_match(tenant, id, resolution, Timestamp::now())
+            .await?;
+        let job = Job::new(
+            tenant.clone(),
+            resolved.connection_id.clone(),
+            resolved.provider,
+            JobKind::SyncRecord {
+                object: resolved.object_kind,
+                source_id: resolved.source_id.clone(),
+                cause: JobCause::Resync,
+            },
+            Timestamp::now(),
+        );
+        self.enqueue_records(std::slice::from_ref(&job)).await?;
+        Ok(resolved)
+    }
+
+    /// Checks a mapping against the provider's current schema.
+    pub async fn validate_field_mapping(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        candidate: &FieldMapping,
+    ) -> AdminResult<Vec<FieldProblem>> {
+        let connection = self.admin_connection(tenant, id).await?;
+        self.forget_schemas(id);
+        let mut problems = Vec::new();
+        for kind in [ObjectKind::Company, ObjectKind::Contact] {
+            if candidate.for_object(kind).next().is_none() {
+                continue;
+            }
+            let schema = self.schema(&connection, kind).await?;
+            let mut unpinned = candidate.clone();
+            for entry in &mut unpinned.entries {
+                // A new mapping takes the provider's current type; only the name must exist.
+                if !connection.field_mapping.entries.contains(entry) {
+                    entry.source_type = None;
+                }
+            }
+            problems.extend(mapping::validate_mapping(&unpinned, kind, &schema));
+        }
+        Ok(problems)
+    }
+
+    /// Replaces the mapping after validating it, pinning each property's current type.
+    pub async fn set_field_mapping(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        mut new: FieldMapping,
+    ) -> AdminResult<Connection> {
+        for entry in &mut new.entries {
+            entry.source_type = None;
+        }
+        let problems = self.validate_field_mapping(tenant, id, &new).await?;
+        if !problems.is_empty() {
+            return Err(AdminError::InvalidMapping(problems));
+        }
+        let connection = self.admin_connection(tenant, id).await?;
+        for entry in &mut new.entries {
+            let schema = self.schema(&connection, entry.object).await?;
+            entry.source_type = schema
+                .get(&entry.source_property)
+                .map(|p| p.property_type.clone());
+        }
+        self.update_connection(tenant, id, |c| {
+            c.field_mapping = new.clone();
+            true
+        })
+        .await?
+        .ok_or(AdminError::NotFound("connection"))
+    }
+
+    /// Changes the company filter and starts a full pass, which mirrors what entered the
+    /// filter and archives what left it.
+    pub async fn set_company_filter(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        filter: CompanyFilter,
+    ) -> AdminResult<(Connection, Option<SyncRun>)> {
+        let stored = self
+            .update_connection(tenant, id, |c| {
+                c.company_filter = filter.clone();
+                true
+            })
+            .await?
+            .ok_or(AdminError::NotFound("connection"))?;
+        let run = match self.start_sync(&stored, SyncTrigger::Manual, false).await {
+            Ok(run) => Some(run),
+            Err(StartError::NotConnected | StartError::AlreadyRunning(_)) => None,
+            Err(StartError::Engine(e)) => return Err(e.into()),
+        };
+        Ok((stored, run))
+    }
+
+    /// Approves the archives the guard held: a new pass archives what is gone now.
+    pub async fn approve_held_archives(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> AdminResult<SyncRun> {
+        let connection = self.admin_connection(tenant, id).await?;
+        if !connection.flags.archives_held {
+            return Err(AdminError::Conflict(
+                "no archives are held for this connection".into(),
+            ));
+        }
+        let run = self
+            .start_sync(&connection, SyncTrigger::Manual, true)
+            .await?;
+        self.update_connection(tenant, id, |c| {
+            c.flags.archives_held = false;
+            true
+        })
+        .await?;
+        Ok(run)
+    }
+
+    /// Rejects the held archives: nothing is archived; the next pass asks again if the
+    /// records are still gone.
+    pub async fn reject_held_archives(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> AdminResult<Connection> {
+        let connection = self.admin_connection(tenant, id).await?;
+        if !connection.flags.archives_held {
+            return Err(AdminError::Conflict(
+                "no archives are held for this connection".into(),
+            ));
+        }
+        let stored = self
+            .update_connection(tenant, id, |c| {
+                c.flags.archives_held = false;
+                true
+            })
+            .await?
+            .ok_or(AdminError::NotFound("connection"))?;
+        let mut entry = LogEntry::new(
+            tenant.clone(),
+            id.clone(),
+            stored.provider,
+            LogStatus::Unchanged,
+            Timestamp::now(),
+        );
+        entry.message = Some("the admin rejected the held archives: nothing was archived".into());
+        self.log(entry).await;
+        Ok(stored)
+    }
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Applied => "applied".into(),
+        Outcome::Restored => "restored".into(),
+        Outcome::Unchanged => "unchanged".into(),
+        Outcome::Archived => "archived".into(),
+        Outcome::Skipped => "skipped".into(),
+        Outcome::Held(id) => format!("held for pending match {id}"),
+    }
+}

@@ -1,0 +1,611 @@
+//! Apply one provider record to the mirror, idempotently and in source-version order.
+//! Every call ends in exactly one [`Outcome`]; an unchanged record costs reads only.
+
+use sha2::{Digest, Sha256};
+
+use super::EngineError;
+use super::mapping::{self, FieldProblem, MappedValues, Schema};
+use super::matcher::{self, MatchDecision};
+use crate::model::{
+    Archival, ArchiveReason, Connection, Contact, ContactId, ContentHash, Currency, Customer,
+    CustomerId, LinkTarget, NormalizedName, ObjectKind, PendingMatch, PendingMatchId,
+    PendingMatchStatus, SourceId, SourceLink, SourceVersion, Timestamp,
+};
+use crate::ports::{ContactWrite, CustomerWrite, Store, StoreError};
+use crate::provider::SourceRecord;
+
+/// How many times a write is re-read and retried after losing a version race.
+const WRITE_ATTEMPTS: usize = 5;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Restored,
+    Unchanged,
+    Archived,
+    /// Never mirrored: outside the company filter, no mirrored company (contacts), or
+    /// ignored by the admin.
+    Skipped,
+    /// Waits for the admin: an ambiguous match.
+    Held(PendingMatchId),
+}
+
+/// What happened to one record, for the ledger and the log.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub outcome: Outcome,
+    pub target: Option<LinkTarget>,
+    /// Fields skipped because the mapping or the value is broken (`field_mapping_invalid`).
+    pub problems: Vec<FieldProblem>,
+}
+
+impl Applied {
+    fn new(outcome: Outcome, target: Option<LinkTarget>) -> Self {
+        Self {
+            outcome,
+            target,
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// What an apply needs besides the record.
+pub struct ApplyContext<'a> {
+    pub store: &'a dyn Store,
+    pub connection: &'a Connection,
+    pub schema: &'a Schema,
+    pub currency: Currency,
+    pub now: Timestamp,
+}
+
+/// Ids of records the service creates are derived from their source, so two workers that
+/// race to create the same record write the same item and the loser sees the winner.
+fn derived_id(connection: &Connection, kind: ObjectKind, source_id: &SourceId) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        connection.id.as_str(),
+        connection.provider.as_str(),
+        kind.as_str(),
+        source_id.as_str(),
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    let h = hex::encode(&hasher.finalize()[..16]);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn archived_marker(reason: ArchiveReason) -> ContentHash {
+    ContentHash::of(&("archived", reason))
+}
+
+fn new_link(
+    ctx: &ApplyContext<'_>,
+    kind: ObjectKind,
+    source_id: &SourceId,
+    target: LinkTarget,
+    version: SourceVersion,
+    hash: ContentHash,
+    source_gone: bool,
+) -> SourceLink {
+    SourceLink {
+        tenant_id: ctx.connection.tenant_id.clone(),
+        connection_id: ctx.connection.id.clone(),
+        provider: ctx.connection.provider,
+        object_kind: kind,
+        source_id: source_id.clone(),
+        target,
+        source_version: version,
+        content_hash: hash,
+        source_gone,
+        updated_at: ctx.now,
+    }
+}
+
+/// A company record, fresh from the provider. `in_filter` says whether it passes the
+/// connection's company filter.
+pub async fn apply_company(
+    ctx: &ApplyContext<'_>,
+    record: &SourceRecord,
+    in_filter: bool,
+) -> Result<Applied, EngineError> {
+    if record.archived {
+        return archive(
+            ctx,
+            ObjectKind::Company,
+            &record.id,
+            ArchiveReason::SourceDeleted,
+        )
+        .await;
+    }
+    if !in_filter {
+        return archive_or_skip(
+            ctx,
+            ObjectKind::Company,
+            &record.id,
+            ArchiveReason::LeftFilter,
+        )
+        .await;
+    }
+    let mut result = None;
+    for merged in &record.merged_from {
+        repoint_merged(ctx, merged, &record.id).await?;
+    }
+    let mapped = mapping::map_record(&ctx.connection.field_mapping, record, ctx.schema);
+    let hash = ContentHash::of(&mapped);
+    for _ in 0..WRITE_ATTEMPTS {
+        match write_company(ctx, record, &mapped, &hash).await {
+            Err(EngineError::Store(StoreError::VersionConflict { .. }))
+            | Err(EngineError::Store(StoreError::AlreadyExists { .. })) => continue,
+            other => {
+                result = Some(other);
+                break;
+            }
+        }
+    }
+    let mut applied = result.unwrap_or(Err(EngineError::Contention))?;
+    applied.problems.splice(0..0, mapped.problems);
+    Ok(applied)
+}
+
+async fn write_company(
+    ctx: &ApplyContext<'_>,
+    record: &SourceRecord,
+    mapped: &MappedValues,
+    hash: &ContentHash,
+) -> Result<Applied, EngineError> {
+    let tenant = &ctx.connection.tenant_id;
+    let link = ctx
+        .store
+        .get_link(
+            tenant,
+            ctx.connection.provider,
+            ObjectKind::Company,
+            &record.id,
+        )
+        .await?;
+    let fallback_name = format!("Company {}", record.id);
+    let (mut customer, restoring) = match &link {
+        Some(link) if !link.source_gone && !link.is_superseded_by(record.version, hash) => {
+            return Ok(Applied::new(Outcome::Unchanged, Some(link.target.clone())));
+        }
+        Some(link) => {
+            let LinkTarget::Customer(id) = &link.target else {
+                return Err(EngineError::Corrupt(format!(
+                    "company link {} targets a contact",
+                    record.id
+                )));
+            };
+            let customer = ctx.store.get_customer(tenant, id).await?.ok_or_else(|| {
+                EngineError::Corrupt(format!("link {} points at a missing customer", record.id))
+            })?;
+            (customer, link.source_gone)
+        }
+        None => {
+            let mut probe = Customer::new(tenant.clone(), "", ctx.now);
+            mapping::apply_to_customer(&mut probe, mapped, ctx.currency, &fallback_name);
+            let decision = matcher::decide(
+                ctx.store,
+                ctx.connection,
+                ObjectKind::Company,
+                &record.id,
+                probe.domain.as_ref(),
+                NormalizedName::of(&probe.name).as_ref(),
+            )
+            .await?;
+            match decision {
+                MatchDecision::Link(id) => {
+                    let customer = ctx
+                        .store
+                        .get_customer(tenant, &id)
+                        .await?
+                        .ok_or(StoreError::NotFound { entity: "customer" })?;
+                    (customer, false)
+                }
+                MatchDecision::CreateNew => {
+                    let mut customer =
+                        Customer::new(tenant.clone(), fallback_name.clone(), ctx.now);
+                    customer.id = CustomerId::parse(derived_id(
+                        ctx.connection,
+                        ObjectKind::Company,
+                        &record.id,
+                    ))?;
+                    (customer, false)
+                }
+                MatchDecision::Ignore => return Ok(Applied::new(Outcome::Skipped, None)),
+                MatchDecision::AwaitingAdmin(id) => {
+                    return Ok(Applied::new(Outcome::Held(id), None));
+                }
+                MatchDecision::Ambiguous(candidates) => {
+                    let id = raise_match(ctx, record, &probe, candidates).await?;
+                    return Ok(Applied::new(Outcome::Held(id), None));
+                }
+            }
+        }
+    };
+    let was_archived = customer.is_archived();
+    let problems = mapping::apply_to_customer(&mut customer, mapped, ctx.currency, &fallback_name);
+    let restored = restoring || was_archived && link.is_some();
+    if restored {
+        customer.archived = None;
+    }
+    customer.updated_at = ctx.now;
+    let target = LinkTarget::Customer(customer.id.clone());
+    let new = new_link(
+        ctx,
+        ObjectKind::Company,
+        &record.id,
+        target.clone(),
+        record.version,
+        hash.clone(),
+        false,
+    );
+    match ctx
+        .store
+        .write_customer(CustomerWrite {
+            customer: &customer,
+            expected_version: customer.version,
+            link: Some(&new),
+        })
+        .await
+    {
+        Ok(_) => {}
+        Err(StoreError::StaleSource { .. }) => {
+            return Ok(Applied::new(Outcome::Unchanged, Some(target)));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let outcome = if restored {
+        Outcome::Restored
+    } else {
+        Outcome::Applied
+    };
+    Ok(Applied {
+        outcome,
+        target: Some(target),
+        problems,
+    })
+}
+
+async fn raise_match(
+    ctx: &ApplyContext<'_>,
+    record: &SourceRecord,
+    probe: &Customer,
+    candidates: Vec<CustomerId>,
+) -> Result<PendingMatchId, EngineError> {
+    let m = PendingMatch {
+        tenant_id: ctx.connection.tenant_id.clone(),
+        id: PendingMatchId::generate(),
+        connection_id: ctx.connection.id.clone(),
+        provider: ctx.connection.provider,
+        object_kind: record.kind,
+        source_id: record.id.clone(),
+        source_name: probe.name.clone(),
+        source_domain: probe.domain.clone(),
+        candidates,
+        status: PendingMatchStatus::Open,
+        resolution: None,
+        created_at: ctx.now,
+        resolved_at: None,
+    };
+    match ctx.store.create_pending_match(&m).await {
+        Ok(()) => Ok(m.id),
+        Err(StoreError::AlreadyExists { .. }) => {
+            let existing = ctx
+                .store
+                .find_pending_match_for_source(
+                    &m.tenant_id,
+                    m.provider,
+                    m.object_kind,
+                    &m.source_id,
+                )
+                .await?;
+            Ok(existing.map(|e| e.id).unwrap_or(m.id))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `merged` was merged into `survivor` at the provider. If only the loser was mirrored,
+/// its customer now belongs to the survivor (the link moves); if both were, the loser's
+/// customer is archived. The survivor is never archived.
+async fn repoint_merged(
+    ctx: &ApplyContext<'_>,
+    merged: &SourceId,
+    survivor: &SourceId,
+) -> Result<(), EngineError> {
+    let tenant = &ctx.connection.tenant_id;
+    let provider = ctx.connection.provider;
+    let Some(loser) = ctx
+        .store
+        .get_link(tenant, provider, ObjectKind::Company, merged)
+        .await?
+    else {
+        return Ok(());
+    };
+    let survivor_link = ctx
+        .store
+        .get_link(tenant, provider, ObjectKind::Company, survivor)
+        .await?;
+    if survivor_link.is_none() && !loser.source_gone {
+        // Version 0 and an empty hash: the survivor's own write right after supersedes it.
+        let moved = SourceLink {
+            source_id: survivor.clone(),
+            source_version: SourceVersion(0),
+            content_hash: ContentHash::from_hex(""),
+            updated_at: ctx.now,
+            ..loser.clone()
+        };
+        ctx.store.put_link(&moved).await?;
+        ctx.store
+            .delete_link(tenant, provider, ObjectKind::Company, merged)
+            .await?;
+        return Ok(());
+    }
+    archive(
+        ctx,
+        ObjectKind::Company,
+        merged,
+        ArchiveReason::SourceDeleted,
+    )
+    .await?;
+    Ok(())
+}
+
+/// A contact record, fresh from the provider. It is mirrored only while one of its
+/// companies is mirrored, and attached to the first such company's customer.
+pub async fn apply_contact(
+    ctx: &ApplyContext<'_>,
+    record: &SourceRecord,
+) -> Result<Applied, EngineError> {
+    if record.archived {
+        return archive(
+            ctx,
+            ObjectKind::Contact,
+            &record.id,
+            ArchiveReason::SourceDeleted,
+        )
+        .await;
+    }
+    let tenant = &ctx.connection.tenant_id;
+    let mut customer_id = None;
+    for company in &record.associated_companies {
+        let link = ctx
+            .store
+            .get_link(
+                tenant,
+                ctx.connection.provider,
+                ObjectKind::Company,
+                company,
+            )
+            .await?;
+        if let Some(SourceLink {
+            target: LinkTarget::Customer(id),
+            source_gone: false,
+            ..
+        }) = link
+        {
+            customer_id = Some(id);
+            break;
+        }
+    }
+    let Some(customer_id) = customer_id else {
+        return archive_or_skip(
+            ctx,
+            ObjectKind::Contact,
+            &record.id,
+            ArchiveReason::LeftFilter,
+        )
+        .await;
+    };
+    for merged in &record.merged_from {
+        archive(
+            ctx,
+            ObjectKind::Contact,
+            merged,
+            ArchiveReason::SourceDeleted,
+        )
+        .await?;
+    }
+    let mapped = mapping::map_record(&ctx.connection.field_mapping, record, ctx.schema);
+    let hash = ContentHash::of(&(&mapped, &customer_id));
+    let mut last = Err(EngineError::Contention);
+    for _ in 0..WRITE_ATTEMPTS {
+        last = write_contact(ctx, record, &mapped, &hash, &customer_id).await;
+        if !matches!(
+            last,
+            Err(EngineError::Store(
+                StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. }
+            ))
+        ) {
+            break;
+        }
+    }
+    let mut applied = last?;
+    applied.problems.splice(0..0, mapped.problems);
+    Ok(applied)
+}
+
+async fn write_contact(
+    ctx: &ApplyContext<'_>,
+    record: &SourceRecord,
+    mapped: &MappedValues,
+    hash: &ContentHash,
+    customer_id: &CustomerId,
+) -> Result<Applied, EngineError> {
+    let tenant = &ctx.connection.tenant_id;
+    let link = ctx
+        .store
+        .get_link(
+            tenant,
+            ctx.connection.provider,
+            ObjectKind::Contact,
+            &record.id,
+        )
+        .await?;
+    let (mut contact, restoring) = match &link {
+        Some(link) if !link.source_gone && !link.is_superseded_by(record.version, hash) => {
+            return Ok(Applied::new(Outcome::Unchanged, Some(link.target.clone())));
+        }
+        Some(link) => {
+            let LinkTarget::Contact(id) = &link.target else {
+                return Err(EngineError::Corrupt(format!(
+                    "contact link {} targets a customer",
+                    record.id
+                )));
+            };
+            let contact = ctx.store.get_contact(tenant, id).await?.ok_or_else(|| {
+                EngineError::Corrupt(format!("link {} points at a missing contact", record.id))
+            })?;
+            (contact, link.source_gone)
+        }
+        None => {
+            let mut contact = Contact::new(tenant.clone(), ctx.now);
+            contact.id =
+                ContactId::parse(derived_id(ctx.connection, ObjectKind::Contact, &record.id))?;
+            (contact, false)
+        }
+    };
+    let problems = mapping::apply_to_contact(&mut contact, mapped);
+    contact.customer_id = Some(customer_id.clone());
+    let restored = restoring || contact.archived.is_some() && link.is_some();
+    contact.archived = None;
+    contact.updated_at = ctx.now;
+    let target = LinkTarget::Contact(contact.id.clone());
+    let new = new_link(
+        ctx,
+        ObjectKind::Contact,
+        &record.id,
+        target.clone(),
+        record.version,
+        hash.clone(),
+        false,
+    );
+    match ctx
+        .store
+        .write_contact(ContactWrite {
+            contact: &contact,
+            expected_version: contact.version,
+            link: Some(&new),
+        })
+        .await
+    {
+        Ok(_) => {}
+        Err(StoreError::StaleSource { .. }) => {
+            return Ok(Applied::new(Outcome::Unchanged, Some(target)));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Applied {
+        outcome: if restored {
+            Outcome::Restored
+        } else {
+            Outcome::Applied
+        },
+        target: Some(target),
+        problems,
+    })
+}
+
+/// Archives what a record is mirrored into, if it is; otherwise it was never mirrored.
+async fn archive_or_skip(
+    ctx: &ApplyContext<'_>,
+    kind: ObjectKind,
+    source_id: &SourceId,
+    reason: ArchiveReason,
+) -> Result<Applied, EngineError> {
+    let applied = archive(ctx, kind, source_id, reason).await?;
+    Ok(match applied.target {
+        None => Applied::new(Outcome::Skipped, None),
+        Some(_) => applied,
+    })
+}
+
+/// The record is gone at the provider (or left the filter): archive its customer or
+/// contact. Never deletes. Archiving twice changes nothing.
+pub async fn archive(
+    ctx: &ApplyContext<'_>,
+    kind: ObjectKind,
+    source_id: &SourceId,
+    reason: ArchiveReason,
+) -> Result<Applied, EngineError> {
+    let tenant = &ctx.connection.tenant_id;
+    for _ in 0..WRITE_ATTEMPTS {
+        let Some(link) = ctx
+            .store
+            .get_link(tenant, ctx.connection.provider, kind, source_id)
+            .await?
+        else {
+            return Ok(Applied::new(Outcome::Unchanged, None));
+        };
+        if link.source_gone {
+            return Ok(Applied::new(Outcome::Unchanged, Some(link.target)));
+        }
+        let gone = SourceLink {
+            content_hash: archived_marker(reason),
+            source_gone: true,
+            updated_at: ctx.now,
+            ..link.clone()
+        };
+        let archival = Some(Archival {
+            at: ctx.now,
+            reason,
+        });
+        let written = match &link.target {
+            LinkTarget::Customer(id) => {
+                let Some(mut customer) = ctx.store.get_customer(tenant, id).await? else {
+                    return Err(EngineError::Corrupt(format!(
+                        "link {source_id} points at a missing customer"
+                    )));
+                };
+                if !customer.is_archived() {
+                    customer.archived = archival;
+                }
+                customer.updated_at = ctx.now;
+                ctx.store
+                    .write_customer(CustomerWrite {
+                        customer: &customer,
+                        expected_version: customer.version,
+                        link: Some(&gone),
+                    })
+                    .await
+                    .map(drop)
+            }
+            LinkTarget::Contact(id) => {
+                let Some(mut contact) = ctx.store.get_contact(tenant, id).await? else {
+                    return Err(EngineError::Corrupt(format!(
+                        "link {source_id} points at a missing contact"
+                    )));
+                };
+                if contact.archived.is_none() {
+                    contact.archived = archival;
+                }
+                contact.updated_at = ctx.now;
+                ctx.store
+                    .write_contact(ContactWrite {
+                        contact: &contact,
+                        expected_version: contact.version,
+                        link: Some(&gone),
+                    })
+                    .await
+                    .map(drop)
+            }
+        };
+        match written {
+            Ok(()) => return Ok(Applied::new(Outcome::Archived, Some(link.target))),
+            Err(StoreError::VersionConflict { .. }) => continue,
+            Err(StoreError::StaleSource { .. }) => {
+                return Ok(Applied::new(Outcome::Unchanged, Some(link.target)));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(EngineError::Contention)
+}

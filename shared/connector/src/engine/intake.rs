@@ -1,0 +1,112 @@
+//! Webhook intake, after the provider's signature check: route each change to its
+//! connection, drop duplicates by event id, enqueue one record job per changed object.
+//! Never calls a provider.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use super::{Engine, EngineError};
+use crate::model::{
+    ChangeKind, Connection, Job, JobCause, JobKind, ObjectKind, Provider, ProviderAccountId,
+    SourceId, Timestamp, WebhookEventId,
+};
+
+/// One change a provider told us about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub provider: Provider,
+    pub account: ProviderAccountId,
+    pub event_id: WebhookEventId,
+    pub occurred_at: Timestamp,
+    pub object: ObjectKind,
+    pub source_id: SourceId,
+    pub change: ChangeKind,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct IntakeReport {
+    pub received: usize,
+    pub enqueued: usize,
+    pub duplicates: usize,
+    /// Events for accounts no connection is bound to, or whose connection is not Connected.
+    pub unrouted: usize,
+}
+
+impl Engine {
+    pub async fn intake(&self, changes: Vec<Change>) -> Result<IntakeReport, EngineError> {
+        let now = Timestamp::now();
+        let expires = now.plus(self.settings.event_dedupe_ttl);
+        let mut report = IntakeReport {
+            received: changes.len(),
+            ..IntakeReport::default()
+        };
+        let mut routes: HashMap<(Provider, ProviderAccountId), Option<Connection>> = HashMap::new();
+        let mut jobs = Vec::new();
+        let mut fresh_keys = Vec::new();
+        let mut queued_objects = BTreeSet::new();
+        for change in changes {
+            let route_key = (change.provider, change.account.clone());
+            if !routes.contains_key(&route_key) {
+                let found = self
+                    .store
+                    .find_connection_by_account(change.provider, &change.account)
+                    .await?;
+                routes.insert(route_key.clone(), found);
+            }
+            let Some(connection) = routes
+                .get(&route_key)
+                .and_then(Option::as_ref)
+                .filter(|c| c.accepts_jobs())
+            else {
+                tracing::warn!(provider = %change.provider, account = %change.account, event = %change.event_id, "webhook event for no connected connection: ignored");
+                report.unrouted += 1;
+                continue;
+            };
+            let key = dedupe_key(change.provider, &change.event_id);
+            if !self.store.record_event_once(&key, expires, now).await? {
+                report.duplicates += 1;
+                continue;
+            }
+            fresh_keys.push(key);
+            // A batch often carries several events for one object: one fresh fetch covers them.
+            if !queued_objects.insert((
+                connection.id.clone(),
+                change.object,
+                change.source_id.clone(),
+            )) {
+                continue;
+            }
+            jobs.push(Job::new(
+                connection.tenant_id.clone(),
+                connection.id.clone(),
+                change.provider,
+                JobKind::SyncRecord {
+                    object: change.object,
+                    source_id: change.source_id,
+                    cause: JobCause::Webhook {
+                        event_id: change.event_id,
+                        occurred_at: change.occurred_at,
+                        change: change.change,
+                    },
+                },
+                now,
+            ));
+        }
+        if let Err(e) = self.enqueue_records(&jobs).await {
+            // Nothing may be lost: forget the events so the provider's redelivery is taken.
+            for key in &fresh_keys {
+                if let Err(forget) = self.store.forget_event(key).await {
+                    tracing::error!(error = %forget, key, "could not forget a webhook event after a failed enqueue");
+                }
+            }
+            return Err(e);
+        }
+        report.enqueued = jobs.len();
+        Ok(report)
+    }
+}
+
+pub fn dedupe_key(provider: Provider, event: &WebhookEventId) -> String {
+    format!("{provider}:{event}")
+}

@@ -1,0 +1,756 @@
+//! The reconciler: a full pass over a connection, in phases, checkpointed after every page
+//! so a pass of any size continues across invocations. It lists everything (applying what
+//! changed), then re-checks every mirrored record at the provider (archiving what vanished
+//! or left the filter), with the mass-archive guard in front of company archives.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::apply::{self, Applied, ApplyContext, Outcome};
+use super::{Engine, EngineError};
+use crate::model::{
+    ArchiveReason, Connection, ConnectionStatus, ErrorCode, Job, JobCause, JobKind, LogEntry,
+    LogStatus, ObjectKind, SourceId, SourceVersion, SyncCounters, SyncRun, SyncRunId,
+    SyncRunStatus, SyncTrigger, Timestamp,
+};
+use crate::ports::{OutgoingMessage, PageRequest, StoreError};
+use crate::provider::{Fetched, SourceRecord};
+
+/// At most this many vanished companies are remembered in a checkpoint; a pass that finds
+/// more always holds its archives for the admin.
+pub const MAX_PENDING_ARCHIVES: usize = 20_000;
+
+/// A run whose checkpoint has not moved for this long is presumed dead, and a new one may start.
+pub const STALE_RUN_AFTER: Duration = Duration::from_secs(20 * 60);
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    #[default]
+    ListCompanies,
+    ListContacts,
+    CheckCompanies,
+    CheckContacts,
+    ArchiveCompanies,
+    Done,
+}
+
+/// What a run carries from one invocation to the next (besides `SyncRun::cursor`, the
+/// current phase's paging cursor).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub phase: Phase,
+    /// Companies found gone or outside the filter, waiting for the guard's verdict.
+    #[serde(default)]
+    pub pending_archives: Vec<(SourceId, ArchiveReason)>,
+    #[serde(default)]
+    pub vanished_companies: u64,
+    #[serde(default)]
+    pub active_companies: u64,
+    /// The admin approved this run's archives: no guard.
+    #[serde(default)]
+    pub approved: bool,
+    /// Archives the guard held for the admin.
+    #[serde(default)]
+    pub held: u64,
+    /// When the checkpoint last moved (stale-run detection).
+    #[serde(default)]
+    pub heartbeat: Option<Timestamp>,
+}
+
+impl Checkpoint {
+    fn of(run: &SyncRun) -> Self {
+        run.checkpoint
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// How much one invocation may do before it checkpoints and hands over.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    deadline: Option<Instant>,
+    max_pages: Option<u32>,
+}
+
+impl Budget {
+    pub fn unbounded() -> Self {
+        Self {
+            deadline: None,
+            max_pages: None,
+        }
+    }
+
+    /// Stop before `deadline` (the Lambda's, less a margin for the checkpoint).
+    pub fn until(deadline: Instant) -> Self {
+        Self {
+            deadline: Some(deadline),
+            max_pages: None,
+        }
+    }
+
+    /// Stop after this many pages (tests, and a cap on a single invocation's work).
+    pub fn pages(max_pages: u32) -> Self {
+        Self {
+            deadline: None,
+            max_pages: Some(max_pages),
+        }
+    }
+
+    fn exhausted(&self, pages_done: u32) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+            || self.max_pages.is_some_and(|m| pages_done >= m)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepResult {
+    /// The pass is complete.
+    Completed(SyncCounters),
+    /// Checkpointed; a continuation job was sent.
+    Continued,
+    /// The run was already finished, superseded, or its connection cannot sync.
+    Stopped(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("a sync of this connection is already running (run {0})")]
+    AlreadyRunning(SyncRunId),
+    #[error("the connection is not connected")]
+    NotConnected,
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<StoreError> for StartError {
+    fn from(e: StoreError) -> Self {
+        StartError::Engine(e.into())
+    }
+}
+
+impl Engine {
+    /// Starts a full pass: records the run and sends its first reconcile job.
+    pub async fn start_sync(
+        &self,
+        connection: &Connection,
+        trigger: SyncTrigger,
+        approved_archives: bool,
+    ) -> Result<SyncRun, StartError> {
+        if connection.status != ConnectionStatus::Connected {
+            return Err(StartError::NotConnected);
+        }
+        let now = Timestamp::now();
+        let latest = self
+            .store
+            .list_sync_runs(&connection.tenant_id, &connection.id, PageRequest::first(1))
+            .await?;
+        if let Some(run) = latest.items.first() {
+            let beat = Checkpoint::of(run).heartbeat.unwrap_or(run.started_at);
+            if run.status == SyncRunStatus::Running && now.since(beat) < STALE_RUN_AFTER {
+                return Err(StartError::AlreadyRunning(run.id.clone()));
+            }
+        }
+        let mut run = SyncRun::start(
+            connection.tenant_id.clone(),
+            connection.id.clone(),
+            trigger,
+            now,
+        );
+        let checkpoint = Checkpoint {
+            approved: approved_archives,
+            heartbeat: Some(now),
+            ..Checkpoint::default()
+        };
+        run.checkpoint = serde_json::to_value(&checkpoint).ok();
+        let run = self.store.put_sync_run(&run).await?;
+        self.send_reconcile_job(connection, &run.id, Duration::ZERO)
+            .await?;
+        Ok(run)
+    }
+
+    async fn send_reconcile_job(
+        &self,
+        connection: &Connection,
+        run: &SyncRunId,
+        delay: Duration,
+    ) -> Result<(), EngineError> {
+        let job = Job::new(
+            connection.tenant_id.clone(),
+            connection.id.clone(),
+            connection.provider,
+            JobKind::Reconcile {
+                run_id: run.clone(),
+            },
+            Timestamp::now(),
+        );
+        self.reconcile_jobs
+            .send_batch(&[OutgoingMessage::delayed(job.to_body(), delay)])
+            .await?;
+        Ok(())
+    }
+
+    /// The nightly fan-out: one run per connected connection. Returns how many started.
+    pub async fn start_nightly(&self) -> Result<u64, EngineError> {
+        let mut started = 0;
+        let mut page = PageRequest::first(100);
+        loop {
+            let connections = self.store.list_all_connections(page.clone()).await?;
+            for connection in connections.items.iter().filter(|c| c.accepts_jobs()) {
+                match self
+                    .start_sync(connection, SyncTrigger::Scheduled, false)
+                    .await
+                {
+                    Ok(_) => started += 1,
+                    Err(StartError::AlreadyRunning(run)) => {
+                        tracing::info!(connection = %connection.id, %run, "nightly pass skipped: a run is in progress");
+                    }
+                    Err(StartError::NotConnected) => {}
+                    Err(StartError::Engine(e)) => return Err(e),
+                }
+            }
+            match connections.next {
+                Some(next) => page.cursor = Some(next),
+                None => return Ok(started),
+            }
+        }
+    }
+
+    /// Runs one reconcile job within `budget`.
+    pub async fn continue_reconcile_job(
+        &self,
+        job: &Job,
+        budget: Budget,
+    ) -> Result<StepResult, EngineError> {
+        let JobKind::Reconcile { run_id } = &job.kind else {
+            return Ok(StepResult::Stopped("not a reconcile job".into()));
+        };
+        self.reconcile_step(&job.tenant_id, &job.connection_id, run_id, budget)
+            .await
+    }
+
+    pub async fn reconcile_step(
+        &self,
+        tenant: &crate::model::TenantId,
+        connection_id: &crate::model::ConnectionId,
+        run_id: &SyncRunId,
+        budget: Budget,
+    ) -> Result<StepResult, EngineError> {
+        let Some(mut run) = self
+            .store
+            .get_sync_run(tenant, connection_id, run_id)
+            .await?
+        else {
+            return Ok(StepResult::Stopped(format!("run {run_id} does not exist")));
+        };
+        if run.status != SyncRunStatus::Running {
+            return Ok(StepResult::Stopped(format!(
+                "run {run_id} is already {:?}",
+                run.status
+            )));
+        }
+        let Some(connection) = self.store.get_connection(tenant, connection_id).await? else {
+            return self.finish(run, SyncRunStatus::Failed, None).await;
+        };
+        if !connection.accepts_jobs() {
+            return self
+                .finish(run, SyncRunStatus::Failed, Some(&connection))
+                .await;
+        }
+        run.invocations += 1;
+        let mut checkpoint = Checkpoint::of(&run);
+        let mut pages = 0;
+        while checkpoint.phase != Phase::Done {
+            if budget.exhausted(pages) {
+                return self
+                    .hand_over(run, &checkpoint, &connection, Duration::ZERO)
+                    .await;
+            }
+            let step = self.one_page(&connection, &mut run, &mut checkpoint).await;
+            match step {
+                Ok(()) => {}
+                Err(e) => return self.page_failed(run, checkpoint, &connection, e).await,
+            }
+            pages += 1;
+            checkpoint.heartbeat = Some(Timestamp::now());
+            run.checkpoint = serde_json::to_value(&checkpoint).ok();
+            run = match self.store.put_sync_run(&run).await {
+                Ok(stored) => stored,
+                Err(StoreError::VersionConflict { .. }) => {
+                    return Ok(StepResult::Stopped(
+                        "another invocation is running this pass".into(),
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            };
+        }
+        let counters = run.counters;
+        self.finish_completed(run, &connection, &checkpoint).await?;
+        Ok(StepResult::Completed(counters))
+    }
+
+    async fn hand_over(
+        &self,
+        mut run: SyncRun,
+        checkpoint: &Checkpoint,
+        connection: &Connection,
+        delay: Duration,
+    ) -> Result<StepResult, EngineError> {
+        let mut checkpoint = checkpoint.clone();
+        checkpoint.heartbeat = Some(Timestamp::now());
+        run.checkpoint = serde_json::to_value(&checkpoint).ok();
+        match self.store.put_sync_run(&run).await {
+            Ok(_) => {}
+            Err(StoreError::VersionConflict { .. }) => {
+                return Ok(StepResult::Stopped(
+                    "another invocation is running this pass".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.send_reconcile_job(connection, &run.id, delay).await?;
+        Ok(StepResult::Continued)
+    }
+
+    /// A page failed at the provider. Transient failures checkpoint and continue later; a
+    /// revoked token stops the run and the connection's jobs.
+    async fn page_failed(
+        &self,
+        run: SyncRun,
+        checkpoint: Checkpoint,
+        connection: &Connection,
+        error: EngineError,
+    ) -> Result<StepResult, EngineError> {
+        let code = error.code();
+        let retry_after = match &error {
+            EngineError::Provider(e) => e.retry_after,
+            _ => None,
+        };
+        let mut entry = LogEntry::new(
+            connection.tenant_id.clone(),
+            connection.id.clone(),
+            connection.provider,
+            LogStatus::Failed,
+            Timestamp::now(),
+        );
+        entry.error_code = Some(code);
+        entry.message = Some(format!("full sync {}: {error}", run.id));
+        if let EngineError::Provider(e) = &error {
+            entry.provider_response = e.body.as_deref().map(LogEntry::truncate_response);
+        }
+        match code {
+            ErrorCode::RateLimited | ErrorCode::ProviderUnavailable => {
+                let delay = retry_after
+                    .unwrap_or(Duration::from_secs(30))
+                    .min(crate::ports::MAX_DELAY);
+                tracing::warn!(run = %run.id, %code, ?delay, "reconcile page failed; continuing later");
+                self.hand_over(run, &checkpoint, connection, delay).await
+            }
+            _ => {
+                if code == ErrorCode::OauthRevoked {
+                    self.update_connection(&connection.tenant_id, &connection.id, |c| {
+                        c.status = ConnectionStatus::Reauthorize;
+                        true
+                    })
+                    .await?;
+                }
+                if code == ErrorCode::PermissionDenied {
+                    let now = Timestamp::now();
+                    self.update_connection(&connection.tenant_id, &connection.id, |c| {
+                        c.flags.permission_denied_at = Some(now);
+                        true
+                    })
+                    .await?;
+                }
+                self.log(entry).await;
+                self.finish(run, SyncRunStatus::Failed, Some(connection))
+                    .await
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        mut run: SyncRun,
+        status: SyncRunStatus,
+        _connection: Option<&Connection>,
+    ) -> Result<StepResult, EngineError> {
+        run.status = status;
+        run.finished_at = Some(Timestamp::now());
+        match self.store.put_sync_run(&run).await {
+            Ok(_) | Err(StoreError::VersionConflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(StepResult::Stopped(format!(
+            "run {} ended {:?}",
+            run.id, status
+        )))
+    }
+
+    async fn finish_completed(
+        &self,
+        mut run: SyncRun,
+        connection: &Connection,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), EngineError> {
+        let now = Timestamp::now();
+        run.status = SyncRunStatus::Completed;
+        run.finished_at = Some(now);
+        self.store.put_sync_run(&run).await?;
+        let held = checkpoint.held > 0;
+        self.update_connection(&connection.tenant_id, &connection.id, |c| {
+            c.last_full_sync = Some(now);
+            c.flags.archives_held = held;
+            true
+        })
+        .await?;
+        tracing::info!(run = %run.id, counters = ?run.counters, "full sync completed");
+        Ok(())
+    }
+
+    /// One page of the current phase; moves the phase on when it runs out.
+    async fn one_page(
+        &self,
+        connection: &Connection,
+        run: &mut SyncRun,
+        cp: &mut Checkpoint,
+    ) -> Result<(), EngineError> {
+        match cp.phase {
+            Phase::ListCompanies | Phase::ListContacts => {
+                let kind = if cp.phase == Phase::ListCompanies {
+                    ObjectKind::Company
+                } else {
+                    ObjectKind::Contact
+                };
+                self.list_page(connection, run, kind).await?;
+                if run.cursor.is_none() {
+                    cp.phase = if kind == ObjectKind::Company {
+                        Phase::ListContacts
+                    } else {
+                        Phase::CheckCompanies
+                    };
+                }
+            }
+            Phase::CheckCompanies | Phase::CheckContacts => {
+                let kind = if cp.phase == Phase::CheckCompanies {
+                    ObjectKind::Company
+                } else {
+                    ObjectKind::Contact
+                };
+                self.check_page(connection, run, cp, kind).await?;
+                if run.cursor.is_none() {
+                    cp.phase = if kind == ObjectKind::Company {
+                        Phase::CheckContacts
+                    } else {
+                        Phase::ArchiveCompanies
+                    };
+                }
+            }
+            Phase::ArchiveCompanies => {
+                self.archive_page(connection, run, cp).await?;
+            }
+            Phase::Done => {}
+        }
+        Ok(())
+    }
+
+    fn apply_context<'a>(
+        &'a self,
+        connection: &'a Connection,
+        schema: &'a super::mapping::Schema,
+    ) -> ApplyContext<'a> {
+        ApplyContext {
+            store: self.store.as_ref(),
+            connection,
+            schema,
+            currency: self.settings.arr_currency,
+            now: Timestamp::now(),
+        }
+    }
+
+    async fn list_page(
+        &self,
+        connection: &Connection,
+        run: &mut SyncRun,
+        kind: ObjectKind,
+    ) -> Result<(), EngineError> {
+        let provider = self.provider(connection.provider)?;
+        let schema = self.schema(connection, kind).await?;
+        let properties = connection.field_mapping.source_properties(kind);
+        let page = provider
+            .list_page(connection, kind, &properties, run.cursor.as_deref())
+            .await?;
+        let members = if kind == ObjectKind::Company && !page.records.is_empty() {
+            let ids: Vec<SourceId> = page.records.iter().map(|r| r.id.clone()).collect();
+            provider.filter_members(connection, &ids).await?
+        } else {
+            Default::default()
+        };
+        let ctx = self.apply_context(connection, &schema);
+        for record in &page.records {
+            let started = Instant::now();
+            let result = match kind {
+                ObjectKind::Company => {
+                    let in_filter = members.get(&record.id).copied().unwrap_or(false);
+                    apply::apply_company(&ctx, record, in_filter).await
+                }
+                _ => apply::apply_contact(&ctx, record).await,
+            };
+            self.count(
+                connection,
+                run,
+                kind,
+                &record.id,
+                Some(record),
+                result,
+                started,
+            )
+            .await;
+        }
+        run.cursor = page.next_cursor;
+        Ok(())
+    }
+
+    /// Re-checks one page of mirrored records at the provider.
+    async fn check_page(
+        &self,
+        connection: &Connection,
+        run: &mut SyncRun,
+        cp: &mut Checkpoint,
+        kind: ObjectKind,
+    ) -> Result<(), EngineError> {
+        let provider = self.provider(connection.provider)?;
+        let links = self
+            .store
+            .list_links(
+                &connection.tenant_id,
+                &connection.id,
+                kind,
+                PageRequest {
+                    limit: self.settings.page_size,
+                    cursor: run.cursor.clone(),
+                },
+            )
+            .await?;
+        let live: Vec<SourceId> = links
+            .items
+            .iter()
+            .filter(|l| !l.source_gone)
+            .map(|l| l.source_id.clone())
+            .collect();
+        if kind == ObjectKind::Company {
+            cp.active_companies += live.len() as u64;
+        }
+        if !live.is_empty() {
+            let properties = connection.field_mapping.source_properties(kind);
+            let fetched = provider.fetch(connection, kind, &live, &properties).await?;
+            let found: Vec<SourceId> = fetched
+                .iter()
+                .filter_map(|(_, f)| match f {
+                    Fetched::Found(r) if !r.archived => Some(r.id.clone()),
+                    _ => None,
+                })
+                .collect();
+            let members = if kind == ObjectKind::Company && !found.is_empty() {
+                provider.filter_members(connection, &found).await?
+            } else {
+                Default::default()
+            };
+            let schema = self.schema(connection, kind).await?;
+            let ctx = self.apply_context(connection, &schema);
+            for (asked, outcome) in fetched {
+                let vanished = match &outcome {
+                    Fetched::Gone => Some(ArchiveReason::SourceDeleted),
+                    Fetched::Found(r) if r.archived => Some(ArchiveReason::SourceDeleted),
+                    Fetched::Found(r)
+                        if kind == ObjectKind::Company
+                            && !members.get(&r.id).copied().unwrap_or(false) =>
+                    {
+                        Some(ArchiveReason::LeftFilter)
+                    }
+                    Fetched::Found(_) => None,
+                };
+                let started = Instant::now();
+                match (vanished, outcome) {
+                    (Some(reason), _) if kind == ObjectKind::Company && !cp.approved => {
+                        cp.vanished_companies += 1;
+                        if cp.pending_archives.len() < MAX_PENDING_ARCHIVES {
+                            cp.pending_archives.push((asked, reason));
+                        }
+                    }
+                    (Some(reason), _) => {
+                        let result = apply::archive(&ctx, kind, &asked, reason).await;
+                        self.count(connection, run, kind, &asked, None, result, started)
+                            .await;
+                    }
+                    // Merged away at the provider: the survivor takes over the link.
+                    (None, Fetched::Found(record)) if record.id != asked => {
+                        let result = match kind {
+                            ObjectKind::Company => apply::apply_company(&ctx, &record, true).await,
+                            _ => apply::apply_contact(&ctx, &record).await,
+                        };
+                        self.count(
+                            connection,
+                            run,
+                            kind,
+                            &record.id,
+                            Some(&record),
+                            result,
+                            started,
+                        )
+                        .await;
+                    }
+                    (None, _) => {}
+                }
+            }
+        }
+        run.cursor = links.next;
+        Ok(())
+    }
+
+    /// After the checks: the guard's verdict on the vanished companies, then their archives.
+    async fn archive_page(
+        &self,
+        connection: &Connection,
+        run: &mut SyncRun,
+        cp: &mut Checkpoint,
+    ) -> Result<(), EngineError> {
+        let share = self.settings.mass_archive_share;
+        let allowed = ((cp.active_companies as f64) * share).floor() as u64;
+        let over = cp.vanished_companies > allowed.max(self.settings.mass_archive_floor)
+            || cp.vanished_companies as usize > cp.pending_archives.len();
+        if over && !cp.approved {
+            cp.held = cp.vanished_companies;
+            cp.pending_archives.clear();
+            cp.phase = Phase::Done;
+            let mut entry = LogEntry::new(
+                connection.tenant_id.clone(),
+                connection.id.clone(),
+                connection.provider,
+                LogStatus::Held,
+                Timestamp::now(),
+            );
+            entry.message = Some(format!(
+                "full sync {} would archive {} of {} customers (more than {:.0}%): archives held for an admin to approve or reject",
+                run.id,
+                cp.held,
+                cp.active_companies,
+                share * 100.0
+            ));
+            self.log(entry).await;
+            return Ok(());
+        }
+        let schema = super::mapping::Schema::default();
+        let ctx = self.apply_context(connection, &schema);
+        let take = self.settings.page_size.min(cp.pending_archives.len());
+        let batch: Vec<_> = cp.pending_archives.drain(..take).collect();
+        for (source_id, reason) in batch {
+            let started = Instant::now();
+            let result = apply::archive(&ctx, ObjectKind::Company, &source_id, reason).await;
+            self.count(
+                connection,
+                run,
+                ObjectKind::Company,
+                &source_id,
+                None,
+                result,
+                started,
+            )
+            .await;
+        }
+        if cp.pending_archives.is_empty() {
+            cp.phase = Phase::Done;
+        }
+        Ok(())
+    }
+
+    /// Books one record into the run's ledger and the log.
+    #[allow(clippy::too_many_arguments)]
+    async fn count(
+        &self,
+        connection: &Connection,
+        run: &mut SyncRun,
+        kind: ObjectKind,
+        source_id: &SourceId,
+        record: Option<&SourceRecord>,
+        result: Result<Applied, EngineError>,
+        started: Instant,
+    ) {
+        let job = Job::new(
+            connection.tenant_id.clone(),
+            connection.id.clone(),
+            connection.provider,
+            JobKind::SyncRecord {
+                object: kind,
+                source_id: source_id.clone(),
+                cause: JobCause::Reconcile {
+                    run_id: run.id.clone(),
+                },
+            },
+            Timestamp::now(),
+        );
+        let c = &mut run.counters;
+        c.seen += 1;
+        let changed = match &result {
+            Ok(applied) => match applied.outcome {
+                Outcome::Applied | Outcome::Restored => {
+                    c.applied += 1;
+                    true
+                }
+                Outcome::Archived => {
+                    c.archived += 1;
+                    true
+                }
+                Outcome::Unchanged | Outcome::Skipped => {
+                    c.unchanged += 1;
+                    false
+                }
+                Outcome::Held(_) => {
+                    c.failed += 1;
+                    false
+                }
+            },
+            Err(_) => {
+                c.failed += 1;
+                false
+            }
+        };
+        if changed && run.trigger != SyncTrigger::Initial {
+            let cutoff = run.started_at.minus(self.settings.webhook_miss_grace);
+            let old_enough = record.is_none_or(|r| r.version < SourceVersion(cutoff.as_millis()));
+            if old_enough {
+                c.webhook_misses += 1;
+            }
+        }
+        match result {
+            Ok(applied) => {
+                self.record_outcome(
+                    connection,
+                    &job,
+                    kind,
+                    source_id,
+                    &applied,
+                    started.elapsed(),
+                )
+                .await;
+            }
+            Err(error) => {
+                let mut entry = LogEntry::new(
+                    connection.tenant_id.clone(),
+                    connection.id.clone(),
+                    connection.provider,
+                    LogStatus::Failed,
+                    Timestamp::now(),
+                );
+                entry.object_kind = Some(kind);
+                entry.record_id = Some(source_id.clone());
+                entry.error_code = Some(error.code());
+                entry.message = Some(error.to_string());
+                entry.retry_job = Some(job);
+                self.log(entry).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The record worker: one job = one record, fetched fresh, mapped, matched and applied.
+//! Failures follow the retry policy; the last one becomes a log row with a Retry action.
+
+use std::time::{Duration, Instant};
+
+use super::apply::{self, Applied, ApplyContext, Outcome};
+use super::{Engine, EngineError};
+use crate::model::{
+    ArchiveReason, Connection, ConnectionStatus, ErrorCode, Job, JobCause, JobKind, LogEntry,
+    LogStatus, ObjectKind, SourceId, Timestamp,
+};
+use crate::ports::OutgoingMessage;
+use crate::provider::Fetched;
+
+/// What the queue adapter does with the message once the job has run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Finished (applied, unchanged, logged as failed, or dropped): delete the message.
+    Done,
+    /// Send this job again after `delay`, then delete the message.
+    Retry { job: Job, delay: Duration },
+}
+
+impl Engine {
+    /// Runs one job. An `Err` means the job could not even be judged (the store is down):
+    /// the message should be left for the queue to deliver again.
+    pub async fn run_job(&self, job: Job) -> Result<Disposition, EngineError> {
+        let JobKind::SyncRecord {
+            object,
+            source_id,
+            cause,
+        } = &job.kind
+        else {
+            tracing::warn!(job = %job.id, "a reconcile job reached the record queue: moved to the reconcile queue");
+            self.reconcile_jobs
+                .send_batch(&[OutgoingMessage::now(job.to_body())])
+                .await?;
+            return Ok(Disposition::Done);
+        };
+        let Some(connection) = self
+            .store
+            .get_connection(&job.tenant_id, &job.connection_id)
+            .await?
+        else {
+            tracing::warn!(job = %job.id, "job for a connection that no longer exists: dropped");
+            return Ok(Disposition::Done);
+        };
+        if !connection.accepts_jobs() {
+            tracing::info!(job = %job.id, status = ?connection.status, "connection does not accept jobs: dropped");
+            return Ok(Disposition::Done);
+        }
+        let started = Instant::now();
+        let result = self.sync_record(&connection, *object, source_id).await;
+        let took = started.elapsed();
+        match result {
+            Ok(applied) => {
+                self.record_outcome(&connection, &job, *object, source_id, &applied, took)
+                    .await;
+                if matches!(cause, JobCause::Webhook { .. })
+                    && applied.outcome != Outcome::Unchanged
+                {
+                    self.touch_incremental(&connection).await?;
+                }
+                Ok(Disposition::Done)
+            }
+            Err(error) => {
+                self.job_failed(&connection, job.clone(), *object, source_id, error, took)
+                    .await
+            }
+        }
+    }
+
+    /// Fetch -> map -> match -> apply for one record.
+    pub async fn sync_record(
+        &self,
+        connection: &Connection,
+        kind: ObjectKind,
+        source_id: &SourceId,
+    ) -> Result<Applied, EngineError> {
+        let provider = self.provider(connection.provider)?;
+        let schema = self.schema(connection, kind).await?;
+        let properties = connection.field_mapping.source_properties(kind);
+        let fetched = provider
+            .fetch(
+                connection,
+                kind,
+                std::slice::from_ref(source_id),
+                &properties,
+            )
+            .await?;
+        let ctx = ApplyContext {
+            store: self.store.as_ref(),
+            connection,
+            schema: &schema,
+            currency: self.settings.arr_currency,
+            now: Timestamp::now(),
+        };
+        match fetched.into_iter().next().map(|(_, f)| f) {
+            None | Some(Fetched::Gone) => {
+                apply::archive(&ctx, kind, source_id, ArchiveReason::SourceDeleted).await
+            }
+            Some(Fetched::Found(record)) => match kind {
+                ObjectKind::Company => {
+                    let members = provider
+                        .filter_members(connection, std::slice::from_ref(&record.id))
+                        .await?;
+                    let in_filter = members.get(&record.id).copied().unwrap_or(false);
+                    apply::apply_company(&ctx, &record, in_filter).await
+                }
+                ObjectKind::Contact => apply::apply_contact(&ctx, &record).await,
+                ObjectKind::BillingCustomer | ObjectKind::Subscription => {
+                    Err(EngineError::Corrupt(format!(
+                        "{kind} records are not synced by the record worker"
+                    )))
+                }
+            },
+        }
+    }
+
+    /// The log row for a finished record: changes and holds are logged, unchanged records
+    /// are not (a nightly pass over unchanged data writes nothing).
+    pub(crate) async fn record_outcome(
+        &self,
+        connection: &Connection,
+        job: &Job,
+        kind: ObjectKind,
+        source_id: &SourceId,
+        applied: &Applied,
+        took: Duration,
+    ) {
+        let (status, code, message) = match &applied.outcome {
+            Outcome::Unchanged | Outcome::Skipped if applied.problems.is_empty() => return,
+            Outcome::Unchanged | Outcome::Skipped => (LogStatus::Unchanged, None, None),
+            Outcome::Applied => (LogStatus::Applied, None, None),
+            Outcome::Restored => (LogStatus::Restored, None, None),
+            Outcome::Archived => (LogStatus::Archived, None, None),
+            Outcome::Held(id) => (
+                LogStatus::Held,
+                Some(ErrorCode::MatchAmbiguous),
+                Some(format!(
+                    "several customers match: pending match {id} waits for the admin"
+                )),
+            ),
+        };
+        let mut entry = record_entry(connection, job, kind, source_id, status, took);
+        entry.error_code = code;
+        entry.message = message;
+        if !applied.problems.is_empty() {
+            entry.error_code = Some(ErrorCode::FieldMappingInvalid);
+            let fields: Vec<String> = applied
+                .problems
+                .iter()
+                .map(|p| format!("{}: {}", p.target.as_string(), p.reason))
+                .collect();
+            entry.message = Some(format!("skipped fields: {}", fields.join("; ")));
+            entry.retry_job = Some(job.clone());
+        }
+        self.log(entry).await;
+    }
+
+    async fn job_failed(
+        &self,
+        connection: &Connection,
+        job: Job,
+        kind: ObjectKind,
+        source_id: &SourceId,
+        error: EngineError,
+        took: Duration,
+    ) -> Result<Disposition, EngineError> {
+        let code = error.code();
+        let retry_after = match &error {
+            EngineError::Provider(e) => e.retry_after,
+            _ => None,
+        };
+        if let Some(delay) = self
+            .settings
+            .retry
+            .next_delay(code, job.attempt, retry_after)
+        {
+            tracing::info!(job = %job.id, %code, attempt = job.attempt, ?delay, "record job will be retried");
+            let mut next = job;
+            next.attempt += 1;
+            return Ok(Disposition::Retry { job: next, delay });
+        }
+        match code {
+            ErrorCode::OauthRevoked => {
+                self.update_connection(&connection.tenant_id, &connection.id, |c| {
+                    let changed = c.status == ConnectionStatus::Connected;
+                    c.status = ConnectionStatus::Reauthorize;
+                    changed
+                })
+                .await?;
+            }
+            ErrorCode::PermissionDenied => {
+                let now = Timestamp::now();
+                self.update_connection(&connection.tenant_id, &connection.id, |c| {
+                    c.flags.permission_denied_at = Some(now);
+                    true
+                })
+                .await?;
+            }
+            _ => {}
+        }
+        let mut entry = record_entry(connection, &job, kind, source_id, LogStatus::Failed, took);
+        entry.error_code = Some(code);
+        entry.retry_count = job.attempt;
+        entry.message = Some(error.to_string());
+        if let EngineError::Provider(e) = &error {
+            entry.provider_response = e.body.as_deref().map(LogEntry::truncate_response);
+        }
+        if code == ErrorCode::Internal {
+            let correlation = job.id.to_string();
+            tracing::error!(correlation_id = %correlation, error = ?error, "record job failed with an internal error");
+            entry.correlation_id = Some(correlation);
+        }
+        let mut retry = job;
+        retry.attempt = 0;
+        entry.retry_job = Some(retry);
+        self.log(entry).await;
+        Ok(Disposition::Done)
+    }
+
+    async fn touch_incremental(&self, connection: &Connection) -> Result<(), EngineError> {
+        let now = Timestamp::now();
+        let interval = self.settings.incremental_touch_interval;
+        let fresh = |at: Option<Timestamp>| at.is_some_and(|at| now.since(at) < interval);
+        if fresh(connection.last_incremental_update) {
+            return Ok(());
+        }
+        self.update_connection(&connection.tenant_id, &connection.id, |c| {
+            if fresh(c.last_incremental_update) {
+                return false;
+            }
+            c.last_incremental_update = Some(now);
+            true
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+fn record_entry(
+    connection: &Connection,
+    job: &Job,
+    kind: ObjectKind,
+    source_id: &SourceId,
+    status: LogStatus,
+    took: Duration,
+) -> LogEntry {
+    let mut entry = LogEntry::new(
+        connection.tenant_id.clone(),
+        connection.id.clone(),
+        connection.provider,
+        status,
+        Timestamp::now(),
+    );
+    entry.object_kind = Some(kind);
+    entry.record_id = Some(source_id.clone());
+    entry.duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    entry.retry_count = job.attempt;
+    entry
+}
