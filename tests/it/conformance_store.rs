@@ -14,15 +14,15 @@ macro_rules! store_conformance {
             )+
         }
 
-        // mod dynamodb {
-        //     $(
-        //         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        //         async fn $check() {
-        //             let store = integration_tests::adapters::dynamodb_store().await;
-        //             integration_tests::conformance::store::$check(&store).await;
-        //         }
-        //     )+
-        // }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let store = integration_tests::adapters::dynamodb_store().await;
+                    integration_tests::conformance::store::$check(&store).await;
+                }
+            )+
+        }
     };
 }
 

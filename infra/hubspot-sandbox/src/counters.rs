@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -20,7 +20,7 @@ pub struct Counters {
     pub search_admitted_ms: Vec<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CountersReport {
     pub since_ms: i64,
     pub total: u64,

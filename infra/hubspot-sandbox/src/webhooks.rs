@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::clock::now_ms;
@@ -144,7 +144,8 @@ pub fn to_event(draft: &EventDraft, config: &SandboxConfig, outbox: &mut Outbox)
 }
 
 /// What one delivery run did (the answer of `POST /_sandbox/webhooks/flush`).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FlushReport {
     pub batches: usize,
     pub delivered: usize,

@@ -15,6 +15,8 @@ use crate::store::Store;
 use crate::webhooks::Outbox;
 
 pub struct World {
+    /// The configuration the sandbox started with (what `reset` returns to).
+    pub initial: SandboxConfig,
     pub config: SandboxConfig,
     /// Drives tokens and fault decisions; reseeded with the data.
     pub rng: StdRng,
@@ -37,6 +39,7 @@ impl World {
                 ..Counters::default()
             },
             outbox: Outbox::new(config.seed),
+            initial: config.clone(),
             config,
         };
         let (seed, companies, contacts) = (world.config.seed, world.config.companies, world.config.contacts);

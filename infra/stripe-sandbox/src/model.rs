@@ -73,9 +73,10 @@ impl UsageType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriptionStatus {
+    #[default]
     Active,
     Trialing,
     PastDue,

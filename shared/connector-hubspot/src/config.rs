@@ -55,7 +55,11 @@ impl HubSpotConfig {
     /// 110 requests per rolling 10 s per portal, search 5 per second. Our windows are a
     /// little longer than HubSpot's because HubSpot stamps a request when it arrives and
     /// we stamp it when we send it.
-    pub fn production(client_id: impl Into<String>, client_secret: Secret, redirect_uri: impl Into<String>) -> Self {
+    pub fn production(
+        client_id: impl Into<String>,
+        client_secret: Secret,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
         Self {
             api_base: "https://api.hubapi.com".to_owned(),
             authorize_base: "https://app.hubspot.com".to_owned(),

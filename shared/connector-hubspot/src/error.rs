@@ -42,6 +42,7 @@ fn describe(status: u16, parsed: &ErrorBody) -> String {
         parsed.category.as_deref(),
         parsed.sub_category.as_deref(),
         parsed.error.as_deref(),
+        parsed.policy_name.as_deref(),
     ]
     .into_iter()
     .flatten()
@@ -49,7 +50,11 @@ fn describe(status: u16, parsed: &ErrorBody) -> String {
         text.push(' ');
         text.push_str(part);
     }
-    if let Some(message) = parsed.message.as_deref().or(parsed.error_description.as_deref()) {
+    if let Some(message) = parsed
+        .message
+        .as_deref()
+        .or(parsed.error_description.as_deref())
+    {
         text.push_str(": ");
         text.push_str(message);
     }
@@ -151,17 +156,37 @@ mod tests {
     #[test]
     fn statuses_and_categories_map_to_the_logs_codes() {
         let cases = [
-            (401, r#"{"status":"error","message":"The OAuth token used to make this call expired 0 second(s) ago.","category":"EXPIRED_AUTHENTICATION"}"#, ErrorCode::OauthRevoked),
-            (403, r#"{"status":"error","message":"This app hasn't been granted all required scopes to make this call.","category":"MISSING_SCOPES"}"#, ErrorCode::PermissionDenied),
-            (404, r#"{"status":"error","message":"resource not found"}"#, ErrorCode::SourceDeleted),
+            (
+                401,
+                r#"{"status":"error","message":"The OAuth token used to make this call expired 0 second(s) ago.","category":"EXPIRED_AUTHENTICATION"}"#,
+                ErrorCode::OauthRevoked,
+            ),
+            (
+                403,
+                r#"{"status":"error","message":"This app hasn't been granted all required scopes to make this call.","category":"MISSING_SCOPES"}"#,
+                ErrorCode::PermissionDenied,
+            ),
+            (
+                404,
+                r#"{"status":"error","message":"resource not found"}"#,
+                ErrorCode::SourceDeleted,
+            ),
             (404, "", ErrorCode::SourceDeleted),
-            (429, r#"{"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}"#, ErrorCode::RateLimited),
+            (
+                429,
+                r#"{"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}"#,
+                ErrorCode::RateLimited,
+            ),
             (500, "oops", ErrorCode::ProviderUnavailable),
             (502, "", ErrorCode::ProviderUnavailable),
             (524, "", ErrorCode::ProviderUnavailable),
             (477, "", ErrorCode::ProviderUnavailable),
             (530, "", ErrorCode::OauthRevoked),
-            (400, r#"{"status":"error","message":"bad filter","category":"VALIDATION_ERROR"}"#, ErrorCode::Internal),
+            (
+                400,
+                r#"{"status":"error","message":"bad filter","category":"VALIDATION_ERROR"}"#,
+                ErrorCode::Internal,
+            ),
         ];
         for (status, body, code) in cases {
             let e = classify_api(status, body, None);
@@ -198,12 +223,18 @@ mod tests {
         let legacy = r#"{"status":"BAD_REFRESH_TOKEN","message":"missing or invalid refresh token","correlationId":"x"}"#;
         let rfc = r#"{"error":"invalid_grant","error_description":"refresh token is invalid, expired or revoked","status":"BAD_REFRESH_TOKEN","message":"refresh token is invalid, expired or revoked"}"#;
         for body in [legacy, rfc] {
-            assert_eq!(classify_token(400, body, None).code, ErrorCode::OauthRevoked);
+            assert_eq!(
+                classify_token(400, body, None).code,
+                ErrorCode::OauthRevoked
+            );
         }
         assert_eq!(
             classify_token(400, r#"{"error":"invalid_client"}"#, None).code,
             ErrorCode::Internal
         );
-        assert_eq!(classify_token(503, "", None).code, ErrorCode::ProviderUnavailable);
+        assert_eq!(
+            classify_token(503, "", None).code,
+            ErrorCode::ProviderUnavailable
+        );
     }
 }

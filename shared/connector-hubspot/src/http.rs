@@ -118,7 +118,11 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 
 /// `Retry-After` in seconds (HubSpot never sends the HTTP-date form).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let raw = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let raw = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     raw.parse::<f64>()
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0)

@@ -10,10 +10,10 @@ use connector::{Connection, ErrorCode, ProviderAccountId, SealedCredentials, Sec
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 
-use crate::HubSpotProvider;
 use crate::error;
 use crate::http::{Budget, Call, ErrorStyle};
 use crate::wire::{AccessTokenInfo, TokenResponse, id_text};
+use crate::{HubSpotConfig, HubSpotProvider};
 
 /// What an install produced: the portal, the scopes granted and the sealed tokens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,12 +33,20 @@ pub struct StoredTokens {
 }
 
 impl StoredTokens {
-    fn from_response(response: TokenResponse, previous_refresh: Option<&Secret>, now: Timestamp) -> ProviderResult<Self> {
+    fn from_response(
+        response: TokenResponse,
+        previous_refresh: Option<&Secret>,
+        now: Timestamp,
+    ) -> ProviderResult<Self> {
         let refresh_token = match (response.refresh_token, previous_refresh) {
             (Some(r), _) => Secret::new(r),
             // HubSpot keeps the refresh token; if the answer omits it, the old one stands.
             (None, Some(previous)) => previous.clone(),
-            (None, None) => return Err(error::internal("HubSpot's token answer has no refresh_token")),
+            (None, None) => {
+                return Err(error::internal(
+                    "HubSpot's token answer has no refresh_token",
+                ));
+            }
         };
         let lifetime = Duration::from_secs(u64::try_from(response.expires_in).unwrap_or(0));
         Ok(Self {
@@ -54,7 +62,11 @@ impl StoredTokens {
 }
 
 /// `quote(s, safe='')`: everything but letters, digits and `_.-~` is escaped.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'_').remove(b'.').remove(b'-').remove(b'~');
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'~');
 
 fn revoked(message: impl Into<String>) -> ProviderError {
     ProviderError::new(ErrorCode::OauthRevoked, message)
@@ -70,25 +82,29 @@ fn unreadable(e: &CryptoError) -> ProviderError {
     revoked(format!("stored tokens cannot be opened: {e}"))
 }
 
+/// Built like HubSpot's own SDK builds it (`hubspot.utils.oauth.get_auth_url`).
+fn authorize_url(config: &HubSpotConfig, state: &str) -> String {
+    let enc = |s: &str| utf8_percent_encode(s, QUERY_VALUE).to_string();
+    let mut url = format!(
+        "{}/oauth/authorize?client_id={}&redirect_uri={}&scope={}",
+        config.authorize_base,
+        enc(&config.client_id),
+        enc(&config.redirect_uri),
+        enc(&config.scopes.join(" ")),
+    );
+    if !config.optional_scopes.is_empty() {
+        url.push_str("&optional_scope=");
+        url.push_str(&enc(&config.optional_scopes.join(" ")));
+    }
+    url.push_str("&state=");
+    url.push_str(&enc(state));
+    url
+}
+
 impl HubSpotProvider {
     /// Where to send the admin's browser to install the app. `state` comes back unchanged.
     pub fn authorize_url(&self, state: &str) -> String {
-        let config = &self.inner.config;
-        let enc = |s: &str| utf8_percent_encode(s, QUERY_VALUE).to_string();
-        let mut url = format!(
-            "{}/oauth/authorize?client_id={}&redirect_uri={}&scope={}",
-            config.authorize_base,
-            enc(&config.client_id),
-            enc(&config.redirect_uri),
-            enc(&config.scopes.join(" ")),
-        );
-        if !config.optional_scopes.is_empty() {
-            url.push_str("&optional_scope=");
-            url.push_str(&enc(&config.optional_scopes.join(" ")));
-        }
-        url.push_str("&state=");
-        url.push_str(&enc(state));
-        url
+        authorize_url(&self.inner.config, state)
     }
 
     async fn token_call(&self, form: Vec<(&'static str, String)>) -> ProviderResult<TokenResponse> {
@@ -130,8 +146,10 @@ impl HubSpotProvider {
             )
             .await?
             .json()?;
-        let hub_id = id_text(&info.hub_id).ok_or_else(|| error::internal("token metadata without hub_id"))?;
-        let account_id = ProviderAccountId::parse(hub_id).map_err(|e| error::internal(e.to_string()))?;
+        let hub_id = id_text(&info.hub_id)
+            .ok_or_else(|| error::internal("token metadata without hub_id"))?;
+        let account_id =
+            ProviderAccountId::parse(hub_id).map_err(|e| error::internal(e.to_string()))?;
         let credentials = self
             .inner
             .cipher
@@ -161,7 +179,10 @@ impl HubSpotProvider {
     }
 
     fn remember(&self, connection: &Connection, tokens: &StoredTokens) {
-        self.inner.tokens.lock().insert(connection.id.clone(), tokens.clone());
+        self.inner
+            .tokens
+            .lock()
+            .insert(connection.id.clone(), tokens.clone());
     }
 
     /// A usable access token for `connection`, refreshed first when it has less than the
@@ -179,8 +200,18 @@ impl HubSpotProvider {
     /// Single flight: in this process one refresh per connection runs at a time, and whoever
     /// waited finds the new token. Across processes, the store's version check decides: the
     /// loser of the write re-reads the connection and uses the winner's tokens.
-    pub(crate) async fn refresh(&self, connection: &Connection, stale: &Secret) -> ProviderResult<Secret> {
-        let lock = self.inner.refresh_locks.lock().entry(connection.id.clone()).or_default().clone();
+    pub(crate) async fn refresh(
+        &self,
+        connection: &Connection,
+        stale: &Secret,
+    ) -> ProviderResult<Secret> {
+        let lock = self
+            .inner
+            .refresh_locks
+            .lock()
+            .entry(connection.id.clone())
+            .or_default()
+            .clone();
         let _only_one = lock.lock().await;
         let margin = self.inner.config.refresh_margin;
 
@@ -225,7 +256,9 @@ impl HubSpotProvider {
                 Err(StoreError::VersionConflict { .. }) => {
                     stored = self.read_connection(connection).await?;
                     let theirs = self.open_tokens(stored.credentials.as_ref())?;
-                    if theirs.access_token != current.access_token && theirs.usable_at(Timestamp::now(), margin) {
+                    if theirs.access_token != current.access_token
+                        && theirs.usable_at(Timestamp::now(), margin)
+                    {
                         // Another process refreshed first: its tokens are the stored ones.
                         self.remember(connection, &theirs);
                         return Ok(theirs.access_token);
@@ -235,7 +268,9 @@ impl HubSpotProvider {
                 Err(e) => return Err(store_failure(&e)),
             }
         }
-        Err(error::internal("the connection kept changing while its tokens were refreshed"))
+        Err(error::internal(
+            "the connection kept changing while its tokens were refreshed",
+        ))
     }
 
     async fn read_connection(&self, connection: &Connection) -> ProviderResult<Connection> {
@@ -251,6 +286,21 @@ impl HubSpotProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_authorize_url_matches_the_official_sdks() {
+        let mut config =
+            HubSpotConfig::production("cid", Secret::new("s"), "https://app.example.com/cb");
+        config.scopes = vec!["oauth".into(), "crm.objects.companies.read".into()];
+        config.optional_scopes = vec!["crm.lists.read".into()];
+        assert_eq!(
+            authorize_url(&config, "xyz"),
+            "https://app.hubspot.com/oauth/authorize?client_id=cid&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb&scope=oauth%20crm.objects.companies.read&optional_scope=crm.lists.read&state=xyz"
+        );
+        config.optional_scopes.clear();
+        assert!(!authorize_url(&config, "a b").contains("optional_scope"));
+        assert!(authorize_url(&config, "a b").ends_with("&state=a%20b"));
+    }
 
     #[test]
     fn tokens_need_the_margin_left_to_be_usable() {
@@ -272,7 +322,8 @@ mod tests {
             expires_in: 1800,
         };
         let old = Secret::new("rt-old");
-        let t = StoredTokens::from_response(response, Some(&old), Timestamp::from_secs(0)).expect("valid");
+        let t = StoredTokens::from_response(response, Some(&old), Timestamp::from_secs(0))
+            .expect("valid");
         assert_eq!(t.refresh_token, old);
         assert_eq!(t.expires_at, Timestamp::from_secs(1800));
     }

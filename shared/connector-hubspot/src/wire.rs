@@ -46,17 +46,6 @@ pub struct ObjectPage {
     pub paging: Option<Paging>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct BatchReadInput<'a> {
-    pub properties: Vec<&'a str>,
-    pub inputs: Vec<IdInput<'a>>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct IdInput<'a> {
-    pub id: &'a str,
-}
-
 /// `BatchResponseSimplePublicObject` (200) or `...WithErrors` (207).
 #[derive(Debug, Clone, Deserialize)]
 pub struct BatchReadResponse {
@@ -97,11 +86,6 @@ pub struct Sort<'a> {
 }
 
 // ---- associations v4
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AssociationBatchInput<'a> {
-    pub inputs: Vec<IdInput<'a>>,
-}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct AssociationBatchResponse {

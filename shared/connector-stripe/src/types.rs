@@ -188,6 +188,12 @@ pub struct SubscriptionItem {
     pub current_period_end: Option<i64>,
 }
 
+impl HasId for SubscriptionItem {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PriceType {

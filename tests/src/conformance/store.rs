@@ -107,52 +107,86 @@ fn oauth_state(tenant: &TenantId, state: &str, expires_at: Timestamp) -> OAuthSt
     }
 }
 
-async fn new_customer(store: &dyn Store, c: &Customer) -> Customer {
+macro_rules! assert_err {
+    ($result:expr, $pattern:pat) => {{
+        let result = $result;
+        assert!(
+            matches!(result, Err($pattern)),
+            "expected {}, got {result:?}",
+            stringify!($pattern)
+        );
+    }};
+}
+
+async fn write_customer(
+    store: &dyn Store,
+    customer: &Customer,
+    expected_version: u64,
+    link: Option<&SourceLink>,
+) -> StoreResult<Customer> {
     store
         .write_customer(CustomerWrite {
-            customer: c,
-            expected_version: 0,
-            link: None,
+            customer,
+            expected_version,
+            link,
         })
         .await
+}
+
+async fn write_contact(
+    store: &dyn Store,
+    contact: &Contact,
+    expected_version: u64,
+    link: Option<&SourceLink>,
+) -> StoreResult<Contact> {
+    store
+        .write_contact(ContactWrite {
+            contact,
+            expected_version,
+            link,
+        })
+        .await
+}
+
+async fn hubspot_link(
+    store: &dyn Store,
+    tenant: &TenantId,
+    kind: ObjectKind,
+    source_id: &str,
+) -> Option<SourceLink> {
+    store
+        .get_link(tenant, Provider::Hubspot, kind, &source(source_id))
+        .await
         .unwrap()
+}
+
+async fn routed(store: &dyn Store, provider: Provider, account: &str) -> Option<Connection> {
+    let account = ProviderAccountId::parse(account).unwrap();
+    store
+        .find_connection_by_account(provider, &account)
+        .await
+        .unwrap()
+}
+
+async fn new_customer(store: &dyn Store, c: &Customer) -> Customer {
+    write_customer(store, c, 0, None).await.unwrap()
 }
 
 /// Saves `c` over its stored version (`c.version`).
 async fn update_customer(store: &dyn Store, c: &Customer) -> Customer {
-    store
-        .write_customer(CustomerWrite {
-            customer: c,
-            expected_version: c.version,
-            link: None,
-        })
-        .await
-        .unwrap()
+    write_customer(store, c, c.version, None).await.unwrap()
 }
 
 async fn new_contact(store: &dyn Store, c: &Contact, link: Option<&SourceLink>) -> Contact {
-    store
-        .write_contact(ContactWrite {
-            contact: c,
-            expected_version: 0,
-            link,
-        })
-        .await
-        .unwrap()
+    write_contact(store, c, 0, link).await.unwrap()
 }
 
 fn expect_version_conflict<T: Debug>(result: StoreResult<T>) {
-    assert!(
-        matches!(result, Err(StoreError::VersionConflict { .. })),
-        "expected VersionConflict, got {result:?}"
-    );
+    assert_err!(result, StoreError::VersionConflict { .. });
 }
 
 fn expect_stale_source<T: Debug>(result: StoreResult<T>) {
-    assert!(
-        matches!(result, Err(StoreError::StaleSource { .. })),
-        "expected StaleSource, got {result:?}"
-    );
+    assert_err!(result, StoreError::StaleSource { .. });
 }
 
 /// Follows the cursors of a listing to its end. Fails on a page over the limit, a
@@ -214,15 +248,7 @@ pub async fn conditional_writes_check_the_stored_version(store: &dyn Store) {
         store.get_customer(&t, &c.id).await.unwrap(),
         Some(v1.clone())
     );
-    expect_version_conflict(
-        store
-            .write_customer(CustomerWrite {
-                customer: &c,
-                expected_version: 0,
-                link: None,
-            })
-            .await,
-    );
+    expect_version_conflict(write_customer(store, &c, 0, None).await);
     let mut renamed = v1.clone();
     renamed.name = "Acme Corp".into();
     let v2 = update_customer(store, &renamed).await;
@@ -231,48 +257,17 @@ pub async fn conditional_writes_check_the_stored_version(store: &dyn Store) {
         store.get_customer(&t, &c.id).await.unwrap(),
         Some(v2.clone())
     );
-    expect_version_conflict(
-        store
-            .write_customer(CustomerWrite {
-                customer: &renamed,
-                expected_version: 1,
-                link: None,
-            })
-            .await,
-    );
+    expect_version_conflict(write_customer(store, &renamed, 1, None).await);
     let absent = customer(&t, "Nobody", None);
-    expect_version_conflict(
-        store
-            .write_customer(CustomerWrite {
-                customer: &absent,
-                expected_version: 3,
-                link: None,
-            })
-            .await,
-    );
+    expect_version_conflict(write_customer(store, &absent, 3, None).await);
     assert_eq!(store.get_customer(&t, &absent.id).await.unwrap(), None);
 
     // contacts
     let person = contact_of(&t, &v2, "ana@acme.com");
     let p1 = new_contact(store, &person, None).await;
     assert_eq!(p1.version, 1);
-    expect_version_conflict(
-        store
-            .write_contact(ContactWrite {
-                contact: &person,
-                expected_version: 0,
-                link: None,
-            })
-            .await,
-    );
-    let p2 = store
-        .write_contact(ContactWrite {
-            contact: &p1,
-            expected_version: 1,
-            link: None,
-        })
-        .await
-        .unwrap();
+    expect_version_conflict(write_contact(store, &person, 0, None).await);
+    let p2 = write_contact(store, &p1, 1, None).await.unwrap();
     assert_eq!(p2.version, 2);
     assert_eq!(store.get_contact(&t, &person.id).await.unwrap(), Some(p2));
 
@@ -301,15 +296,7 @@ pub async fn version_races_have_one_winner(store: &dyn Store) {
     second.name = "Second".into();
     let won = update_customer(store, &first).await;
     assert_eq!(won.version, 2);
-    expect_version_conflict(
-        store
-            .write_customer(CustomerWrite {
-                customer: &second,
-                expected_version: 1,
-                link: None,
-            })
-            .await,
-    );
+    expect_version_conflict(write_customer(store, &second, 1, None).await);
     assert_eq!(
         store.get_customer(&t, &v1.id).await.unwrap(),
         Some(won.clone())
@@ -321,16 +308,8 @@ pub async fn version_races_have_one_winner(store: &dyn Store) {
     let mut right = won.clone();
     right.name = "Right".into();
     let (l, r) = tokio::join!(
-        store.write_customer(CustomerWrite {
-            customer: &left,
-            expected_version: 2,
-            link: None,
-        }),
-        store.write_customer(CustomerWrite {
-            customer: &right,
-            expected_version: 2,
-            link: None,
-        }),
+        write_customer(store, &left, 2, None),
+        write_customer(store, &right, 2, None),
     );
     let winner = match (l, r) {
         (Ok(w), Err(StoreError::VersionConflict { .. }))
@@ -369,25 +348,12 @@ pub async fn an_older_source_version_never_overwrites_a_newer_one(store: &dyn St
     let conn = ConnectionId::generate();
     let c = customer(&t, "Acme", None);
     let newer = company_link(&c, &conn, "512", 200, "aaaa");
-    let v1 = store
-        .write_customer(CustomerWrite {
-            customer: &c,
-            expected_version: 0,
-            link: Some(&newer),
-        })
-        .await
-        .unwrap();
+    let v1 = write_customer(store, &c, 0, Some(&newer)).await.unwrap();
 
     let mut old_content = v1.clone();
     old_content.name = "Acme (old)".into();
     let older = company_link(&c, &conn, "512", 100, "bbbb");
-    let result = store
-        .write_customer(CustomerWrite {
-            customer: &old_content,
-            expected_version: 1,
-            link: Some(&older),
-        })
-        .await;
+    let result = write_customer(store, &old_content, 1, Some(&older)).await;
     match result {
         Err(StoreError::StaleSource { offered, stored }) => {
             assert_eq!(offered, SourceVersion(100));
@@ -397,24 +363,13 @@ pub async fn an_older_source_version_never_overwrites_a_newer_one(store: &dyn St
     }
     // the same version with the same content changes nothing either
     let same = company_link(&c, &conn, "512", 200, "aaaa");
-    expect_stale_source(
-        store
-            .write_customer(CustomerWrite {
-                customer: &old_content,
-                expected_version: 1,
-                link: Some(&same),
-            })
-            .await,
-    );
+    expect_stale_source(write_customer(store, &old_content, 1, Some(&same)).await);
     assert_eq!(
         store.get_customer(&t, &c.id).await.unwrap(),
         Some(v1.clone())
     );
     assert_eq!(
-        store
-            .get_link(&t, Provider::Hubspot, ObjectKind::Company, &source("512"))
-            .await
-            .unwrap(),
+        hubspot_link(store, &t, ObjectKind::Company, "512").await,
         Some(newer)
     );
 
@@ -422,31 +377,16 @@ pub async fn an_older_source_version_never_overwrites_a_newer_one(store: &dyn St
     let remapped = company_link(&c, &conn, "512", 200, "cccc");
     let mut v2 = v1.clone();
     v2.owner = Some("owner-7".into());
-    let v2 = store
-        .write_customer(CustomerWrite {
-            customer: &v2,
-            expected_version: 1,
-            link: Some(&remapped),
-        })
+    let v2 = write_customer(store, &v2, 1, Some(&remapped))
         .await
         .unwrap();
     assert_eq!(v2.version, 2);
     // and a newer version is applied
     let newest = company_link(&c, &conn, "512", 300, "cccc");
-    let v3 = store
-        .write_customer(CustomerWrite {
-            customer: &v2,
-            expected_version: 2,
-            link: Some(&newest),
-        })
-        .await
-        .unwrap();
+    let v3 = write_customer(store, &v2, 2, Some(&newest)).await.unwrap();
     assert_eq!(v3.version, 3);
     assert_eq!(
-        store
-            .get_link(&t, Provider::Hubspot, ObjectKind::Company, &source("512"))
-            .await
-            .unwrap(),
+        hubspot_link(store, &t, ObjectKind::Company, "512").await,
         Some(newest)
     );
 
@@ -465,34 +405,18 @@ pub async fn an_older_source_version_never_overwrites_a_newer_one(store: &dyn St
     };
     let stored_link = person_link(50, "aaaa");
     let p1 = new_contact(store, &person, Some(&stored_link)).await;
-    expect_stale_source(
-        store
-            .write_contact(ContactWrite {
-                contact: &p1,
-                expected_version: 1,
-                link: Some(&person_link(49, "ffff")),
-            })
-            .await,
-    );
+    let older = person_link(49, "ffff");
+    expect_stale_source(write_contact(store, &p1, 1, Some(&older)).await);
     assert_eq!(
         store.get_contact(&t, &person.id).await.unwrap(),
         Some(p1.clone())
     );
     assert_eq!(
-        store
-            .get_link(&t, Provider::Hubspot, ObjectKind::Contact, &source("901"))
-            .await
-            .unwrap(),
+        hubspot_link(store, &t, ObjectKind::Contact, "901").await,
         Some(stored_link)
     );
-    let p2 = store
-        .write_contact(ContactWrite {
-            contact: &p1,
-            expected_version: 1,
-            link: Some(&person_link(51, "aaaa")),
-        })
-        .await
-        .unwrap();
+    let newer = person_link(51, "aaaa");
+    let p2 = write_contact(store, &p1, 1, Some(&newer)).await.unwrap();
     assert_eq!(p2.version, 2);
 }
 
@@ -503,21 +427,10 @@ pub async fn a_failed_customer_write_leaves_no_link(store: &dyn Store) {
     // a new customer written with the wrong expected version: neither it nor its link lands
     let c = customer(&t, "Acme", None);
     let first_link = company_link(&c, &conn, "512", 100, "aaaa");
-    expect_version_conflict(
-        store
-            .write_customer(CustomerWrite {
-                customer: &c,
-                expected_version: 4,
-                link: Some(&first_link),
-            })
-            .await,
-    );
+    expect_version_conflict(write_customer(store, &c, 4, Some(&first_link)).await);
     assert_eq!(store.get_customer(&t, &c.id).await.unwrap(), None);
     assert_eq!(
-        store
-            .get_link(&t, Provider::Hubspot, ObjectKind::Company, &source("512"))
-            .await
-            .unwrap(),
+        hubspot_link(store, &t, ObjectKind::Company, "512").await,
         None
     );
     assert!(
@@ -529,29 +442,13 @@ pub async fn a_failed_customer_write_leaves_no_link(store: &dyn Store) {
     );
 
     // an existing customer: a conflicting write keeps the old link
-    let v1 = store
-        .write_customer(CustomerWrite {
-            customer: &c,
-            expected_version: 0,
-            link: Some(&first_link),
-        })
+    let v1 = write_customer(store, &c, 0, Some(&first_link))
         .await
         .unwrap();
     let newer_link = company_link(&c, &conn, "512", 300, "bbbb");
-    expect_version_conflict(
-        store
-            .write_customer(CustomerWrite {
-                customer: &v1,
-                expected_version: 7,
-                link: Some(&newer_link),
-            })
-            .await,
-    );
+    expect_version_conflict(write_customer(store, &v1, 7, Some(&newer_link)).await);
     assert_eq!(
-        store
-            .get_link(&t, Provider::Hubspot, ObjectKind::Company, &source("512"))
-            .await
-            .unwrap(),
+        hubspot_link(store, &t, ObjectKind::Company, "512").await,
         Some(first_link)
     );
     assert_eq!(
@@ -570,21 +467,10 @@ pub async fn a_failed_customer_write_leaves_no_link(store: &dyn Store) {
         10,
         "aaaa",
     );
-    expect_version_conflict(
-        store
-            .write_contact(ContactWrite {
-                contact: &person,
-                expected_version: 2,
-                link: Some(&person_link),
-            })
-            .await,
-    );
+    expect_version_conflict(write_contact(store, &person, 2, Some(&person_link)).await);
     assert_eq!(store.get_contact(&t, &person.id).await.unwrap(), None);
     assert_eq!(
-        store
-            .get_link(&t, Provider::Hubspot, ObjectKind::Contact, &source("901"))
-            .await
-            .unwrap(),
+        hubspot_link(store, &t, ObjectKind::Contact, "901").await,
         None
     );
 }
@@ -642,25 +528,14 @@ pub async fn delete_permanently_needs_an_archived_customer_and_takes_its_links_a
 ) {
     let t = tenant("tenant-a");
     let conn = ConnectionId::generate();
-    let hubspot = Provider::Hubspot;
 
     let unknown = CustomerId::generate();
     let result = store.delete_customer_permanently(&t, &unknown).await;
-    assert!(
-        matches!(result, Err(StoreError::NotFound { .. })),
-        "expected NotFound, got {result:?}"
-    );
+    assert_err!(result, StoreError::NotFound { .. });
 
     let c = customer(&t, "Acme", None);
     let c_link = company_link(&c, &conn, "512", 1, "aaaa");
-    let v1 = store
-        .write_customer(CustomerWrite {
-            customer: &c,
-            expected_version: 0,
-            link: Some(&c_link),
-        })
-        .await
-        .unwrap();
+    let v1 = write_customer(store, &c, 0, Some(&c_link)).await.unwrap();
     let person = contact_of(&t, &v1, "ana@acme.com");
     let p_link = link(
         &t,
@@ -676,21 +551,13 @@ pub async fn delete_permanently_needs_an_archived_customer_and_takes_its_links_a
     // a neighbour that must survive
     let other = customer(&t, "Globex", None);
     let other_link = company_link(&other, &conn, "513", 1, "aaaa");
-    let other = store
-        .write_customer(CustomerWrite {
-            customer: &other,
-            expected_version: 0,
-            link: Some(&other_link),
-        })
+    let other = write_customer(store, &other, 0, Some(&other_link))
         .await
         .unwrap();
     let other_person = new_contact(store, &contact_of(&t, &other, "bo@globex.com"), None).await;
 
     let result = store.delete_customer_permanently(&t, &c.id).await;
-    assert!(
-        matches!(result, Err(StoreError::NotArchived)),
-        "expected NotArchived, got {result:?}"
-    );
+    assert_err!(result, StoreError::NotArchived);
     assert_eq!(
         store.get_customer(&t, &c.id).await.unwrap(),
         Some(v1.clone())
@@ -707,17 +574,11 @@ pub async fn delete_permanently_needs_an_archived_customer_and_takes_its_links_a
     assert_eq!(store.get_customer(&t, &c.id).await.unwrap(), None);
     assert_eq!(store.get_contact(&t, &person.id).await.unwrap(), None);
     assert_eq!(
-        store
-            .get_link(&t, hubspot, ObjectKind::Company, &source("512"))
-            .await
-            .unwrap(),
+        hubspot_link(store, &t, ObjectKind::Company, "512").await,
         None
     );
     assert_eq!(
-        store
-            .get_link(&t, hubspot, ObjectKind::Contact, &source("901"))
-            .await
-            .unwrap(),
+        hubspot_link(store, &t, ObjectKind::Contact, "901").await,
         None
     );
     assert!(
@@ -736,10 +597,7 @@ pub async fn delete_permanently_needs_an_archived_customer_and_takes_its_links_a
             .is_empty()
     );
     let result = store.delete_customer_permanently(&t, &c.id).await;
-    assert!(
-        matches!(result, Err(StoreError::NotFound { .. })),
-        "expected NotFound after the delete, got {result:?}"
-    );
+    assert_err!(result, StoreError::NotFound { .. });
 
     assert_eq!(
         store.get_customer(&t, &other.id).await.unwrap(),
@@ -750,10 +608,7 @@ pub async fn delete_permanently_needs_an_archived_customer_and_takes_its_links_a
         Some(other_person)
     );
     assert_eq!(
-        store
-            .get_link(&t, hubspot, ObjectKind::Company, &source("513"))
-            .await
-            .unwrap(),
+        hubspot_link(store, &t, ObjectKind::Company, "513").await,
         Some(other_link)
     );
 }
@@ -763,12 +618,7 @@ pub async fn customers_are_found_by_domain_name_and_link(store: &dyn Store) {
     let conn = ConnectionId::generate();
     let acme_inc = customer(&t, "Acme, Inc.", Some("https://www.acme.com/about"));
     let acme_link = company_link(&acme_inc, &conn, "512", 1, "aaaa");
-    let acme_inc = store
-        .write_customer(CustomerWrite {
-            customer: &acme_inc,
-            expected_version: 0,
-            link: Some(&acme_link),
-        })
+    let acme_inc = write_customer(store, &acme_inc, 0, Some(&acme_link))
         .await
         .unwrap();
     let acme_plain = new_customer(store, &customer(&t, "ACME", None)).await;
@@ -819,10 +669,7 @@ pub async fn customers_are_found_by_domain_name_and_link(store: &dyn Store) {
 
     // by link
     assert_eq!(
-        store
-            .get_link(&t, Provider::Hubspot, ObjectKind::Company, &source("512"))
-            .await
-            .unwrap(),
+        hubspot_link(store, &t, ObjectKind::Company, "512").await,
         Some(acme_link.clone())
     );
     assert_eq!(
@@ -872,10 +719,7 @@ pub async fn customers_are_found_by_domain_name_and_link(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(
-        store
-            .get_link(&t, Provider::Hubspot, ObjectKind::Company, &source("512"))
-            .await
-            .unwrap(),
+        hubspot_link(store, &t, ObjectKind::Company, "512").await,
         None
     );
 }
@@ -896,14 +740,7 @@ pub async fn paging_covers_every_item_exactly_once(store: &dyn Store) {
             archived_ids.insert(c.id.clone());
         }
         let l = company_link(&c, &conn, &format!("src-{i}"), 1, "aaaa");
-        store
-            .write_customer(CustomerWrite {
-                customer: &c,
-                expected_version: 0,
-                link: Some(&l),
-            })
-            .await
-            .unwrap();
+        write_customer(store, &c, 0, Some(&l)).await.unwrap();
         all_ids.insert(c.id.clone());
         first.get_or_insert(c);
     }
@@ -998,10 +835,7 @@ pub async fn pending_matches_are_single_open_and_resolve_once(store: &dyn Store)
     let mut duplicate = pending_match(&t, &conn, "512");
     duplicate.candidates = vec![];
     let result = store.create_pending_match(&duplicate).await;
-    assert!(
-        matches!(result, Err(StoreError::AlreadyExists { .. })),
-        "expected AlreadyExists, got {result:?}"
-    );
+    assert_err!(result, StoreError::AlreadyExists { .. });
     assert_eq!(
         store.get_pending_match(&t, &duplicate.id).await.unwrap(),
         None
@@ -1050,10 +884,7 @@ pub async fn pending_matches_are_single_open_and_resolve_once(store: &dyn Store)
     let again = store
         .resolve_pending_match(&t, &m.id, MatchResolution::Ignore, at_secs(61))
         .await;
-    assert!(
-        matches!(again, Err(StoreError::AlreadyResolved)),
-        "expected AlreadyResolved, got {again:?}"
-    );
+    assert_err!(again, StoreError::AlreadyResolved);
     let unknown = store
         .resolve_pending_match(
             &t,
@@ -1062,10 +893,7 @@ pub async fn pending_matches_are_single_open_and_resolve_once(store: &dyn Store)
             at_secs(61),
         )
         .await;
-    assert!(
-        matches!(unknown, Err(StoreError::NotFound { .. })),
-        "expected NotFound, got {unknown:?}"
-    );
+    assert_err!(unknown, StoreError::NotFound { .. });
     // the admin's choice sticks and is found by the source record
     assert_eq!(
         store
@@ -1422,14 +1250,7 @@ pub async fn no_read_crosses_into_another_tenant(store: &dyn Store) {
     let conn = store.put_connection(&conn).await.unwrap();
     let c = customer(&a, "Acme", Some("acme.com"));
     let c_link = company_link(&c, &conn.id, "512", 1, "aaaa");
-    let mut c = store
-        .write_customer(CustomerWrite {
-            customer: &c,
-            expected_version: 0,
-            link: Some(&c_link),
-        })
-        .await
-        .unwrap();
+    let mut c = write_customer(store, &c, 0, Some(&c_link)).await.unwrap();
     let person = new_contact(store, &contact_of(&a, &c, "ana@acme.com"), None).await;
     let m = pending_match(&a, &conn.id, "512");
     store.create_pending_match(&m).await.unwrap();
@@ -1495,10 +1316,7 @@ pub async fn no_read_crosses_into_another_tenant(store: &dyn Store) {
         .unwrap();
     assert!(contacts.items.is_empty());
     assert_eq!(
-        store
-            .get_link(&b, hubspot, ObjectKind::Company, &source("512"))
-            .await
-            .unwrap(),
+        hubspot_link(store, &b, ObjectKind::Company, "512").await,
         None
     );
     let links = store
@@ -1549,20 +1367,14 @@ pub async fn no_read_crosses_into_another_tenant(store: &dyn Store) {
     let result = store
         .resolve_pending_match(&b, &m.id, MatchResolution::Ignore, now)
         .await;
-    assert!(
-        matches!(result, Err(StoreError::NotFound { .. })),
-        "expected NotFound, got {result:?}"
-    );
+    assert_err!(result, StoreError::NotFound { .. });
     c.archived = Some(Archival {
         at: T0,
         reason: ArchiveReason::Admin,
     });
     let c = update_customer(store, &c).await;
     let result = store.delete_customer_permanently(&b, &c.id).await;
-    assert!(
-        matches!(result, Err(StoreError::NotFound { .. })),
-        "expected NotFound, got {result:?}"
-    );
+    assert_err!(result, StoreError::NotFound { .. });
     let mut same_id = customer(&b, "Other tenant's customer", None);
     same_id.id = c.id.clone();
     let theirs = new_customer(store, &same_id).await;
@@ -1580,42 +1392,24 @@ pub async fn connections_are_routed_by_provider_account(store: &dyn Store) {
         .put_connection(&Connection::new(t.clone(), Provider::Hubspot, T0))
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .find_connection_by_account(Provider::Hubspot, &portal("portal-1"))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(routed(store, Provider::Hubspot, "portal-1").await, None);
 
     let mut bound = unbound.clone();
     bound.account_id = Some(portal("portal-1"));
     bound.status = ConnectionStatus::Connected;
     let bound = store.put_connection(&bound).await.unwrap();
     assert_eq!(
-        store
-            .find_connection_by_account(Provider::Hubspot, &portal("portal-1"))
-            .await
-            .unwrap(),
+        routed(store, Provider::Hubspot, "portal-1").await,
         Some(bound.clone())
     );
-    assert_eq!(
-        store
-            .find_connection_by_account(Provider::Stripe, &portal("portal-1"))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(routed(store, Provider::Stripe, "portal-1").await, None);
 
     // a later write of the connection is what the route returns
     let mut flagged = bound.clone();
     flagged.flags.archives_held = true;
     let flagged = store.put_connection(&flagged).await.unwrap();
     assert_eq!(
-        store
-            .find_connection_by_account(Provider::Hubspot, &portal("portal-1"))
-            .await
-            .unwrap(),
+        routed(store, Provider::Hubspot, "portal-1").await,
         Some(flagged.clone())
     );
 
@@ -1623,18 +1417,9 @@ pub async fn connections_are_routed_by_provider_account(store: &dyn Store) {
     let mut moved = flagged.clone();
     moved.account_id = Some(portal("portal-2"));
     let moved = store.put_connection(&moved).await.unwrap();
+    assert_eq!(routed(store, Provider::Hubspot, "portal-1").await, None);
     assert_eq!(
-        store
-            .find_connection_by_account(Provider::Hubspot, &portal("portal-1"))
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store
-            .find_connection_by_account(Provider::Hubspot, &portal("portal-2"))
-            .await
-            .unwrap(),
+        routed(store, Provider::Hubspot, "portal-2").await,
         Some(moved.clone())
     );
 
@@ -1642,30 +1427,18 @@ pub async fn connections_are_routed_by_provider_account(store: &dyn Store) {
     let mut stale = flagged.clone();
     stale.account_id = Some(portal("portal-3"));
     expect_version_conflict(store.put_connection(&stale).await);
-    assert_eq!(
-        store
-            .find_connection_by_account(Provider::Hubspot, &portal("portal-3"))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(routed(store, Provider::Hubspot, "portal-3").await, None);
 
     // the same account id at another provider routes separately
     let mut stripe = Connection::new(tenant("tenant-b"), Provider::Stripe, T0);
     stripe.account_id = Some(portal("portal-2"));
     let stripe = store.put_connection(&stripe).await.unwrap();
     assert_eq!(
-        store
-            .find_connection_by_account(Provider::Stripe, &portal("portal-2"))
-            .await
-            .unwrap(),
+        routed(store, Provider::Stripe, "portal-2").await,
         Some(stripe)
     );
     assert_eq!(
-        store
-            .find_connection_by_account(Provider::Hubspot, &portal("portal-2"))
-            .await
-            .unwrap(),
+        routed(store, Provider::Hubspot, "portal-2").await,
         Some(moved.clone())
     );
     assert_eq!(store.list_connections(&t).await.unwrap(), vec![moved]);

@@ -41,8 +41,12 @@ pub struct MergedCursor {
     pub shards: Vec<ShardPosition>,
 }
 
+/// A cursor this adapter did not make (or made for another listing). Named as the
+/// embedded adapter names it, so the API maps both the same way.
 fn invalid() -> StoreError {
-    StoreError::Corrupt("invalid page cursor".to_owned())
+    StoreError::NotFound {
+        entity: "page cursor",
+    }
 }
 
 pub fn encode<T: Serialize>(cursor: &T) -> StoreResult<String> {
@@ -107,7 +111,10 @@ mod tests {
             raw.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
-        assert_eq!(SequentialCursor::parse(Some(&raw), 16).expect("parses"), seq);
+        assert_eq!(
+            SequentialCursor::parse(Some(&raw), 16).expect("parses"),
+            seq
+        );
 
         let merged = MergedCursor {
             shards: vec![
@@ -136,7 +143,12 @@ mod tests {
 
     #[test]
     fn garbage_and_mismatched_cursors_are_rejected() {
-        assert!(SequentialCursor::parse(Some("not base64 !"), 16).is_err());
+        assert!(matches!(
+            SequentialCursor::parse(Some("not base64 !"), 16),
+            Err(StoreError::NotFound {
+                entity: "page cursor"
+            })
+        ));
         assert!(SequentialCursor::parse(Some(&URL_SAFE_NO_PAD.encode("{}")), 16).is_err());
         let out_of_range = encode(&SequentialCursor {
             partition: 16,

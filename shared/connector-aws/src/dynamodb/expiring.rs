@@ -15,15 +15,18 @@ use super::{DynamoStore, page};
 pub async fn append_log(store: &DynamoStore, entry: &LogEntry) -> StoreResult<()> {
     let shard = keys::shard_of(entry.id.as_str());
     let sort = keys::time_ordered(entry.at, entry.id.as_str());
-    let mut builder = ItemBuilder::new(&keys::log_entry(&entry.tenant_id, &entry.id), keys::TYPE_LOG)
-        .body(entry)?
-        .expires(entry.expires_at)
-        .index(
-            keys::GSI1_PK,
-            keys::log_partition(&entry.tenant_id, &entry.connection_id, shard),
-            keys::GSI1_SK,
-            sort.clone(),
-        );
+    let mut builder = ItemBuilder::new(
+        &keys::log_entry(&entry.tenant_id, &entry.id),
+        keys::TYPE_LOG,
+    )
+    .body(entry)?
+    .expires(entry.expires_at)
+    .index(
+        keys::GSI1_PK,
+        keys::log_partition(&entry.tenant_id, &entry.connection_id, shard),
+        keys::GSI1_SK,
+        sort.clone(),
+    );
     if entry.is_error() {
         builder = builder.index(
             keys::GSI2_PK,
@@ -47,7 +50,10 @@ pub async fn list_log(
     let shards: Vec<Partition> = (0..SHARDS)
         .map(|shard| {
             if filter.errors_only {
-                Partition::gsi(keys::GSI2, keys::log_errors_partition(tenant, connection, shard))
+                Partition::gsi(
+                    keys::GSI2,
+                    keys::log_errors_partition(tenant, connection, shard),
+                )
             } else {
                 Partition::gsi(keys::GSI1, keys::log_partition(tenant, connection, shard))
             }

@@ -3,8 +3,8 @@
 
 use connector::{
     ConnectionId, ContactId, CustomerId, Domain, LinkTarget, LogEntryId, NormalizedName,
-    ObjectKind, PendingMatchId, PendingMatchStatus, Provider, ProviderAccountId, SourceId, SyncRunId, TenantId,
-    Timestamp,
+    ObjectKind, PendingMatchId, PendingMatchStatus, Provider, ProviderAccountId, SourceId,
+    SyncRunId, TenantId, Timestamp,
 };
 use sha2::{Digest, Sha256};
 
@@ -196,7 +196,10 @@ pub fn customers_by_name(tenant: &TenantId, name: &NormalizedName) -> String {
 // ---- contacts
 
 pub fn contact(tenant: &TenantId, id: &ContactId) -> Key {
-    Key::new(format!("{}{CONTACT}{id}", tenant_prefix(tenant)), SK_CONTACT)
+    Key::new(
+        format!("{}{CONTACT}{id}", tenant_prefix(tenant)),
+        SK_CONTACT,
+    )
 }
 
 /// GSI1 partition: the contacts of one customer.
@@ -292,10 +295,7 @@ pub fn log_entry(tenant: &TenantId, id: &LogEntryId) -> Key {
 
 /// GSI1 partition: one shard of a connection's log rows.
 pub fn log_partition(tenant: &TenantId, connection: &ConnectionId, shard: u32) -> String {
-    format!(
-        "{}{CONN}{connection}#{LOG}{shard:x}",
-        tenant_prefix(tenant)
-    )
+    format!("{}{CONN}{connection}#{LOG}{shard:x}", tenant_prefix(tenant))
 }
 
 /// GSI2 partition: one shard of a connection's error rows (a sparse index: only errors).
@@ -367,7 +367,11 @@ mod tests {
         let ac = tenant_prefix(&tenant_id("ac"));
         let acme_customer = customer(&tenant_id("acme"), &CustomerId::generate());
         assert!(!acme_customer.pk.starts_with(&ac));
-        assert!(acme_customer.pk.starts_with(&tenant_prefix(&tenant_id("acme"))));
+        assert!(
+            acme_customer
+                .pk
+                .starts_with(&tenant_prefix(&tenant_id("acme")))
+        );
     }
 
     #[test]

@@ -126,7 +126,9 @@ pub async fn fetch(
         for found in page.items.unwrap_or_default() {
             // The filter already dropped expired rows; checking again keeps the rule in one
             // place for readers of this function.
-            if part.live_at_ms.is_some_and(|now| !item::is_live(&found, now))
+            if part
+                .live_at_ms
+                .is_some_and(|now| !item::is_live(&found, now))
                 || part
                     .sk_prefix
                     .is_some_and(|prefix| !part.sort_key(&found).starts_with(prefix))

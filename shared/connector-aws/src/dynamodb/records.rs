@@ -5,8 +5,8 @@ use connector::ports::{
     ArchivedFilter, ContactWrite, CustomerWrite, Page, PageRequest, StoreError, StoreResult,
 };
 use connector::{
-    ConnectionId, Contact, Customer, CustomerId, LinkTarget, ObjectKind, SourceLink,
-    SourceVersion, TenantId,
+    ConnectionId, Contact, Customer, CustomerId, LinkTarget, ObjectKind, SourceLink, SourceVersion,
+    TenantId,
 };
 
 use super::item::{self, Item, ItemBuilder};
@@ -149,20 +149,18 @@ async fn write_with_link(
         return Ok(());
     };
     // A stale source wins over a version conflict: retrying could not help it.
-    if let (Some(link), Some(Some(refusal))) = (link, refusals.get(1)) {
-        if let Refusal::Condition(stored) = refusal {
-            let stored = match stored {
-                Some(found) => item::number::<i64>(found, keys::SOURCE_VERSION),
-                None => store
-                    .get_item(&link_key(link))
-                    .await?
-                    .and_then(|found| item::number::<i64>(&found, keys::SOURCE_VERSION)),
-            };
-            return Err(StoreError::StaleSource {
-                offered: link.source_version,
-                stored: SourceVersion(stored.unwrap_or(link.source_version.0)),
-            });
-        }
+    if let (Some(link), Some(Some(Refusal::Condition(stored)))) = (link, refusals.get(1)) {
+        let stored = match stored {
+            Some(found) => item::number::<i64>(found, keys::SOURCE_VERSION),
+            None => store
+                .get_item(&link_key(link))
+                .await?
+                .and_then(|found| item::number::<i64>(&found, keys::SOURCE_VERSION)),
+        };
+        return Err(StoreError::StaleSource {
+            offered: link.source_version,
+            stored: SourceVersion(stored.unwrap_or(link.source_version.0)),
+        });
     }
     Err(StoreError::VersionConflict {
         entity,
@@ -170,7 +168,10 @@ async fn write_with_link(
     })
 }
 
-pub async fn write_customer(store: &DynamoStore, write: CustomerWrite<'_>) -> StoreResult<Customer> {
+pub async fn write_customer(
+    store: &DynamoStore,
+    write: CustomerWrite<'_>,
+) -> StoreResult<Customer> {
     let mut stored = write.customer.clone();
     stored.version = write.expected_version + 1;
     write_with_link(

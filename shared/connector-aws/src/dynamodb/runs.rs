@@ -53,7 +53,10 @@ pub async fn get(
     connection: &ConnectionId,
     id: &SyncRunId,
 ) -> StoreResult<Option<SyncRun>> {
-    match store.get_item(&keys::sync_run(tenant, connection, id)).await? {
+    match store
+        .get_item(&keys::sync_run(tenant, connection, id))
+        .await?
+    {
         Some(found) => run_from(&found).map(Some),
         None => Ok(None),
     }
@@ -130,8 +133,9 @@ pub async fn list(
     connection: &ConnectionId,
     request: PageRequest,
 ) -> StoreResult<Page<SyncRun>> {
-    let parts =
-        [Partition::gsi(keys::GSI1, keys::sync_runs_partition(tenant, connection)).newest_first()];
+    let parts = [
+        Partition::gsi(keys::GSI1, keys::sync_runs_partition(tenant, connection)).newest_first(),
+    ];
     let (items, next) = query::list_sequential(
         &store.client,
         store.table(),

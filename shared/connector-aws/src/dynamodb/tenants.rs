@@ -17,7 +17,10 @@ pub async fn put_tenant(store: &DynamoStore, tenant: &Tenant) -> StoreResult<()>
     Ok(())
 }
 
-pub async fn put_connection(store: &DynamoStore, connection: &Connection) -> StoreResult<Connection> {
+pub async fn put_connection(
+    store: &DynamoStore,
+    connection: &Connection,
+) -> StoreResult<Connection> {
     let mut stored = connection.clone();
     stored.version = connection.version + 1;
     let key = keys::connection(&stored.tenant_id, &stored.id);
@@ -65,10 +68,7 @@ pub async fn list_connections(
     store: &DynamoStore,
     tenant: &TenantId,
 ) -> StoreResult<Vec<Connection>> {
-    let part = Partition::table(
-        keys::tenant(tenant).pk,
-        keys::SK_CONNECTION_PREFIX,
-    );
+    let part = Partition::table(keys::tenant(tenant).pk, keys::SK_CONNECTION_PREFIX);
     query::fetch_all(&store.client, store.table(), &part)
         .await?
         .iter()

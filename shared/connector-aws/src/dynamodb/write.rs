@@ -75,7 +75,9 @@ impl DynamoStore {
         if let Some(c) = condition {
             put = put
                 .condition_expression(c.expression)
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
             for (k, v) in c.names {
                 put = put.expression_attribute_names(k, v);
             }
@@ -87,7 +89,11 @@ impl DynamoStore {
     }
 
     /// One PutItem, refused if `condition` does not hold.
-    pub(super) async fn put_item(&self, item: Item, condition: Option<Condition>) -> StoreResult<Written> {
+    pub(super) async fn put_item(
+        &self,
+        item: Item,
+        condition: Option<Condition>,
+    ) -> StoreResult<Written> {
         let mut request = self
             .client
             .put_item()
@@ -96,7 +102,9 @@ impl DynamoStore {
         if let Some(c) = condition {
             request = request
                 .condition_expression(c.expression)
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
             for (k, v) in c.names {
                 request = request.expression_attribute_names(k, v);
             }

@@ -1,0 +1,460 @@
+//! The admin API, under `/admin`. Every route authenticates the caller's tenant from its
+//! bearer token and acts for that tenant only; another tenant's ids are simply not found.
+//! Documented in `shared/service/openapi.yaml`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use connector::ports::{ArchivedFilter, PageRequest};
+use connector::{
+    CompanyFilter, ConnectionId, CustomerId, FieldMapping, LogEntryId, MatchResolution,
+    PendingMatchId, PendingMatchStatus, Provider, TenantId, Timestamp,
+};
+
+use super::error::ApiError;
+use crate::app::App;
+use crate::auth::AuthError;
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route(
+            "/admin/connections",
+            get(list_connections).post(create_connection),
+        )
+        .route("/admin/connections/{id}", get(connection))
+        .route("/admin/connections/{id}/authorize", post(authorize))
+        .route("/admin/connections/{id}/disconnect", post(disconnect))
+        .route("/admin/connections/{id}/sync", post(run_sync_now))
+        .route("/admin/connections/{id}/runs", get(runs))
+        .route("/admin/connections/{id}/log", get(log))
+        .route(
+            "/admin/connections/{id}/mapping",
+            get(mapping).put(set_mapping),
+        )
+        .route(
+            "/admin/connections/{id}/mapping/validate",
+            post(validate_mapping),
+        )
+        .route(
+            "/admin/connections/{id}/filter",
+            get(filter).put(set_filter),
+        )
+        .route(
+            "/admin/connections/{id}/archives/approve",
+            post(approve_archives),
+        )
+        .route(
+            "/admin/connections/{id}/archives/reject",
+            post(reject_archives),
+        )
+        .route("/admin/log/{entry}", get(log_entry))
+        .route("/admin/log/{entry}/retry", post(retry_log_entry))
+        .route("/admin/customers", get(customers))
+        .route(
+            "/admin/customers/{id}",
+            get(customer).delete(delete_customer),
+        )
+        .route("/admin/customers/{id}/resync", post(resync_customer))
+        .route("/admin/matches", get(matches))
+        .route("/admin/matches/{id}/resolve", post(resolve_match))
+        .fallback(
+            delete(not_found)
+                .get(not_found)
+                .post(not_found)
+                .put(not_found),
+        )
+        .with_state(app)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// The authenticated caller's tenant.
+pub struct Tenant(pub TenantId);
+
+impl FromRequestParts<Arc<App>> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(AuthError::Missing)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or(AuthError::Malformed)?;
+        Ok(Tenant(
+            app.admin_auth.verify(token.trim(), Timestamp::now())?,
+        ))
+    }
+}
+
+fn parse_id<T>(
+    raw: &str,
+    parse: impl FnOnce(String) -> Result<T, connector::ParseError>,
+) -> Result<T, ApiError> {
+    parse(raw.to_owned()).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+impl Paging {
+    fn request(&self) -> PageRequest {
+        PageRequest {
+            limit: self.limit.unwrap_or(50),
+            cursor: self.cursor.clone(),
+        }
+    }
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+async fn list_connections(State(app): State<Arc<App>>, Tenant(t): Tenant) -> ApiResult {
+    Ok(Json(
+        json!({"connections": app.engine.list_connection_views(&t).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct NewConnection {
+    provider: String,
+}
+
+async fn create_connection(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    raw: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let new: NewConnection = body(&raw)?;
+    let provider =
+        Provider::parse(&new.provider).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!(app.engine.create_connection(&t, provider).await?)),
+    ))
+}
+
+async fn connection(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    Ok(Json(json!(app.engine.view_connection(&t, &id).await?)))
+}
+
+async fn authorize(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    let url = crate::oauth::start(&app, &t, &id).await?;
+    Ok(Json(json!({"authorize_url": url})))
+}
+
+async fn disconnect(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    Ok(Json(json!(app.engine.disconnect(&t, &id).await?)))
+}
+
+async fn run_sync_now(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    let run = app.engine.run_sync_now(&t, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!(run))))
+}
+
+async fn runs(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+    Query(p): Query<Paging>,
+) -> ApiResult {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    app.engine.admin_connection(&t, &id).await?;
+    let page = app
+        .engine
+        .store
+        .list_sync_runs(&t, &id, p.request())
+        .await
+        .map_err(connector::engine::admin::AdminError::from)?;
+    Ok(Json(json!(page)))
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    #[serde(default)]
+    errors_only: bool,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn log(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    let page = PageRequest {
+        limit: q.limit.unwrap_or(50),
+        cursor: q.cursor,
+    };
+    Ok(Json(json!(
+        app.engine.admin_log(&t, &id, q.errors_only, page).await?
+    )))
+}
+
+async fn log_entry(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(entry): Path<String>,
+) -> ApiResult {
+    let entry = parse_id(&entry, LogEntryId::parse)?;
+    Ok(Json(json!(app.engine.admin_log_entry(&t, &entry).await?)))
+}
+
+async fn retry_log_entry(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(entry): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let entry = parse_id(&entry, LogEntryId::parse)?;
+    let job = app.engine.retry_log_entry(&t, &entry).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"job_id": job.id}))))
+}
+
+async fn mapping(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    Ok(Json(json!(
+        app.engine.admin_connection(&t, &id).await?.field_mapping
+    )))
+}
+
+async fn validate_mapping(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    let candidate: FieldMapping = if raw.is_empty() {
+        app.engine.admin_connection(&t, &id).await?.field_mapping
+    } else {
+        body(&raw)?
+    };
+    let problems = app
+        .engine
+        .validate_field_mapping(&t, &id, &candidate)
+        .await?;
+    Ok(Json(
+        json!({"valid": problems.is_empty(), "problems": problems}),
+    ))
+}
+
+async fn set_mapping(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    let new: FieldMapping = body(&raw)?;
+    Ok(Json(json!(
+        app.engine
+            .set_field_mapping(&t, &id, new)
+            .await?
+            .field_mapping
+    )))
+}
+
+async fn filter(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    Ok(Json(json!(
+        app.engine.admin_connection(&t, &id).await?.company_filter
+    )))
+}
+
+async fn set_filter(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    let new: CompanyFilter = body(&raw)?;
+    let (connection, run) = app.engine.set_company_filter(&t, &id, new).await?;
+    Ok(Json(
+        json!({"company_filter": connection.company_filter, "sync_run": run}),
+    ))
+}
+
+async fn approve_archives(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    let run = app.engine.approve_held_archives(&t, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"sync_run": run}))))
+}
+
+async fn reject_archives(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    app.engine.reject_held_archives(&t, &id).await?;
+    Ok(Json(json!({"rejected": true})))
+}
+
+#[derive(Deserialize)]
+struct CustomerQuery {
+    archived: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn customers(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Query(q): Query<CustomerQuery>,
+) -> ApiResult {
+    let filter = match q.archived.as_deref() {
+        None | Some("false") => ArchivedFilter::Active,
+        Some("true") => ArchivedFilter::Archived,
+        Some("all") => ArchivedFilter::All,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "archived must be true, false or all, not {other:?}"
+            )));
+        }
+    };
+    let page = PageRequest {
+        limit: q.limit.unwrap_or(50),
+        cursor: q.cursor,
+    };
+    Ok(Json(json!(
+        app.engine.admin_customers(&t, filter, page).await?
+    )))
+}
+
+async fn customer(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id = parse_id(&id, CustomerId::parse)?;
+    Ok(Json(json!(app.engine.admin_customer(&t, &id).await?)))
+}
+
+async fn delete_customer(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id, CustomerId::parse)?;
+    app.engine.delete_customer_permanently(&t, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct ResyncQuery {
+    provider: Option<String>,
+}
+
+async fn resync_customer(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+    Query(q): Query<ResyncQuery>,
+) -> ApiResult {
+    let id = parse_id(&id, CustomerId::parse)?;
+    let provider = Provider::parse(q.provider.as_deref().unwrap_or("hubspot"))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Json(json!(
+        app.engine.resync_customer(&t, &id, provider).await?
+    )))
+}
+
+#[derive(Deserialize)]
+struct MatchQuery {
+    status: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn matches(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Query(q): Query<MatchQuery>,
+) -> ApiResult {
+    let status = match q.status.as_deref() {
+        None | Some("open") => PendingMatchStatus::Open,
+        Some("resolved") => PendingMatchStatus::Resolved,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "status must be open or resolved, not {other:?}"
+            )));
+        }
+    };
+    let page = PageRequest {
+        limit: q.limit.unwrap_or(50),
+        cursor: q.cursor,
+    };
+    Ok(Json(json!(
+        app.engine.admin_matches(&t, status, page).await?
+    )))
+}
+
+async fn resolve_match(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult {
+    let id = parse_id(&id, PendingMatchId::parse)?;
+    let resolution: MatchResolution = body(&raw)?;
+    Ok(Json(json!(
+        app.engine.resolve_match(&t, &id, resolution).await?
+    )))
+}

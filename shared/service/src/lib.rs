@@ -1,0 +1,21 @@
+//! The service's handlers, with no Lambda types: the same code runs in the five Lambda
+//! functions (`functions/`) and in the local stack (`infra/local-stack`).
+//!
+//! - [`http`]: one axum router per HTTP function (admin API, webhook intake, OAuth callback);
+//! - [`jobs`]: record and reconcile job batches, as the SQS-triggered functions and the
+//!   local stack's pollers receive them;
+//! - [`app`]: what a handler needs, built once per process; [`config`]: from the environment.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod jobs;
+pub mod oauth;
+
+#[cfg(feature = "aws")]
+pub mod aws;
+#[cfg(feature = "embedded")]
+pub mod embedded;
+
+pub use app::App;
