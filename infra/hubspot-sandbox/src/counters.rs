@@ -77,7 +77,7 @@ mod tests {
     #[test]
     fn the_busiest_window_counts_requests_closer_than_its_width() {
         assert_eq!(busiest_window(&[], 10), 0);
-        assert_eq!(busiest_window(&[0, 5, 9, 10, 11, 30], 10), 3);
+        assert_eq!(busiest_window(&[0, 5, 9, 10, 11, 30], 10), 4);
         assert_eq!(busiest_window(&[0, 10, 20], 10), 1);
     }
 }

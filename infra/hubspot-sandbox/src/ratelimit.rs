@@ -109,6 +109,6 @@ mod tests {
         for _ in 0..50 {
             assert!(matches!(w.check(500, 5, 1_000), Decision::Limited { .. }));
         }
-        assert_eq!(w.check(1_000, 5, 1_000), Decision::Allowed { remaining: 0 });
+        assert_eq!(w.check(1_000, 5, 1_000), Decision::Allowed { remaining: 4 });
     }
 }

@@ -13,31 +13,13 @@ use crate::seed::{SeedReport, SeedRequest};
 use crate::world::{DeliveryReport, Faults, RequestCounters};
 use crate::config::RateLimits;
 
-#[derive(Debug, thiserror_like::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    Http(reqwest::Error),
+    #[error("control request failed: {0}")]
+    Http(#[from] reqwest::Error),
     /// The sandbox answered with an error body (Stripe-shaped).
+    #[error("control request returned {status}: {body}")]
     Status { status: u16, body: Value },
-}
-
-/// Minimal Display/Error without pulling thiserror into the sandbox.
-mod thiserror_like {
-    pub use std::error::Error;
-}
-
-impl std::fmt::Display for ControlError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Http(e) => write!(f, "control request failed: {e}"),
-            Self::Status { status, body } => write!(f, "control request returned {status}: {body}"),
-        }
-    }
-}
-
-impl From<reqwest::Error> for ControlError {
-    fn from(e: reqwest::Error) -> Self {
-        Self::Http(e)
-    }
 }
 
 /// `ControlClient::new(sandbox.base_url())`; every call targets the platform account in test

@@ -293,8 +293,9 @@ async fn create_price(State(shared): State<AppState>, body: Bytes) -> Response {
     let result = {
         let mut world = shared.world.lock().await;
         mutate(&mut world, &req.target, |acct, ctx| {
-            let product = match acct.products.iter().find(|p| p.name == req.product_name && !p.deleted) {
-                Some(p) => p.id.clone(),
+            let existing = acct.products.iter().find(|p| p.name == req.product_name && !p.deleted).map(|p| p.id.clone());
+            let product = match existing {
+                Some(id) => id,
                 None => acct.create_product(
                     ctx,
                     NewProduct { id: None, name: req.product_name.clone(), description: None, metadata: Metadata::new(), created: None },

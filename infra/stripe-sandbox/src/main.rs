@@ -1,1 +1,93 @@
-fn main() {}
+//! `stripe-sandbox --port 0 --seed 42 [--customers N] [--webhook-url URL] [--webhook-secret S]
+//! [--rate-limit-test N] [--rate-limit-live N] [--no-rate-limit] [--exit-on-stdin-eof]`
+//! Prints `listening on http://127.0.0.1:PORT` first, then serves until killed or stdin closes.
+
+use std::io::{Read, Write};
+
+use anyhow::{Context, bail};
+use stripe_sandbox::{Sandbox, SandboxConfig};
+
+struct Args {
+    config: SandboxConfig,
+    exit_on_stdin_eof: bool,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut config = SandboxConfig::default();
+    let mut exit_on_stdin_eof = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
+        match flag.as_str() {
+            "--port" => config.port = value("--port")?.parse().context("--port")?,
+            "--seed" => config.seed = value("--seed")?.parse().context("--seed")?,
+            "--customers" => config.seed_customers = value("--customers")?.parse().context("--customers")?,
+            "--webhook-url" => config.webhooks.url = Some(value("--webhook-url")?),
+            "--webhook-secret" => config.webhooks.secrets = vec![value("--webhook-secret")?],
+            "--api-version" => config.api_version = value("--api-version")?,
+            "--rate-limit-test" => config.rate_limits.test_per_sec = value("--rate-limit-test")?.parse().context("--rate-limit-test")?,
+            "--rate-limit-live" => config.rate_limits.live_per_sec = value("--rate-limit-live")?.parse().context("--rate-limit-live")?,
+            "--no-rate-limit" => config.rate_limits.enabled = false,
+            "--exit-on-stdin-eof" => exit_on_stdin_eof = true,
+            "--help" | "-h" => {
+                println!(
+                    "stripe-sandbox --port 0 --seed 42 [--customers N] [--webhook-url URL] [--webhook-secret S] \
+                     [--api-version V] [--rate-limit-test N] [--rate-limit-live N] [--no-rate-limit] [--exit-on-stdin-eof]"
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown flag {other} (see --help)"),
+        }
+    }
+    Ok(Args { config, exit_on_stdin_eof })
+}
+
+/// Resolves when stdin reaches EOF (the parent process went away), read on a plain thread.
+async fn stdin_closed() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+        let _ = tx.send(());
+    });
+    let _ = rx.await;
+}
+
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+    ).init();
+    let args = parse_args()?;
+    let sandbox = Sandbox::start(args.config).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", sandbox.base_url())?;
+        out.flush()?;
+    }
+    if args.exit_on_stdin_eof {
+        tokio::select! {
+            () = stdin_closed() => {}
+            () = terminated() => {}
+        }
+    } else {
+        terminated().await;
+    }
+    sandbox.shutdown().await;
+    Ok(())
+}

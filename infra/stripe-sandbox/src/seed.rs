@@ -155,8 +155,9 @@ fn catalog(acct: &mut Account, ctx: &mut Ctx, created: i64) -> Result<Vec<Seeded
         if let Some((_, id)) = products.iter().find(|(n, _)| n == name) {
             return Ok(id.clone());
         }
-        let id = match acct.products.iter().find(|p| p.name == name && !p.deleted) {
-            Some(p) => p.id.clone(),
+        let found = acct.products.iter().find(|p| p.name == name && !p.deleted).map(|p| p.id.clone());
+        let id = match found {
+            Some(id) => id,
             None => acct.create_product(
                 ctx,
                 NewProduct { id: None, name: name.to_owned(), description: None, metadata: Metadata::new(), created: Some(created) },

@@ -237,6 +237,9 @@ impl SqsQueue {
 
 #[async_trait]
 impl JobQueue for SqsQueue {
+    /// Checks every message first, then sends batches of at most ten and 256 KiB. An entry
+    /// SQS refuses fails the call; batches sent before it stay sent (resending is safe
+    /// under at-least-once delivery).
     async fn send_batch(&self, messages: &[OutgoingMessage]) -> QueueResult<()> {
         self.send_to(&self.queue_url, messages).await
     }

@@ -213,7 +213,10 @@ mod tests {
 
     #[test]
     fn sessions_are_rate_limited_by_account_or_by_key_digest() {
-        assert_eq!(StripeSession::new(StripeAuth::OAuth(tokens())).rate_key(), "acct_1");
+        assert_eq!(
+            StripeSession::new(StripeAuth::OAuth(tokens())).rate_key(),
+            "acct_1"
+        );
         let a = StripeSession::new(StripeAuth::ApiKey(Secret::new("rk_test_a")));
         let b = StripeSession::new(StripeAuth::ApiKey(Secret::new("rk_test_b")));
         assert!(a.rate_key().starts_with("key:"));

@@ -18,8 +18,8 @@ use crate::config::{STRIPE_VERSION, StripeConfig};
 use crate::error::{RetryHints, classify_api, internal, is_retriable, transport};
 use crate::mrr::{BillingSummary, MrrPolicy, billing_summary};
 use crate::types::{
-    BillingScheme, Coupon, Customer, Discount, DiscountSource, Expandable, HasId, List, Price, Product,
-    Subscription, SubscriptionItem,
+    BillingScheme, Coupon, Customer, Discount, DiscountSource, Expandable, HasId, List, Price,
+    Product, Subscription, SubscriptionItem,
 };
 use crate::webhook::{StripeEvent, parse_event};
 
@@ -47,16 +47,21 @@ pub const BILLING_EVENT_TYPES: [&str; 10] = [
 /// Expansions for subscription lists: discounts with their coupons (4 levels, Stripe's
 /// maximum) and item-level discounts (their coupons are fetched by id and cached).
 /// `items.data.price` is always a full price already.
-const SUBSCRIPTION_EXPANSIONS: [&str; 2] = ["data.discounts.source.coupon", "data.items.data.discounts"];
+const SUBSCRIPTION_EXPANSIONS: [&str; 2] =
+    ["data.discounts.source.coupon", "data.items.data.discounts"];
 
 /// The outcome of retrieving one customer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RetrievedCustomer {
-    Found(Customer),
+    Found(Box<Customer>),
     /// Deleted at Stripe: `GET` answers 200 with `{"deleted": true}`.
-    Deleted { id: String },
+    Deleted {
+        id: String,
+    },
     /// Never existed (404 `resource_missing`).
-    Missing { id: String },
+    Missing {
+        id: String,
+    },
 }
 
 /// A customer and their billing fields, freshly read.
@@ -101,7 +106,9 @@ pub struct EventPage {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventFeedError {
     /// The cursor is older than Stripe keeps events: run a full reconciliation instead.
-    #[error("events before {oldest_available} are no longer listed by Stripe (asked from {requested})")]
+    #[error(
+        "events before {oldest_available} are no longer listed by Stripe (asked from {requested})"
+    )]
     BeyondRetention {
         requested: Timestamp,
         oldest_available: Timestamp,
@@ -170,7 +177,10 @@ impl StripeClient {
     pub fn new(config: StripeConfig) -> ProviderResult<Self> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
-            .user_agent(concat!("sync-service-connector-stripe/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                "sync-service-connector-stripe/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .build()
             .map_err(|e| internal(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
@@ -236,7 +246,12 @@ impl StripeClient {
         self.send(session, Method::GET, &url).await
     }
 
-    async fn send(&self, session: &StripeSession, method: Method, url: &str) -> ProviderResult<String> {
+    async fn send(
+        &self,
+        session: &StripeSession,
+        method: Method,
+        url: &str,
+    ) -> ProviderResult<String> {
         let config = &self.inner.config;
         let limiter = self.limiter(session);
         let mut attempt = 0u32;
@@ -273,7 +288,11 @@ impl StripeClient {
                 Err(error) => match config.backoff.next_delay(attempt, None) {
                     Some(delay) => {
                         attempt += 1;
-                        tracing::debug!(attempt, ?delay, "stripe request failed in transit; retrying");
+                        tracing::debug!(
+                            attempt,
+                            ?delay,
+                            "stripe request failed in transit; retrying"
+                        );
                         tokio::time::sleep(delay).await;
                         continue;
                     }
@@ -333,7 +352,11 @@ impl StripeClient {
     /// Replaces the session's tokens with fresh ones, unless another caller already did
     /// (its access token is no longer `stale_bearer`). Holding the lock across the call
     /// makes sure a rotating refresh token is used exactly once.
-    async fn refresh_session(&self, session: &StripeSession, stale_bearer: &Secret) -> ProviderResult<()> {
+    async fn refresh_session(
+        &self,
+        session: &StripeSession,
+        stale_bearer: &Secret,
+    ) -> ProviderResult<()> {
         let mut auth = session.lock().lock().await;
         let StripeAuth::OAuth(tokens) = &*auth else {
             return Ok(());
@@ -357,7 +380,9 @@ impl StripeClient {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let page: List<T> = self.list_page(session, path, params, cursor.as_deref()).await?;
+            let page: List<T> = self
+                .list_page(session, path, params, cursor.as_deref())
+                .await?;
             let next = page.next_cursor();
             all.extend(page.data);
             match next {
@@ -377,7 +402,10 @@ impl StripeClient {
     ) -> ProviderResult<List<T>> {
         let mut q = params.to_vec();
         if !q.iter().any(|(k, _)| k == "limit") {
-            q.push(("limit".into(), self.inner.config.page_size.clamp(1, 100).to_string()));
+            q.push((
+                "limit".into(),
+                self.inner.config.page_size.clamp(1, 100).to_string(),
+            ));
         }
         if let Some(after) = starting_after {
             q.push(("starting_after".into(), after.to_owned()));
@@ -390,7 +418,8 @@ impl StripeClient {
         session: &StripeSession,
         starting_after: Option<&str>,
     ) -> ProviderResult<List<Customer>> {
-        self.list_page(session, "/v1/customers", &[], starting_after).await
+        self.list_page(session, "/v1/customers", &[], starting_after)
+            .await
     }
 
     /// Subscriptions of every status, discounts expanded (not yet resolved: see
@@ -401,8 +430,13 @@ impl StripeClient {
         filter: &SubscriptionFilter,
         starting_after: Option<&str>,
     ) -> ProviderResult<List<Subscription>> {
-        self.list_page(session, "/v1/subscriptions", &subscription_params(filter), starting_after)
-            .await
+        self.list_page(
+            session,
+            "/v1/subscriptions",
+            &subscription_params(filter),
+            starting_after,
+        )
+        .await
     }
 
     pub async fn list_prices(
@@ -410,7 +444,8 @@ impl StripeClient {
         session: &StripeSession,
         starting_after: Option<&str>,
     ) -> ProviderResult<List<Price>> {
-        self.list_page(session, "/v1/prices", &[], starting_after).await
+        self.list_page(session, "/v1/prices", &[], starting_after)
+            .await
     }
 
     pub async fn list_coupons(
@@ -418,7 +453,8 @@ impl StripeClient {
         session: &StripeSession,
         starting_after: Option<&str>,
     ) -> ProviderResult<List<Coupon>> {
-        self.list_page(session, "/v1/coupons", &[], starting_after).await
+        self.list_page(session, "/v1/coupons", &[], starting_after)
+            .await
     }
 
     pub async fn retrieve_customer(
@@ -429,13 +465,17 @@ impl StripeClient {
         let path = format!("/v1/customers/{}", path_id(id)?);
         match self.get::<Customer>(session, &path, &[]).await {
             Ok(customer) if customer.deleted => Ok(RetrievedCustomer::Deleted { id: customer.id }),
-            Ok(customer) => Ok(RetrievedCustomer::Found(customer)),
+            Ok(customer) => Ok(RetrievedCustomer::Found(Box::new(customer))),
             Err(e) if e.status == Some(404) => Ok(RetrievedCustomer::Missing { id: id.to_owned() }),
             Err(e) => Err(e),
         }
     }
 
-    pub async fn retrieve_coupon(&self, session: &StripeSession, id: &str) -> ProviderResult<Coupon> {
+    pub async fn retrieve_coupon(
+        &self,
+        session: &StripeSession,
+        id: &str,
+    ) -> ProviderResult<Coupon> {
         let key = (session.rate_key().to_owned(), id.to_owned());
         if let Some(coupon) = cached(&self.inner.coupons, &key) {
             return Ok(coupon);
@@ -447,7 +487,11 @@ impl StripeClient {
     }
 
     /// A price with its tiers (`expand[]=tiers`), cached.
-    pub async fn retrieve_price_with_tiers(&self, session: &StripeSession, id: &str) -> ProviderResult<Price> {
+    pub async fn retrieve_price_with_tiers(
+        &self,
+        session: &StripeSession,
+        id: &str,
+    ) -> ProviderResult<Price> {
         let key = (session.rate_key().to_owned(), id.to_owned());
         if let Some(price) = cached(&self.inner.tiered_prices, &key) {
             return Ok(price);
@@ -460,7 +504,11 @@ impl StripeClient {
         Ok(price)
     }
 
-    pub async fn retrieve_product(&self, session: &StripeSession, id: &str) -> ProviderResult<Product> {
+    pub async fn retrieve_product(
+        &self,
+        session: &StripeSession,
+        id: &str,
+    ) -> ProviderResult<Product> {
         let key = (session.rate_key().to_owned(), id.to_owned());
         if let Some(product) = cached(&self.inner.products, &key) {
             return Ok(product);
@@ -498,8 +546,9 @@ impl StripeClient {
         for subscription in subscriptions.iter_mut() {
             if subscription.items.has_more {
                 let params = query(&[("subscription", subscription.id.clone())]);
-                let items: Vec<SubscriptionItem> =
-                    self.list_all(session, "/v1/subscription_items", &params).await?;
+                let items: Vec<SubscriptionItem> = self
+                    .list_all(session, "/v1/subscription_items", &params)
+                    .await?;
                 subscription.items = List {
                     data: items,
                     has_more: false,
@@ -513,8 +562,12 @@ impl StripeClient {
                 for discount in item.discounts.iter_mut() {
                     self.resolve_discount(session, discount).await?;
                 }
-                if item.price.billing_scheme == Some(BillingScheme::Tiered) && item.price.tiers.is_none() {
-                    let full = self.retrieve_price_with_tiers(session, &item.price.id).await?;
+                if item.price.billing_scheme == Some(BillingScheme::Tiered)
+                    && item.price.tiers.is_none()
+                {
+                    let full = self
+                        .retrieve_price_with_tiers(session, &item.price.id)
+                        .await?;
                     item.price.tiers = full.tiers;
                 }
                 if let Some(Expandable::Id(product_id)) = &item.price.product {
@@ -563,7 +616,7 @@ impl StripeClient {
             RetrievedCustomer::Missing { id } => return Ok(CustomerBilling::Missing { id }),
         };
         let subscriptions = self.customer_subscriptions(session, &customer.id).await?;
-        Ok(self.billing_of(customer, subscriptions, now, policy))
+        Ok(self.billing_of(*customer, subscriptions, now, policy))
     }
 
     /// The billing fields of a customer already read (listing pages).
@@ -604,15 +657,29 @@ impl StripeClient {
             ))
             .into());
         }
-        let mut params = vec![("created[gte]".to_owned(), query.created_gte.as_secs().to_string())];
-        params.extend(query.types.iter().map(|t| ("types[]".to_owned(), t.clone())));
+        let mut params = vec![(
+            "created[gte]".to_owned(),
+            query.created_gte.as_secs().to_string(),
+        )];
+        params.extend(
+            query
+                .types
+                .iter()
+                .map(|t| ("types[]".to_owned(), t.clone())),
+        );
         let page: List<serde_json::Value> = self
-            .list_page(session, "/v1/events", &params, query.starting_after.as_deref())
+            .list_page(
+                session,
+                "/v1/events",
+                &params,
+                query.starting_after.as_deref(),
+            )
             .await?;
         let mut events = Vec::with_capacity(page.data.len());
         for raw in &page.data {
             let bytes = serde_json::to_vec(raw).map_err(|e| internal(e.to_string()))?;
-            let event = parse_event(&bytes).map_err(|e| internal(format!("unreadable event: {e}")))?;
+            let event =
+                parse_event(&bytes).map_err(|e| internal(format!("unreadable event: {e}")))?;
             events.push(event);
         }
         let next_cursor = if page.has_more {
@@ -620,7 +687,10 @@ impl StripeClient {
         } else {
             None
         };
-        Ok(EventPage { events, next_cursor })
+        Ok(EventPage {
+            events,
+            next_cursor,
+        })
     }
 }
 

@@ -49,9 +49,10 @@ impl RetryHints {
 /// Whether a failed call is worth repeating in place: the `Stripe-Should-Retry` header
 /// decides when present; otherwise throttling and outages (429, 409, 5xx) are.
 pub fn is_retriable(hints: RetryHints, code: ErrorCode) -> bool {
-    hints
-        .should_retry
-        .unwrap_or(matches!(code, ErrorCode::RateLimited | ErrorCode::ProviderUnavailable))
+    hints.should_retry.unwrap_or(matches!(
+        code,
+        ErrorCode::RateLimited | ErrorCode::ProviderUnavailable
+    ))
 }
 
 /// Maps an API (`/v1/...`) error response. A 401 (bad, rolled or revoked key or token)
@@ -172,20 +173,32 @@ mod tests {
 
     #[test]
     fn a_lock_timeout_is_an_outage_not_throttling() {
-        let e = classify_api(429, &body(Some("lock_timeout"), "locked"), RetryHints::default());
+        let e = classify_api(
+            429,
+            &body(Some("lock_timeout"), "locked"),
+            RetryHints::default(),
+        );
         assert_eq!(e.code, ErrorCode::ProviderUnavailable);
     }
 
     #[test]
     fn auth_failures_and_lost_account_access_need_reauthorization() {
         assert_eq!(
-            classify_api(401, &body(None, "Invalid API Key provided: sk_test_***"), RetryHints::default()).code,
+            classify_api(
+                401,
+                &body(None, "Invalid API Key provided: sk_test_***"),
+                RetryHints::default()
+            )
+            .code,
             ErrorCode::OauthRevoked
         );
         assert_eq!(
             classify_api(
                 403,
-                &body(Some("account_invalid"), "Application access may have been revoked."),
+                &body(
+                    Some("account_invalid"),
+                    "Application access may have been revoked."
+                ),
                 RetryHints::default()
             )
             .code,
@@ -197,7 +210,10 @@ mod tests {
     fn a_missing_permission_is_permission_denied() {
         let e = classify_api(
             403,
-            &body(None, "Having the 'rak_subscription_read' permission would allow this request to continue."),
+            &body(
+                None,
+                "Having the 'rak_subscription_read' permission would allow this request to continue.",
+            ),
             RetryHints::default(),
         );
         assert_eq!(e.code, ErrorCode::PermissionDenied);
@@ -211,11 +227,21 @@ mod tests {
             ErrorCode::ProviderUnavailable
         );
         assert_eq!(
-            classify_api(400, &body(None, "You cannot expand more than 4 levels of a property."), RetryHints::default()).code,
+            classify_api(
+                400,
+                &body(None, "You cannot expand more than 4 levels of a property."),
+                RetryHints::default()
+            )
+            .code,
             ErrorCode::Internal
         );
         assert_eq!(
-            classify_api(404, &body(Some("resource_missing"), "No such customer"), RetryHints::default()).code,
+            classify_api(
+                404,
+                &body(Some("resource_missing"), "No such customer"),
+                RetryHints::default()
+            )
+            .code,
             ErrorCode::SourceDeleted
         );
     }

@@ -122,7 +122,10 @@ impl StripeClient {
             .ok_or_else(|| internal("Stripe OAuth needs a client_id (ca_...)"))?;
         self.oauth_post(
             "/oauth/deauthorize",
-            &[("client_id", client_id), ("stripe_user_id", account.as_str())],
+            &[
+                ("client_id", client_id),
+                ("stripe_user_id", account.as_str()),
+            ],
         )
         .await
         .map(|_| ())

@@ -156,8 +156,14 @@ impl StripeProvider {
         let concurrency = self.client.config().concurrency.max(1);
         let results: Vec<ProviderResult<SourceRecord>> = futures::stream::iter(customers)
             .map(|customer| async move {
-                let subscriptions = self.client.customer_subscriptions(session, &customer.id).await?;
-                match self.client.billing_of(customer, subscriptions, now, &self.policy) {
+                let subscriptions = self
+                    .client
+                    .customer_subscriptions(session, &customer.id)
+                    .await?;
+                match self
+                    .client
+                    .billing_of(customer, subscriptions, now, &self.policy)
+                {
                     CustomerBilling::Found {
                         customer, summary, ..
                     } => customer_record(&customer, &summary, now),
@@ -209,7 +215,10 @@ pub fn customer_record(
         property::DELINQUENT.into(),
         customer.delinquent.map(|d| d.to_string()),
     );
-    p.insert(property::LIVEMODE.into(), Some(customer.livemode.to_string()));
+    p.insert(
+        property::LIVEMODE.into(),
+        Some(customer.livemode.to_string()),
+    );
     for (key, value) in &customer.metadata {
         p.insert(
             format!("{}{key}", property::METADATA_PREFIX),
@@ -336,7 +345,11 @@ impl SourceProvider for StripeProvider {
             schema(property::LIVEMODE, "bool", "Live mode"),
             schema(property::BILLING, "json", "Billing"),
             schema(property::MRR, "json", "MRR per currency"),
-            schema(property::SUBSCRIPTION_STATUS, "string", "Subscription status"),
+            schema(
+                property::SUBSCRIPTION_STATUS,
+                "string",
+                "Subscription status",
+            ),
             schema(property::PLAN_NAMES, "json", "Plans"),
             schema(property::NEXT_RENEWAL, "datetime", "Next renewal"),
             schema(property::SCHEDULED_CANCEL_AT, "datetime", "Cancels on"),

@@ -19,3 +19,17 @@ pub mod aws;
 pub mod embedded;
 
 pub use app::App;
+
+/// Tracing for a Lambda function: JSON lines, level from `RUST_LOG` (default info), no
+/// ANSI colours, no time (CloudWatch stamps each line).
+pub fn init_lambda_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .without_time()
+        .with_current_span(false)
+        .init();
+}

@@ -96,7 +96,7 @@ pub(super) fn find_for_source(
     query_one(
         db,
         "pending match",
-        "SELECT body FROM store_pending_matches
+        "SELECT body FROM store_pending_matches INDEXED BY store_pending_matches_by_source
          WHERE tenant_id = ?1 AND provider = ?2 AND object_kind = ?3 AND source_id = ?4
          ORDER BY status = 'open' DESC, id DESC LIMIT 1",
         [
@@ -120,7 +120,7 @@ pub(super) fn list(
     let items: Vec<PendingMatch> = query_all(
         db,
         "pending match",
-        "SELECT body FROM store_pending_matches
+        "SELECT body FROM store_pending_matches INDEXED BY store_pending_matches_by_status
          WHERE tenant_id = ?1 AND status = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
         params![
             tenant.as_str(),

@@ -81,7 +81,8 @@ pub(super) fn find_customers_by_domain(
     query_all(
         db,
         "customer",
-        "SELECT body FROM store_customers WHERE tenant_id = ?1 AND domain = ?2 ORDER BY id",
+        "SELECT body FROM store_customers INDEXED BY store_customers_by_domain
+         WHERE tenant_id = ?1 AND domain = ?2 ORDER BY id",
         [tenant.as_str(), domain.as_str()],
     )
 }
@@ -94,7 +95,7 @@ pub(super) fn find_customers_by_name(
     query_all(
         db,
         "customer",
-        "SELECT body FROM store_customers
+        "SELECT body FROM store_customers INDEXED BY store_customers_by_name
          WHERE tenant_id = ?1 AND normalized_name = ?2 ORDER BY id",
         [tenant.as_str(), name.as_str()],
     )
@@ -118,7 +119,7 @@ pub(super) fn list_customers(
         Some(archived) => query_all(
             db,
             "customer",
-            "SELECT body FROM store_customers
+            "SELECT body FROM store_customers INDEXED BY store_customers_by_archived
              WHERE tenant_id = ?1 AND archived = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
             params![tenant.as_str(), archived, after, fetch_size(limit)],
         )?,
@@ -236,7 +237,7 @@ pub(super) fn list_contacts_of_customer(
     let items: Vec<Contact> = query_all(
         db,
         "contact",
-        "SELECT body FROM store_contacts
+        "SELECT body FROM store_contacts INDEXED BY store_contacts_by_customer
          WHERE tenant_id = ?1 AND customer_id = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
         params![tenant.as_str(), customer.as_str(), after, fetch_size(limit)],
     )?;
@@ -384,7 +385,7 @@ pub(super) fn links_to(
     query_all(
         db,
         "source link",
-        "SELECT body FROM store_links
+        "SELECT body FROM store_links INDEXED BY store_links_by_target
          WHERE tenant_id = ?1 AND target_type = ?2 AND target_id = ?3
          ORDER BY provider, object_kind, source_id",
         [tenant.as_str(), target_type, target_id],

@@ -1,0 +1,12 @@
+//! oauth-callback: completes the OAuth connect and starts the initial sync (API Gateway HTTP API).
+
+use std::sync::Arc;
+
+use lambda_http::{Error, run};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    sync_service::init_lambda_tracing();
+    let app = Arc::new(sync_service::aws::app_from_env().await?);
+    run(sync_service::http::oauth::router(app)).await
+}

@@ -1,0 +1,62 @@
+//! reconciler: the nightly fan-out (EventBridge, 02:00 UTC) and the full-sync passes
+//! themselves (SQS reconcile jobs), each checkpointing a minute before the Lambda's deadline.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use serde_json::Value;
+use sync_service::jobs::{self, Message};
+
+/// Left for the checkpoint write and the hand-over message.
+const HANDOVER_MARGIN: Duration = Duration::from_secs(60);
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    sync_service::init_lambda_tracing();
+    let app = Arc::new(sync_service::aws::app_from_env().await?);
+    run(service_fn(|event: LambdaEvent<Value>| {
+        let app = app.clone();
+        async move {
+            let deadline = deadline_of(event.context.deadline);
+            if event.payload.get("Records").is_some() {
+                let sqs: SqsEvent = serde_json::from_value(event.payload)?;
+                let messages = sqs
+                    .records
+                    .into_iter()
+                    .map(|r| Message {
+                        id: r.message_id.unwrap_or_default(),
+                        body: r.body.unwrap_or_default(),
+                    })
+                    .collect();
+                let failed = jobs::run_reconcile_batch(&app, messages, Some(deadline)).await;
+                let mut response = SqsBatchResponse::default();
+                response.batch_item_failures = failed
+                    .into_iter()
+                    .map(|id| {
+                        let mut f = BatchItemFailure::default();
+                        f.item_identifier = id;
+                        f
+                    })
+                    .collect();
+                Ok::<Value, Error>(serde_json::to_value(response)?)
+            } else {
+                let started = app.engine.start_nightly().await?;
+                tracing::info!(started, "nightly reconciliation fanned out");
+                Ok(serde_json::json!({ "started": started }))
+            }
+        }
+    }))
+    .await
+}
+
+/// The Lambda deadline (epoch ms) as an `Instant`, less the hand-over margin.
+fn deadline_of(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(HANDOVER_MARGIN)
+}
