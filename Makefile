@@ -7,4 +7,4 @@ test:
 
 ## Run the whole service locally: embedded store and queue, provider sandboxes, no AWS account.
 dev:
-	bash infra/scripts/dev.sh
+	bash infra/scripts/dev.sh $(ARGS)

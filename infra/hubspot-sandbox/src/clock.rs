@@ -47,7 +47,10 @@ mod tests {
     #[test]
     fn iso_and_parse_round_trip() {
         assert_eq!(iso(1_578_600_687_309), "2020-01-09T20:11:27.309Z");
-        assert_eq!(parse_ms("2020-01-09T20:11:27.309Z"), Some(1_578_600_687_309));
+        assert_eq!(
+            parse_ms("2020-01-09T20:11:27.309Z"),
+            Some(1_578_600_687_309)
+        );
         assert_eq!(parse_ms("1579514400000"), Some(1_579_514_400_000));
         assert_eq!(parse_ms("yesterday"), None);
     }

@@ -106,11 +106,18 @@ impl ControlClient {
 
     /// Back to the start configuration: data reseeded, tokens, faults and counters cleared.
     pub async fn reset(&self) -> anyhow::Result<SeedSummary> {
-        Ok(serde_json::from_value(self.post("/reset", json!({})).await?)?)
+        Ok(serde_json::from_value(
+            self.post("/reset", json!({})).await?,
+        )?)
     }
 
     /// Replaces the CRM data with `companies` companies and `contacts` contacts from `seed`.
-    pub async fn seed(&self, seed: u64, companies: usize, contacts: usize) -> anyhow::Result<SeedSummary> {
+    pub async fn seed(
+        &self,
+        seed: u64,
+        companies: usize,
+        contacts: usize,
+    ) -> anyhow::Result<SeedSummary> {
         let body = json!({ "seed": seed, "companies": companies, "contacts": contacts });
         Ok(serde_json::from_value(self.post("/seed", body).await?)?)
     }
@@ -125,50 +132,89 @@ impl ControlClient {
     }
 
     fn properties(props: &[(&str, &str)]) -> BTreeMap<String, String> {
-        props.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        props
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     /// Creates a record; returns its id.
     pub async fn create(&self, kind: ObjectKind, props: &[(&str, &str)]) -> anyhow::Result<String> {
         let body = json!({ "properties": Self::properties(props) });
-        let record = self.post(&format!("/objects/{}", kind.plural()), body).await?;
-        record["id"].as_str().map(str::to_owned).context("created record has no id")
+        let record = self
+            .post(&format!("/objects/{}", kind.plural()), body)
+            .await?;
+        record["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("created record has no id")
     }
 
     /// Sets properties (an empty value clears one); returns the names that changed.
-    pub async fn update(&self, kind: ObjectKind, id: &str, props: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
+    pub async fn update(
+        &self,
+        kind: ObjectKind,
+        id: &str,
+        props: &[(&str, &str)],
+    ) -> anyhow::Result<Vec<String>> {
         let body = json!({ "properties": Self::properties(props) });
         let answer = self
-            .send(self.http.patch(self.url(&format!("/objects/{}/{id}", kind.plural()))).json(&body))
+            .send(
+                self.http
+                    .patch(self.url(&format!("/objects/{}/{id}", kind.plural())))
+                    .json(&body),
+            )
             .await?;
         Ok(serde_json::from_value(answer["changed"].clone())?)
     }
 
     /// Archives (HubSpot "delete"): `*.deletion` webhook, `hs_lastmodifieddate` untouched.
     pub async fn delete(&self, kind: ObjectKind, id: &str) -> anyhow::Result<()> {
-        self.del(&format!("/objects/{}/{id}", kind.plural()), None).await.map(drop)
+        self.del(&format!("/objects/{}/{id}", kind.plural()), None)
+            .await
+            .map(drop)
     }
 
     pub async fn restore(&self, kind: ObjectKind, id: &str) -> anyhow::Result<()> {
-        self.post(&format!("/objects/{}/{id}/restore", kind.plural()), json!({})).await.map(drop)
+        self.post(
+            &format!("/objects/{}/{id}/restore", kind.plural()),
+            json!({}),
+        )
+        .await
+        .map(drop)
     }
 
     /// Merges `merged_id` into `primary_id`; returns the survivor's id (new when `new_id`).
-    pub async fn merge(&self, kind: ObjectKind, primary_id: &str, merged_id: &str, new_id: bool) -> anyhow::Result<String> {
+    pub async fn merge(
+        &self,
+        kind: ObjectKind,
+        primary_id: &str,
+        merged_id: &str,
+        new_id: bool,
+    ) -> anyhow::Result<String> {
         let body = json!({
             "primary_id": primary_id.parse::<u64>()?,
             "merged_id": merged_id.parse::<u64>()?,
             "new_id": new_id,
         });
-        let answer = self.post(&format!("/objects/{}/merge", kind.plural()), body).await?;
-        answer["id"].as_str().map(str::to_owned).context("merge answer has no id")
+        let answer = self
+            .post(&format!("/objects/{}/merge", kind.plural()), body)
+            .await?;
+        answer["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("merge answer has no id")
     }
 
     pub async fn create_company(&self, props: &[(&str, &str)]) -> anyhow::Result<String> {
         self.create(ObjectKind::Companies, props).await
     }
 
-    pub async fn update_company(&self, id: &str, props: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
+    pub async fn update_company(
+        &self,
+        id: &str,
+        props: &[(&str, &str)],
+    ) -> anyhow::Result<Vec<String>> {
         self.update(ObjectKind::Companies, id, props).await
     }
 
@@ -180,15 +226,24 @@ impl ControlClient {
         self.restore(ObjectKind::Companies, id).await
     }
 
-    pub async fn merge_companies(&self, primary_id: &str, merged_id: &str) -> anyhow::Result<String> {
-        self.merge(ObjectKind::Companies, primary_id, merged_id, false).await
+    pub async fn merge_companies(
+        &self,
+        primary_id: &str,
+        merged_id: &str,
+    ) -> anyhow::Result<String> {
+        self.merge(ObjectKind::Companies, primary_id, merged_id, false)
+            .await
     }
 
     pub async fn create_contact(&self, props: &[(&str, &str)]) -> anyhow::Result<String> {
         self.create(ObjectKind::Contacts, props).await
     }
 
-    pub async fn update_contact(&self, id: &str, props: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
+    pub async fn update_contact(
+        &self,
+        id: &str,
+        props: &[(&str, &str)],
+    ) -> anyhow::Result<Vec<String>> {
         self.update(ObjectKind::Contacts, id, props).await
     }
 
@@ -200,12 +255,22 @@ impl ControlClient {
         self.restore(ObjectKind::Contacts, id).await
     }
 
-    pub async fn merge_contacts(&self, primary_id: &str, merged_id: &str) -> anyhow::Result<String> {
-        self.merge(ObjectKind::Contacts, primary_id, merged_id, false).await
+    pub async fn merge_contacts(
+        &self,
+        primary_id: &str,
+        merged_id: &str,
+    ) -> anyhow::Result<String> {
+        self.merge(ObjectKind::Contacts, primary_id, merged_id, false)
+            .await
     }
 
     /// Associates a company and a contact (`primary`: the contact's primary company).
-    pub async fn associate(&self, company_id: &str, contact_id: &str, primary: bool) -> anyhow::Result<()> {
+    pub async fn associate(
+        &self,
+        company_id: &str,
+        contact_id: &str,
+        primary: bool,
+    ) -> anyhow::Result<()> {
         let body = json!({ "company_id": company_id.parse::<u64>()?, "contact_id": contact_id.parse::<u64>()?, "primary": primary });
         self.post("/associations", body).await.map(drop)
     }
@@ -217,23 +282,46 @@ impl ControlClient {
 
     /// Puts a record in a list or takes it out (no webhook, as in HubSpot). Returns whether
     /// membership changed.
-    pub async fn set_list_membership(&self, list_id: &str, record_id: &str, member: bool) -> anyhow::Result<bool> {
+    pub async fn set_list_membership(
+        &self,
+        list_id: &str,
+        record_id: &str,
+        member: bool,
+    ) -> anyhow::Result<bool> {
         let path = format!("/lists/{list_id}/members/{record_id}");
-        let answer = if member { self.put(&path, json!({})).await? } else { self.del(&path, None).await? };
+        let answer = if member {
+            self.put(&path, json!({})).await?
+        } else {
+            self.del(&path, None).await?
+        };
         Ok(answer["changed"].as_bool().unwrap_or(false))
     }
 
     /// Creates an empty MANUAL list; returns its id.
     pub async fn create_list(&self, name: &str, kind: ObjectKind) -> anyhow::Result<String> {
-        let answer = self.post("/lists", json!({ "name": name, "object_type": kind.plural() })).await?;
-        answer["id"].as_str().map(str::to_owned).context("list answer has no id")
+        let answer = self
+            .post(
+                "/lists",
+                json!({ "name": name, "object_type": kind.plural() }),
+            )
+            .await?;
+        answer["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("list answer has no id")
     }
 
     // --- auth -------------------------------------------------------------------------
 
     /// Runs `GET /oauth/authorize` (which consents at once) and returns the `code` from
     /// the redirect.
-    pub async fn authorize(&self, client_id: &str, redirect_uri: &str, scopes: &[&str], state: &str) -> anyhow::Result<String> {
+    pub async fn authorize(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+        scopes: &[&str],
+        state: &str,
+    ) -> anyhow::Result<String> {
         let response = self
             .http
             .get(format!("{}/oauth/authorize", self.base_url))
@@ -249,9 +337,17 @@ impl ControlClient {
             .headers()
             .get(reqwest::header::LOCATION)
             .and_then(|l| l.to_str().ok())
-            .with_context(|| format!("authorize answered {} without a redirect", response.status()))?;
+            .with_context(|| {
+                format!(
+                    "authorize answered {} without a redirect",
+                    response.status()
+                )
+            })?;
         let url = url::Url::parse(location)?;
-        let code = url.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned());
+        let code = url
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned());
         code.with_context(|| format!("authorize redirected without a code: {location}"))
     }
 
@@ -270,7 +366,9 @@ impl ControlClient {
     }
 
     pub async fn revoke_refresh_token(&self, refresh_token: &str) -> anyhow::Result<()> {
-        self.post("/tokens/revoke", json!({ "refresh_token": refresh_token })).await.map(drop)
+        self.post("/tokens/revoke", json!({ "refresh_token": refresh_token }))
+            .await
+            .map(drop)
     }
 
     /// Every live access token expires now (next call: 401 `EXPIRED_AUTHENTICATION`).
@@ -280,42 +378,62 @@ impl ControlClient {
 
     /// Takes a scope away from the installation (calls needing it get 403 `MISSING_SCOPES`).
     pub async fn remove_scope(&self, scope: &str) -> anyhow::Result<()> {
-        self.post("/scopes/remove", json!({ "scope": scope })).await.map(drop)
+        self.post("/scopes/remove", json!({ "scope": scope }))
+            .await
+            .map(drop)
     }
 
     pub async fn restore_scope(&self, scope: &str) -> anyhow::Result<()> {
-        self.post("/scopes/restore", json!({ "scope": scope })).await.map(drop)
+        self.post("/scopes/restore", json!({ "scope": scope }))
+            .await
+            .map(drop)
     }
 
     // --- schema -----------------------------------------------------------------------
 
     pub async fn delete_property(&self, kind: ObjectKind, name: &str) -> anyhow::Result<()> {
-        self.del(&format!("/properties/{}/{name}", kind.plural()), None).await.map(drop)
+        self.del(&format!("/properties/{}/{name}", kind.plural()), None)
+            .await
+            .map(drop)
     }
 
     /// Changes a property's `type` (`string`, `number`, `enumeration`, `bool`, `date`,
     /// `datetime`, `phone_number`); `fieldType` follows.
-    pub async fn retype_property(&self, kind: ObjectKind, name: &str, new_type: &str) -> anyhow::Result<()> {
-        self.put(&format!("/properties/{}/{name}/type", kind.plural()), json!({ "type": new_type }))
-            .await
-            .map(drop)
+    pub async fn retype_property(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        new_type: &str,
+    ) -> anyhow::Result<()> {
+        self.put(
+            &format!("/properties/{}/{name}/type", kind.plural()),
+            json!({ "type": new_type }),
+        )
+        .await
+        .map(drop)
     }
 
     // --- faults and limits ------------------------------------------------------------
 
     /// Replaces every fault switch (`Faults::default()` turns them all off).
     pub async fn set_faults(&self, faults: &Faults) -> anyhow::Result<()> {
-        self.put("/faults", serde_json::to_value(faults)?).await.map(drop)
+        self.put("/faults", serde_json::to_value(faults)?)
+            .await
+            .map(drop)
     }
 
     pub async fn set_rate_limits(&self, limits: &RateLimitConfig) -> anyhow::Result<()> {
-        self.put("/rate-limits", serde_json::to_value(limits)?).await.map(drop)
+        self.put("/rate-limits", serde_json::to_value(limits)?)
+            .await
+            .map(drop)
     }
 
     // --- webhooks ---------------------------------------------------------------------
 
     pub async fn set_webhook_target(&self, url: &str) -> anyhow::Result<()> {
-        self.put("/webhooks", json!({ "target_url": url })).await.map(drop)
+        self.put("/webhooks", json!({ "target_url": url }))
+            .await
+            .map(drop)
     }
 
     /// Changes any webhook settings (fields of `WebhookConfig`, e.g. `{"auto_deliver": false}`).
@@ -330,7 +448,9 @@ impl ControlClient {
 
     /// Delivers everything pending now and reports what reached the target.
     pub async fn flush_webhooks(&self) -> anyhow::Result<FlushReport> {
-        Ok(serde_json::from_value(self.post("/webhooks/flush", json!({})).await?)?)
+        Ok(serde_json::from_value(
+            self.post("/webhooks/flush", json!({})).await?,
+        )?)
     }
 
     // --- counters ---------------------------------------------------------------------

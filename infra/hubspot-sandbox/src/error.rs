@@ -107,17 +107,16 @@ impl ApiError {
     }
 
     pub fn internal(status: StatusCode) -> Self {
-        Self::new(
-            status,
-            None,
-            "internal error",
-        )
+        Self::new(status, None, "internal error")
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let correlation = self.body["correlationId"].as_str().unwrap_or_default().to_owned();
+        let correlation = self.body["correlationId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let mut response = (self.status, self.body.to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(

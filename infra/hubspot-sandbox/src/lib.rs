@@ -26,7 +26,9 @@ use anyhow::Context;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{Faults, LegacySignature, OAuthAppConfig, RateLimitConfig, SandboxConfig, WebhookConfig};
+pub use config::{
+    Faults, LegacySignature, OAuthAppConfig, RateLimitConfig, SandboxConfig, WebhookConfig,
+};
 pub use control_client::ControlClient;
 pub use webhooks::FlushReport;
 use world::Shared;

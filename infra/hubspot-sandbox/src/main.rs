@@ -21,7 +21,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
     let mut contacts = None;
     let mut exit_on_stdin_eof = false;
     while let Some(flag) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{flag} needs a value\n{USAGE}"));
+        let mut value = || {
+            args.next()
+                .with_context(|| format!("{flag} needs a value\n{USAGE}"))
+        };
         match flag.as_str() {
             "--port" => config.port = value()?.parse()?,
             "--seed" => config.seed = value()?.parse()?,
@@ -40,8 +43,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "--retry-scale" => config.webhooks.retry_scale = value()?.parse()?,
             "--no-auto-deliver" => config.webhooks.auto_deliver = false,
             "--legacy-signature" => {
-                config.webhooks.legacy_signature = serde_json::from_value(serde_json::Value::String(value()?))
-                    .context("--legacy-signature is v1, v2 or none")?;
+                config.webhooks.legacy_signature =
+                    serde_json::from_value(serde_json::Value::String(value()?))
+                        .context("--legacy-signature is v1, v2 or none")?;
             }
             "--exit-on-stdin-eof" => exit_on_stdin_eof = true,
             "-h" | "--help" => bail!("{USAGE}"),
@@ -69,7 +73,9 @@ async fn stdin_closed() {
 async fn terminated() {
     #[cfg(unix)]
     {
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}

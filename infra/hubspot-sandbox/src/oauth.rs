@@ -107,11 +107,19 @@ fn random_token(rng: &mut StdRng, prefix: &str, bytes: usize) -> String {
 
 fn random_uuid(rng: &mut StdRng) -> String {
     let bytes: [u8; 16] = rng.r#gen();
-    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 impl OAuthState {
-    pub fn issue_code(&mut self, rng: &mut StdRng, redirect_uri: &str, scopes: Vec<String>, now_ms: i64) -> String {
+    pub fn issue_code(
+        &mut self,
+        rng: &mut StdRng,
+        redirect_uri: &str,
+        scopes: Vec<String>,
+        now_ms: i64,
+    ) -> String {
         let code = random_uuid(rng);
         let scopes = if scopes.is_empty() {
             DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect()
@@ -129,7 +137,14 @@ impl OAuthState {
         code
     }
 
-    fn mint_access(&mut self, rng: &mut StdRng, refresh_token: &str, scopes: &[String], ttl_secs: u64, now_ms: i64) -> String {
+    fn mint_access(
+        &mut self,
+        rng: &mut StdRng,
+        refresh_token: &str,
+        scopes: &[String],
+        ttl_secs: u64,
+        now_ms: i64,
+    ) -> String {
         let access = random_token(rng, "CN", 96);
         self.access.insert(
             access.clone(),
@@ -144,7 +159,13 @@ impl OAuthState {
     }
 
     /// A fresh refresh + access token pair for `scopes` (also used by the control API).
-    pub fn grant(&mut self, rng: &mut StdRng, scopes: Vec<String>, ttl_secs: u64, now_ms: i64) -> Grant {
+    pub fn grant(
+        &mut self,
+        rng: &mut StdRng,
+        scopes: Vec<String>,
+        ttl_secs: u64,
+        now_ms: i64,
+    ) -> Grant {
         let refresh_token = random_uuid(rng);
         self.refresh.insert(
             refresh_token.clone(),
@@ -162,12 +183,27 @@ impl OAuthState {
         }
     }
 
-    pub fn exchange_code(&mut self, rng: &mut StdRng, code: &str, redirect_uri: Option<&str>, ttl_secs: u64, now_ms: i64) -> Result<Grant, OAuthError> {
+    pub fn exchange_code(
+        &mut self,
+        rng: &mut StdRng,
+        code: &str,
+        redirect_uri: Option<&str>,
+        ttl_secs: u64,
+        now_ms: i64,
+    ) -> Result<Grant, OAuthError> {
         let Some(issued) = self.codes.remove(code) else {
-            return Err(OAuthError::new("invalid_grant", "BAD_AUTH_CODE", "missing or unknown auth code"));
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "BAD_AUTH_CODE",
+                "missing or unknown auth code",
+            ));
         };
         if issued.expires_ms < now_ms {
-            return Err(OAuthError::new("invalid_grant", "BAD_AUTH_CODE", "auth code is expired"));
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "BAD_AUTH_CODE",
+                "auth code is expired",
+            ));
         }
         if redirect_uri != Some(issued.redirect_uri.as_str()) {
             return Err(OAuthError::new(
@@ -180,7 +216,13 @@ impl OAuthState {
     }
 
     /// Refreshing keeps the refresh token (HubSpot returns the same value).
-    pub fn refresh(&mut self, rng: &mut StdRng, refresh_token: &str, ttl_secs: u64, now_ms: i64) -> Result<Grant, OAuthError> {
+    pub fn refresh(
+        &mut self,
+        rng: &mut StdRng,
+        refresh_token: &str,
+        ttl_secs: u64,
+        now_ms: i64,
+    ) -> Result<Grant, OAuthError> {
         let Some(stored) = self.refresh.get(refresh_token).filter(|r| !r.revoked) else {
             return Err(OAuthError::new(
                 "invalid_grant",
@@ -207,7 +249,11 @@ impl OAuthState {
     }
 
     /// Checks a bearer token and returns its effective scopes.
-    pub fn authenticate(&self, token: Option<&str>, now_ms: i64) -> Result<Vec<String>, TokenProblem> {
+    pub fn authenticate(
+        &self,
+        token: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Vec<String>, TokenProblem> {
         let token = token.ok_or(TokenProblem::Missing)?;
         let stored = self
             .access
@@ -281,16 +327,25 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let mut s = OAuthState::default();
         let grant = s.grant(&mut rng, scopes(), 1800, 0);
-        assert_eq!(s.authenticate(Some(&grant.access_token), 1_799_999), Ok(scopes()));
+        assert_eq!(
+            s.authenticate(Some(&grant.access_token), 1_799_999),
+            Ok(scopes())
+        );
         assert_eq!(
             s.authenticate(Some(&grant.access_token), 1_800_000),
-            Err(TokenProblem::Expired { expired_ms: 1_800_000 })
+            Err(TokenProblem::Expired {
+                expired_ms: 1_800_000
+            })
         );
         let refreshed = s.refresh(&mut rng, &grant.refresh_token, 1800, 1_800_000);
-        assert_eq!(refreshed.as_ref().map(|g| g.refresh_token.clone()), Ok(grant.refresh_token.clone()));
+        assert_eq!(
+            refreshed.as_ref().map(|g| g.refresh_token.clone()),
+            Ok(grant.refresh_token.clone())
+        );
         s.revoke(None);
         assert_eq!(
-            s.refresh(&mut rng, &grant.refresh_token, 1800, 0).map_err(|e| e.status),
+            s.refresh(&mut rng, &grant.refresh_token, 1800, 0)
+                .map_err(|e| e.status),
             Err("BAD_REFRESH_TOKEN")
         );
         assert_eq!(s.authenticate(None, 0), Err(TokenProblem::Missing));
@@ -302,6 +357,9 @@ mod tests {
         let mut s = OAuthState::default();
         let grant = s.grant(&mut rng, scopes(), 1800, 0);
         s.removed_scopes.insert("crm.objects.companies.read".into());
-        assert_eq!(s.authenticate(Some(&grant.access_token), 1), Ok(vec!["oauth".to_owned()]));
+        assert_eq!(
+            s.authenticate(Some(&grant.access_token), 1),
+            Ok(vec!["oauth".to_owned()])
+        );
     }
 }

@@ -22,7 +22,10 @@ pub const INDUSTRIES: &[(&str, &str)] = &[
     ("RETAIL", "Retail"),
     ("LOGISTICS_AND_SUPPLY_CHAIN", "Logistics and Supply Chain"),
     ("MARKETING_AND_ADVERTISING", "Marketing and Advertising"),
-    ("MECHANICAL_OR_INDUSTRIAL_ENGINEERING", "Mechanical or Industrial Engineering"),
+    (
+        "MECHANICAL_OR_INDUSTRIAL_ENGINEERING",
+        "Mechanical or Industrial Engineering",
+    ),
     ("EDUCATION_MANAGEMENT", "Education Management"),
 ];
 
@@ -66,12 +69,7 @@ struct Spec<'a> {
     custom: bool,
 }
 
-const fn spec<'a>(
-    name: &'a str,
-    label: &'a str,
-    kind: &'a str,
-    field_type: &'a str,
-) -> Spec<'a> {
+const fn spec<'a>(name: &'a str, label: &'a str, kind: &'a str, field_type: &'a str) -> Spec<'a> {
     Spec {
         name,
         label,
@@ -172,14 +170,24 @@ fn custom(s: Spec<'_>) -> Spec<'_> {
 
 pub fn definitions(kind: ObjectKind, owners: &[Owner]) -> Vec<PropertyDef> {
     let shared = |specs: &mut Vec<Spec<'static>>| {
-        specs.push(read_only(spec("createdate", "Create Date", "datetime", "date")));
+        specs.push(read_only(spec(
+            "createdate",
+            "Create Date",
+            "datetime",
+            "date",
+        )));
         specs.push(read_only(spec(
             "hs_lastmodifieddate",
             "Last Modified Date",
             "datetime",
             "date",
         )));
-        specs.push(read_only(spec("hs_object_id", "Record ID", "number", "number")));
+        specs.push(read_only(spec(
+            "hs_object_id",
+            "Record ID",
+            "number",
+            "number",
+        )));
         specs.push(read_only(spec(
             "hs_merged_object_ids",
             "Merged Record IDs",
@@ -253,7 +261,12 @@ pub fn definitions(kind: ObjectKind, owners: &[Owner]) -> Vec<PropertyDef> {
             specs.push(spec("email", "Email", "string", "text"));
             specs.push(spec("firstname", "First Name", "string", "text"));
             specs.push(spec("lastname", "Last Name", "string", "text"));
-            specs.push(spec("mobilephone", "Mobile Phone Number", "string", "phonenumber"));
+            specs.push(spec(
+                "mobilephone",
+                "Mobile Phone Number",
+                "string",
+                "phonenumber",
+            ));
             specs.push(spec("company", "Company Name", "string", "text"));
             specs.push(spec("jobtitle", "Job Title", "string", "text"));
             specs.push(read_only(spec(

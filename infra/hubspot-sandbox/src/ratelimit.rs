@@ -23,7 +23,11 @@ pub struct Window {
 impl Window {
     pub fn check(&mut self, now_ms: i64, max: u32, interval_ms: u64) -> Decision {
         let interval = interval_ms as i64;
-        while self.accepted.front().is_some_and(|t| *t <= now_ms - interval) {
+        while self
+            .accepted
+            .front()
+            .is_some_and(|t| *t <= now_ms - interval)
+        {
             self.accepted.pop_front();
         }
         if self.accepted.len() as u64 >= u64::from(max) {

@@ -25,30 +25,78 @@ pub const LIST_NEWSLETTER: u64 = 3;
 pub const LIST_ENTERPRISE: u64 = 4;
 
 const ADJECTIVES: &[&str] = &[
-    "Northwind", "Blue", "Silver", "Bright", "Granite", "Summit", "Harbor", "Maple", "Crimson",
-    "Golden", "Pioneer", "Quantum", "Evergreen", "Atlas", "Cobalt", "Redwood", "Lumen", "Orbit",
-    "Prairie", "Vertex", "Falcon", "Juniper", "Sterling", "Horizon",
+    "Northwind",
+    "Blue",
+    "Silver",
+    "Bright",
+    "Granite",
+    "Summit",
+    "Harbor",
+    "Maple",
+    "Crimson",
+    "Golden",
+    "Pioneer",
+    "Quantum",
+    "Evergreen",
+    "Atlas",
+    "Cobalt",
+    "Redwood",
+    "Lumen",
+    "Orbit",
+    "Prairie",
+    "Vertex",
+    "Falcon",
+    "Juniper",
+    "Sterling",
+    "Horizon",
 ];
 const NOUNS: &[&str] = &[
-    "Analytics", "Logistics", "Robotics", "Health", "Foods", "Labs", "Systems", "Capital",
-    "Networks", "Energy", "Textiles", "Media", "Software", "Dynamics", "Freight", "Bakery",
-    "Outfitters", "Pharma", "Studios", "Works",
+    "Analytics",
+    "Logistics",
+    "Robotics",
+    "Health",
+    "Foods",
+    "Labs",
+    "Systems",
+    "Capital",
+    "Networks",
+    "Energy",
+    "Textiles",
+    "Media",
+    "Software",
+    "Dynamics",
+    "Freight",
+    "Bakery",
+    "Outfitters",
+    "Pharma",
+    "Studios",
+    "Works",
 ];
 const SUFFIXES: &[&str] = &["Inc", "LLC", "Ltd", "GmbH", "Group", "Co", "", "", ""];
-const TLDS: &[&str] = &[".com", ".com", ".com", ".io", ".co", ".net", ".de", ".co.uk"];
+const TLDS: &[&str] = &[
+    ".com", ".com", ".com", ".io", ".co", ".net", ".de", ".co.uk",
+];
 const FIRST_NAMES: &[&str] = &[
-    "Ava", "Liam", "Noah", "Emma", "Olivia", "Mateo", "Sofia", "Lucas", "Mia", "Amara",
-    "Yuki", "Priya", "Chen", "Fatima", "Jonas", "Ingrid", "Diego", "Zoe", "Omar", "Hannah",
-    "Léa", "Björn", "Chloé", "Raj",
+    "Ava", "Liam", "Noah", "Emma", "Olivia", "Mateo", "Sofia", "Lucas", "Mia", "Amara", "Yuki",
+    "Priya", "Chen", "Fatima", "Jonas", "Ingrid", "Diego", "Zoe", "Omar", "Hannah", "Léa", "Björn",
+    "Chloé", "Raj",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Smith", "Johnson", "Garcia", "Müller", "Nguyen", "Patel", "Kim", "Rossi", "Dubois",
-    "Silva", "Cohen", "Okafor", "Larsen", "Tanaka", "O'Brien", "Novak", "Haddad", "Schmidt",
-    "Martin", "Lopez",
+    "Smith", "Johnson", "Garcia", "Müller", "Nguyen", "Patel", "Kim", "Rossi", "Dubois", "Silva",
+    "Cohen", "Okafor", "Larsen", "Tanaka", "O'Brien", "Novak", "Haddad", "Schmidt", "Martin",
+    "Lopez",
 ];
 const JOB_TITLES: &[&str] = &[
-    "CEO", "CFO", "Head of Finance", "Account Manager", "Engineer", "Procurement Lead",
-    "Operations Manager", "VP Sales", "Office Manager", "Controller",
+    "CEO",
+    "CFO",
+    "Head of Finance",
+    "Account Manager",
+    "Engineer",
+    "Procurement Lead",
+    "Operations Manager",
+    "VP Sales",
+    "Office Manager",
+    "Controller",
 ];
 const CITIES: &[(&str, &str)] = &[
     ("Boston", "United States"),
@@ -163,7 +211,11 @@ fn companies(store: &mut Store, rng: &mut StdRng, count: usize) -> Vec<SeededCom
     for i in 0..count {
         let base = format!("{} {}", pick(rng, ADJECTIVES), pick(rng, NOUNS));
         let suffix = *pick(rng, SUFFIXES);
-        let name = if suffix.is_empty() { base.clone() } else { format!("{base} {suffix}") };
+        let name = if suffix.is_empty() {
+            base.clone()
+        } else {
+            format!("{base} {suffix}")
+        };
         let domain = match rng.gen_range(0..100) {
             0..3 => None,
             3..7 if !out.is_empty() => {
@@ -191,29 +243,52 @@ fn companies(store: &mut Store, rng: &mut StdRng, count: usize) -> Vec<SeededCom
         if let Some(r) = revenue {
             p.insert("annualrevenue".into(), r.to_string());
         }
-        p.insert("numberofemployees".into(), rng.gen_range(1..20_000u32).to_string());
+        p.insert(
+            "numberofemployees".into(),
+            rng.gen_range(1..20_000u32).to_string(),
+        );
         p.insert("industry".into(), pick(rng, INDUSTRIES).0.to_owned());
         p.insert("city".into(), city.to_owned());
         p.insert("country".into(), country.to_owned());
-        p.insert("phone".into(), format!("+1 555 {:04}", rng.gen_range(0..10_000)));
+        p.insert(
+            "phone".into(),
+            format!("+1 555 {:04}", rng.gen_range(0..10_000)),
+        );
         if rng.gen_range(0..100) < 85 {
             p.insert("hubspot_owner_id".into(), pick(rng, &owner_ids).clone());
         }
         if rng.gen_range(0..100) < 40 {
-            p.insert("hs_lead_status".into(), pick(rng, LEAD_STATUSES).0.to_owned());
+            p.insert(
+                "hs_lead_status".into(),
+                pick(rng, LEAD_STATUSES).0.to_owned(),
+            );
         }
         if stage == "customer" {
-            p.insert("customer_tier".into(), pick(rng, CUSTOMER_TIERS).0.to_owned());
+            p.insert(
+                "customer_tier".into(),
+                pick(rng, CUSTOMER_TIERS).0.to_owned(),
+            );
             p.insert("external_account_id".into(), format!("ACC-{:06}", i + 1));
         }
         let (created, updated) = timestamps(rng, i, count);
         let id = store.insert_seeded(ObjectKind::Companies, p, created, updated);
-        out.push(SeededCompany { id, name, domain, stage, revenue });
+        out.push(SeededCompany {
+            id,
+            name,
+            domain,
+            stage,
+            revenue,
+        });
     }
     out
 }
 
-fn contacts(store: &mut Store, rng: &mut StdRng, count: usize, companies: &[SeededCompany]) -> Vec<u64> {
+fn contacts(
+    store: &mut Store,
+    rng: &mut StdRng,
+    count: usize,
+    companies: &[SeededCompany],
+) -> Vec<u64> {
     let owner_ids: Vec<String> = store.owners.iter().map(|o| o.id.clone()).collect();
     let mut emails = BTreeSet::new();
     let mut ids = Vec::with_capacity(count);
@@ -239,7 +314,9 @@ fn contacts(store: &mut Store, rng: &mut StdRng, count: usize, companies: &[Seed
         p.insert("jobtitle".into(), pick(rng, JOB_TITLES).to_string());
         p.insert(
             "lifecyclestage".into(),
-            company.map_or_else(|| weighted(rng, STAGES), |c| c.stage).to_owned(),
+            company
+                .map_or_else(|| weighted(rng, STAGES), |c| c.stage)
+                .to_owned(),
         );
         if rng.gen_range(0..100) < 70 {
             p.insert("hubspot_owner_id".into(), pick(rng, &owner_ids).clone());
@@ -249,9 +326,15 @@ fn contacts(store: &mut Store, rng: &mut StdRng, count: usize, companies: &[Seed
             p.insert("associatedcompanyid".into(), c.id.to_string());
         }
         if rng.gen_range(0..100) < 50 {
-            p.insert("phone".into(), format!("+44 20 7946 {:04}", rng.gen_range(0..10_000)));
+            p.insert(
+                "phone".into(),
+                format!("+44 20 7946 {:04}", rng.gen_range(0..10_000)),
+            );
         }
-        p.insert("newsletter_opt_in".into(), (rng.gen_range(0..3) == 0).to_string());
+        p.insert(
+            "newsletter_opt_in".into(),
+            (rng.gen_range(0..3) == 0).to_string(),
+        );
         let (created, updated) = timestamps(rng, i, count);
         let id = store.insert_seeded(ObjectKind::Contacts, p, created, updated);
         if let Some(c) = company {
@@ -269,14 +352,28 @@ fn contacts(store: &mut Store, rng: &mut StdRng, count: usize, companies: &[Seed
 }
 
 fn link(store: &mut Store, company: u64, contact: u64, primary: bool) {
-    store.company_contacts.entry(company).or_default().insert(contact);
-    store.contact_companies.entry(contact).or_default().insert(company);
+    store
+        .company_contacts
+        .entry(company)
+        .or_default()
+        .insert(contact);
+    store
+        .contact_companies
+        .entry(contact)
+        .or_default()
+        .insert(company);
     if primary {
         store.primary_company.insert(contact, company);
     }
 }
 
-fn list(id: u64, name: &str, object: ObjectKind, processing: &str, members: impl IntoIterator<Item = u64>) -> CrmList {
+fn list(
+    id: u64,
+    name: &str,
+    object: ObjectKind,
+    processing: &str,
+    members: impl IntoIterator<Item = u64>,
+) -> CrmList {
     let created = SEED_EPOCH_MS + (id as i64) * DAY_MS;
     let members: BTreeMap<u64, i64> = members
         .into_iter()
@@ -316,17 +413,48 @@ pub fn populate(store: &mut Store, seed: u64, company_count: usize, contact_coun
     targets.shuffle(&mut rng);
     targets.truncate(seeded.len() / 5);
     targets.sort_unstable();
-    let customers = seeded.iter().filter(|c| c.stage == "customer").map(|c| c.id);
+    let customers = seeded
+        .iter()
+        .filter(|c| c.stage == "customer")
+        .map(|c| c.id);
     let enterprise = seeded
         .iter()
         .filter(|c| c.revenue.is_some_and(|r| r >= 100_000_000))
         .map(|c| c.id);
-    let newsletter = contact_ids.iter().copied().filter(|_| rng.gen_range(0..10) < 3).collect::<Vec<_>>();
+    let newsletter = contact_ids
+        .iter()
+        .copied()
+        .filter(|_| rng.gen_range(0..10) < 3)
+        .collect::<Vec<_>>();
     for l in [
-        list(LIST_TARGET_ACCOUNTS, "Target accounts", ObjectKind::Companies, "MANUAL", targets),
-        list(LIST_CUSTOMERS, "Customers", ObjectKind::Companies, "DYNAMIC", customers),
-        list(LIST_NEWSLETTER, "Newsletter subscribers", ObjectKind::Contacts, "MANUAL", newsletter),
-        list(LIST_ENTERPRISE, "Enterprise accounts", ObjectKind::Companies, "SNAPSHOT", enterprise),
+        list(
+            LIST_TARGET_ACCOUNTS,
+            "Target accounts",
+            ObjectKind::Companies,
+            "MANUAL",
+            targets,
+        ),
+        list(
+            LIST_CUSTOMERS,
+            "Customers",
+            ObjectKind::Companies,
+            "DYNAMIC",
+            customers,
+        ),
+        list(
+            LIST_NEWSLETTER,
+            "Newsletter subscribers",
+            ObjectKind::Contacts,
+            "MANUAL",
+            newsletter,
+        ),
+        list(
+            LIST_ENTERPRISE,
+            "Enterprise accounts",
+            ObjectKind::Companies,
+            "SNAPSHOT",
+            enterprise,
+        ),
     ] {
         store.lists.insert(l.id, l);
     }
@@ -355,11 +483,23 @@ mod tests {
     #[test]
     fn seeded_data_has_duplicate_and_noisy_domains_and_shared_timestamps() {
         let store = seeded(42);
-        let domains: Vec<&String> = store.companies.values().filter_map(|c| c.props.get("domain")).collect();
+        let domains: Vec<&String> = store
+            .companies
+            .values()
+            .filter_map(|c| c.props.get("domain"))
+            .collect();
         let unique: BTreeSet<_> = domains.iter().collect();
         assert!(unique.len() < domains.len(), "some domains repeat");
-        assert!(domains.iter().any(|d| d.starts_with("www.") || d.starts_with("https://")));
-        let shared = store.companies.values().filter(|c| c.updated_ms == SHARED_MODIFIED_MS).count();
+        assert!(
+            domains
+                .iter()
+                .any(|d| d.starts_with("www.") || d.starts_with("https://"))
+        );
+        let shared = store
+            .companies
+            .values()
+            .filter(|c| c.updated_ms == SHARED_MODIFIED_MS)
+            .count();
         assert!(shared > 5);
         assert!(!store.lists[&LIST_TARGET_ACCOUNTS].members.is_empty());
         assert!(!store.company_contacts.is_empty());

@@ -106,7 +106,11 @@ impl Store {
             let live = self
                 .company_contacts
                 .get(&record.id)
-                .map(|ids| ids.iter().filter(|c| self.contacts.get(c).is_some_and(|r| !r.is_archived())).count())
+                .map(|ids| {
+                    ids.iter()
+                        .filter(|c| self.contacts.get(c).is_some_and(|r| !r.is_archived()))
+                        .count()
+                })
                 .unwrap_or(0);
             return Some(live.to_string());
         }
@@ -124,7 +128,9 @@ impl Store {
         let mut out = Map::new();
         let mut put = |name: &str| {
             if self.is_live_property(kind, name) {
-                let value = self.value(kind, record, name).map_or(Value::Null, Value::String);
+                let value = self
+                    .value(kind, record, name)
+                    .map_or(Value::Null, Value::String);
                 out.insert(name.to_owned(), value);
             }
         };
@@ -209,7 +215,13 @@ impl Store {
     }
 
     /// Inserts a record as if created at `created_ms` (seeding), without events.
-    pub fn insert_seeded(&mut self, kind: ObjectKind, props: Props, created_ms: i64, updated_ms: i64) -> u64 {
+    pub fn insert_seeded(
+        &mut self,
+        kind: ObjectKind,
+        props: Props,
+        created_ms: i64,
+        updated_ms: i64,
+    ) -> u64 {
         let id = self.allocate_id();
         let record = Record {
             id,
@@ -223,7 +235,12 @@ impl Store {
         id
     }
 
-    pub fn create(&mut self, kind: ObjectKind, props: Props, source: &str) -> Result<u64, StoreError> {
+    pub fn create(
+        &mut self,
+        kind: ObjectKind,
+        props: Props,
+        source: &str,
+    ) -> Result<u64, StoreError> {
         self.check_settable(kind, &props)?;
         let now = self.tick();
         let props: Props = props.into_iter().filter(|(_, v)| !v.is_empty()).collect();
@@ -270,7 +287,13 @@ impl Store {
     }
 
     /// Sets properties (an empty value clears one); returns the names that changed.
-    pub fn update(&mut self, kind: ObjectKind, id: u64, props: Props, source: &str) -> Result<Vec<String>, StoreError> {
+    pub fn update(
+        &mut self,
+        kind: ObjectKind,
+        id: u64,
+        props: Props,
+        source: &str,
+    ) -> Result<Vec<String>, StoreError> {
         self.check_settable(kind, &props)?;
         let now = self.tick();
         let record = self.live_mut(kind, id)?;
@@ -321,9 +344,18 @@ impl Store {
     /// Merges `merged` into `primary`. The survivor keeps the primary's values and takes the
     /// merged record's where the primary has none; with `new_id` it also gets a fresh id.
     /// Returns the survivor's id.
-    pub fn merge(&mut self, kind: ObjectKind, primary: u64, merged: u64, new_id: bool, source: &str) -> Result<u64, StoreError> {
+    pub fn merge(
+        &mut self,
+        kind: ObjectKind,
+        primary: u64,
+        merged: u64,
+        new_id: bool,
+        source: &str,
+    ) -> Result<u64, StoreError> {
         if primary == merged {
-            return Err(StoreError::Invalid("cannot merge a record with itself".into()));
+            return Err(StoreError::Invalid(
+                "cannot merge a record with itself".into(),
+            ));
         }
         self.live_mut(kind, merged)?;
         self.live_mut(kind, primary)?;
@@ -344,7 +376,9 @@ impl Store {
             }
         }
         survivor.merged_ids.push(merged);
-        survivor.merged_ids.extend(absorbed.merged_ids.iter().copied());
+        survivor
+            .merged_ids
+            .extend(absorbed.merged_ids.iter().copied());
         survivor.updated_ms = now;
         survivor.created_ms = survivor.created_ms.min(absorbed.created_ms);
         let survivor_id = if new_id { self.allocate_id() } else { primary };
@@ -408,9 +442,22 @@ impl Store {
         }
     }
 
-    fn emit_association(&mut self, company: u64, contact: u64, removed: bool, primary: bool, at: i64, source: &str) {
+    fn emit_association(
+        &mut self,
+        company: u64,
+        contact: u64,
+        removed: bool,
+        primary: bool,
+        at: i64,
+        source: &str,
+    ) {
         for (kind, from, to, label) in [
-            (ObjectKind::Companies, company, contact, "COMPANY_TO_CONTACT"),
+            (
+                ObjectKind::Companies,
+                company,
+                contact,
+                "COMPANY_TO_CONTACT",
+            ),
             (ObjectKind::Contacts, contact, company, "CONTACT_TO_COMPANY"),
         ] {
             let mut fields = Map::new();
@@ -431,12 +478,25 @@ impl Store {
 
     /// Associates a company and a contact (unlabeled; `primary` also makes it the
     /// contact's primary company, which HubSpot reports as a second event pair).
-    pub fn associate(&mut self, company: u64, contact: u64, primary: bool, source: &str) -> Result<(), StoreError> {
+    pub fn associate(
+        &mut self,
+        company: u64,
+        contact: u64,
+        primary: bool,
+        source: &str,
+    ) -> Result<(), StoreError> {
         self.live_mut(ObjectKind::Companies, company)?;
         self.live_mut(ObjectKind::Contacts, contact)?;
         let now = self.tick();
-        let added = self.company_contacts.entry(company).or_default().insert(contact);
-        self.contact_companies.entry(contact).or_default().insert(company);
+        let added = self
+            .company_contacts
+            .entry(company)
+            .or_default()
+            .insert(contact);
+        self.contact_companies
+            .entry(contact)
+            .or_default()
+            .insert(company);
         if added {
             self.emit_association(company, contact, false, false, now, source);
         }
@@ -452,7 +512,12 @@ impl Store {
         Ok(())
     }
 
-    pub fn disassociate(&mut self, company: u64, contact: u64, source: &str) -> Result<(), StoreError> {
+    pub fn disassociate(
+        &mut self,
+        company: u64,
+        contact: u64,
+        source: &str,
+    ) -> Result<(), StoreError> {
         let removed = self
             .company_contacts
             .get_mut(&company)
@@ -477,20 +542,41 @@ impl Store {
         Ok(())
     }
 
-    fn set_primary_company_property(&mut self, contact: u64, company: Option<u64>, at: i64, source: &str) {
+    fn set_primary_company_property(
+        &mut self,
+        contact: u64,
+        company: Option<u64>,
+        at: i64,
+        source: &str,
+    ) {
         let value = company.map(|c| c.to_string()).unwrap_or_default();
         if let Some(record) = self.contacts.get_mut(&contact) {
             if value.is_empty() {
                 record.props.remove("associatedcompanyid");
             } else {
-                record.props.insert("associatedcompanyid".into(), value.clone());
+                record
+                    .props
+                    .insert("associatedcompanyid".into(), value.clone());
             }
-            self.emit_property_change(ObjectKind::Contacts, contact, at, source, "associatedcompanyid", &value, false);
+            self.emit_property_change(
+                ObjectKind::Contacts,
+                contact,
+                at,
+                source,
+                "associatedcompanyid",
+                &value,
+                false,
+            );
         }
     }
 
     /// Adds or removes a record from a list. HubSpot sends no webhook for this.
-    pub fn set_list_membership(&mut self, list_id: u64, record_id: u64, member: bool) -> Result<bool, StoreError> {
+    pub fn set_list_membership(
+        &mut self,
+        list_id: u64,
+        record_id: u64,
+        member: bool,
+    ) -> Result<bool, StoreError> {
         let now = self.tick();
         let list = self
             .lists
@@ -505,7 +591,10 @@ impl Store {
             return Err(StoreError::NotFound(format!("list {list_id}")));
         };
         if member && !exists {
-            return Err(StoreError::NotFound(format!("{} {record_id}", kind.singular())));
+            return Err(StoreError::NotFound(format!(
+                "{} {record_id}",
+                kind.singular()
+            )));
         }
         let changed = if member {
             list.first_added.entry(record_id).or_insert(now);

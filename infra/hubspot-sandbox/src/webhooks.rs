@@ -118,10 +118,20 @@ fn subscribed(config: &SandboxConfig, property: &str) -> bool {
 }
 
 /// The payload HubSpot would send for a draft, or `None` when no subscription covers it.
-pub fn to_event(draft: &EventDraft, config: &SandboxConfig, outbox: &mut Outbox) -> Option<Map<String, Value>> {
+pub fn to_event(
+    draft: &EventDraft,
+    config: &SandboxConfig,
+    outbox: &mut Outbox,
+) -> Option<Map<String, Value>> {
     if draft.action == "propertyChange" {
-        let name = draft.fields.get("propertyName").and_then(Value::as_str).unwrap_or_default();
-        if !subscribed(config, name) || (draft.on_create && !config.webhooks.property_change_on_create) {
+        let name = draft
+            .fields
+            .get("propertyName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !subscribed(config, name)
+            || (draft.on_create && !config.webhooks.property_change_on_create)
+        {
             return None;
         }
     }
@@ -130,11 +140,17 @@ pub fn to_event(draft: &EventDraft, config: &SandboxConfig, outbox: &mut Outbox)
     outbox.next_event_id += 1;
     let mut event = Map::new();
     event.insert("eventId".into(), json!(event_id));
-    event.insert("subscriptionId".into(), json!(subscription_id(singular, draft.action)));
+    event.insert(
+        "subscriptionId".into(),
+        json!(subscription_id(singular, draft.action)),
+    );
     event.insert("portalId".into(), json!(config.app.portal_id));
     event.insert("appId".into(), json!(config.app.app_id));
     event.insert("occurredAt".into(), json!(draft.occurred_ms));
-    event.insert("subscriptionType".into(), json!(format!("{singular}.{}", draft.action)));
+    event.insert(
+        "subscriptionType".into(),
+        json!(format!("{singular}.{}", draft.action)),
+    );
     event.insert("objectId".into(), json!(draft.object_id));
     event.insert("changeSource".into(), json!(draft.change_source));
     for (key, value) in &draft.fields {
@@ -216,11 +232,19 @@ fn take_batches(shared: &Shared, everything: bool) -> Result<(String, Vec<Batch>
 }
 
 /// Signature headers for one POST of `body` to `url`.
-pub fn signature_headers(config: &SandboxConfig, url: &str, body: &[u8], timestamp_ms: i64) -> Vec<(&'static str, String)> {
+pub fn signature_headers(
+    config: &SandboxConfig,
+    url: &str,
+    body: &[u8],
+    timestamp_ms: i64,
+) -> Vec<(&'static str, String)> {
     let secret = &config.app.client_secret;
     let timestamp = timestamp_ms.to_string();
     let mut headers = vec![
-        ("X-HubSpot-Signature-v3", signature::v3(secret, "POST", &signature::v3_uri(url), body, &timestamp)),
+        (
+            "X-HubSpot-Signature-v3",
+            signature::v3(secret, "POST", &signature::v3_uri(url), body, &timestamp),
+        ),
         ("X-HubSpot-Request-Timestamp", timestamp),
     ];
     match config.webhooks.legacy_signature {
@@ -229,7 +253,10 @@ pub fn signature_headers(config: &SandboxConfig, url: &str, body: &[u8], timesta
             headers.push(("X-HubSpot-Signature-Version", "v1".into()));
         }
         LegacySignature::V2 => {
-            headers.push(("X-HubSpot-Signature", signature::v2(secret, "POST", url, body)));
+            headers.push((
+                "X-HubSpot-Signature",
+                signature::v2(secret, "POST", url, body),
+            ));
             headers.push(("X-HubSpot-Signature-Version", "v2".into()));
         }
         LegacySignature::None => {}
@@ -261,8 +288,14 @@ async fn send(shared: &Shared, url: &str, batch: &Batch) -> (Result<u16, String>
         .post(url)
         .timeout(Duration::from_millis(config.webhooks.timeout_ms))
         .header("Content-Type", "application/json")
-        .header("User-Agent", "HubSpot Connect 2.0 (http://dev.hubspot.com/) - WebhooksExecutorDaemon")
-        .header("X-HubSpot-Timeout-Millis", config.webhooks.timeout_ms.to_string());
+        .header(
+            "User-Agent",
+            "HubSpot Connect 2.0 (http://dev.hubspot.com/) - WebhooksExecutorDaemon",
+        )
+        .header(
+            "X-HubSpot-Timeout-Millis",
+            config.webhooks.timeout_ms.to_string(),
+        );
     for (name, value) in signature_headers(&config, url, &body, now_ms()) {
         request = request.header(name, value);
     }
@@ -302,7 +335,11 @@ pub async fn deliver(shared: &Shared, everything: bool) -> FlushReport {
         let entry = DeliveryLog {
             at_ms: now_ms(),
             url: url.clone(),
-            event_ids: batch.events.iter().filter_map(|p| p.event.get("eventId").and_then(Value::as_u64)).collect(),
+            event_ids: batch
+                .events
+                .iter()
+                .filter_map(|p| p.event.get("eventId").and_then(Value::as_u64))
+                .collect(),
             attempt_numbers: batch.events.iter().map(|p| p.attempt).collect(),
             status: result.as_ref().ok().copied(),
             error: result.as_ref().err().cloned(),
@@ -363,7 +400,10 @@ pub async fn run_sender(shared: std::sync::Arc<Shared>) {
             let world = shared.lock();
             world.config.webhooks.auto_deliver
                 && world.config.webhooks.target_url.is_some()
-                && world.outbox.next_due_ms().is_some_and(|due| due <= now_ms() + delay_ms as i64)
+                && world
+                    .outbox
+                    .next_due_ms()
+                    .is_some_and(|due| due <= now_ms() + delay_ms as i64)
         };
         if ready {
             tokio::time::sleep(Duration::from_millis(delay_ms)).await;

@@ -42,7 +42,11 @@ impl World {
             initial: config.clone(),
             config,
         };
-        let (seed, companies, contacts) = (world.config.seed, world.config.companies, world.config.contacts);
+        let (seed, companies, contacts) = (
+            world.config.seed,
+            world.config.companies,
+            world.config.contacts,
+        );
         world.reseed(seed, companies, contacts);
         world
     }
@@ -66,7 +70,8 @@ impl World {
     pub fn publish_events(&mut self) {
         let drafts = std::mem::take(&mut self.store.events);
         for draft in drafts {
-            let Some(event) = crate::webhooks::to_event(&draft, &self.config, &mut self.outbox) else {
+            let Some(event) = crate::webhooks::to_event(&draft, &self.config, &mut self.outbox)
+            else {
                 continue;
             };
             if self.roll(self.config.faults.webhook_drop_rate) {
@@ -99,6 +104,8 @@ impl Shared {
 
     /// The state; a panic elsewhere while holding the lock does not make it unusable.
     pub fn lock(&self) -> MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.world
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

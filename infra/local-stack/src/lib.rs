@@ -42,6 +42,8 @@ pub struct StackOptions {
     pub reconcile_budget: Duration,
     /// Run the nightly reconciliation at 02:00 UTC.
     pub nightly: bool,
+    /// Overrides the engine's `webhook_miss_grace` (tests set it to zero to see misses at once).
+    pub webhook_miss_grace: Option<Duration>,
 }
 
 impl Default for StackOptions {
@@ -53,6 +55,7 @@ impl Default for StackOptions {
             idle_poll: Duration::from_millis(100),
             reconcile_budget: Duration::from_secs(14 * 60),
             nightly: true,
+            webhook_miss_grace: None,
         }
     }
 }
@@ -106,12 +109,16 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
         mass_archive_share: None,
     };
     let limits = sandbox_config.rate_limit.clone();
-    let app = Arc::new(config.build(ports.store, ports.records, ports.reconciles, |mut h| {
+    let mut app = config.build(ports.store, ports.records, ports.reconciles, |mut h| {
         // The sandbox may run with lowered limits: the client's limiter follows them.
         h.rate_limit.max_requests = limits.max_per_interval.max(1);
         h.rate_limit.per = Duration::from_millis(limits.interval_ms + limits.interval_ms / 100);
         h
-    })?);
+    })?;
+    if let Some(grace) = options.webhook_miss_grace {
+        app.engine.settings.webhook_miss_grace = grace;
+    }
+    let app = Arc::new(app);
     let tenant = TenantId::parse(options.tenant.clone())?;
     let admin_token = app
         .admin_auth

@@ -14,8 +14,8 @@ use crate::expand;
 use crate::form::{Params, bool_at, int_at, strings};
 use crate::list::{LIST_PARAMS, ListQuery, list_body, page};
 use crate::model::{
-    CouponDuration, CustomerInput, Interval, ItemInput, ItemUpdate, Metadata, Recurring, SubscriptionInput,
-    SubscriptionStatus, SubscriptionUpdate, Tier, TransformQuantity, UsageType,
+    CouponDuration, CustomerInput, Interval, ItemInput, ItemUpdate, Metadata, Recurring,
+    SubscriptionInput, SubscriptionStatus, SubscriptionUpdate, Tier, TransformQuantity, UsageType,
 };
 use crate::render::{self, View};
 use crate::server::Shared;
@@ -75,7 +75,9 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 /// Resolves the caller: the key must be known, live, unrevoked; `Stripe-Account` must be a
 /// connected account the platform still has access to.
 pub fn authenticate(world: &World, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let key = bearer_key(headers).filter(|k| !k.is_empty()).ok_or_else(ApiError::no_api_key)?;
+    let key = bearer_key(headers)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(ApiError::no_api_key)?;
     let Some(info) = world.keys.get(&key) else {
         return Err(ApiError::invalid_api_key(&key));
     };
@@ -112,7 +114,13 @@ fn valid_version(v: &str) -> bool {
     let date = v.get(..10).unwrap_or_default();
     let bytes = date.as_bytes();
     bytes.len() == 10
-        && bytes.iter().enumerate().all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() })
+        && bytes.iter().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
         && (v.len() == 10 || v.as_bytes().get(10) == Some(&b'.'))
 }
 
@@ -141,13 +149,19 @@ enum Kind {
 fn route(method: &Method, path: &str) -> Option<Route> {
     let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
     let (kind, resource, name) = match segments.first().copied()? {
-        "customers" if segments.get(1) == Some(&"search") => (Kind::CustomerSearch, "customer", "customers/search"),
+        "customers" if segments.get(1) == Some(&"search") => {
+            (Kind::CustomerSearch, "customer", "customers/search")
+        }
         "customers" => (Kind::Customers, "customer", "customers"),
         "products" => (Kind::Products, "product", "products"),
         "prices" => (Kind::Prices, "price", "prices"),
         "coupons" => (Kind::Coupons, "coupon", "coupons"),
         "subscriptions" => (Kind::Subscriptions, "subscription", "subscriptions"),
-        "subscription_items" => (Kind::SubscriptionItems, "subscription", "subscription_items"),
+        "subscription_items" => (
+            Kind::SubscriptionItems,
+            "subscription",
+            "subscription_items",
+        ),
         "events" => (Kind::Events, "event", "events"),
         "account" => (Kind::Account, "account", "account"),
         _ => return None,
@@ -171,7 +185,13 @@ fn route(method: &Method, path: &str) -> Option<Route> {
 }
 
 /// The whole `/v1/*` pipeline.
-pub async fn handle(shared: Arc<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle(
+    shared: Arc<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let request_id = new_request_id();
     let path = uri.path().to_owned();
     let found = route(&method, &path);
@@ -183,13 +203,18 @@ pub async fn handle(shared: Arc<Shared>, method: Method, uri: Uri, headers: Head
         let mut world = shared.world.lock().await;
         let counters = &mut world.counters;
         counters.total += 1;
-        let template = found
-            .as_ref()
-            .map_or_else(|| format!("{method} (unrecognized)"), |r| r.template.clone());
+        let template = found.as_ref().map_or_else(
+            || format!("{method} (unrecognized)"),
+            |r| r.template.clone(),
+        );
         *counters.by_route.entry(template).or_default() += 1;
         *counters
             .stripe_versions
-            .entry(version_header.clone().unwrap_or_else(|| "(none)".to_owned()))
+            .entry(
+                version_header
+                    .clone()
+                    .unwrap_or_else(|| "(none)".to_owned()),
+            )
             .or_default() += 1;
         world.faults.latency_ms
     };
@@ -201,19 +226,29 @@ pub async fn handle(shared: Arc<Shared>, method: Method, uri: Uri, headers: Head
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let mut world = shared.world.lock().await;
-    let version = version_header.clone().unwrap_or_else(|| world.config.api_version.clone());
+    let version = version_header
+        .clone()
+        .unwrap_or_else(|| world.config.api_version.clone());
     let mut livemode = false;
     let mut replayed = false;
     let mut account_header = None;
     let result: Result<(StatusCode, Value), ApiError> = (|| {
         let caller = authenticate(&world, &headers)?;
         livemode = caller.livemode;
-        account_header = headers.get("stripe-account").map(|_| caller.account.clone());
-        *world.counters.by_account.entry(caller.account.clone()).or_default() += 1;
+        account_header = headers
+            .get("stripe-account")
+            .map(|_| caller.account.clone());
+        *world
+            .counters
+            .by_account
+            .entry(caller.account.clone())
+            .or_default() += 1;
         if !valid_version(&version) {
-            return Err(ApiError::invalid_request(format!("Invalid Stripe API version: {version}"))
-                .with_code("api_version_invalid")
-                .with_param("stripe_version"));
+            return Err(ApiError::invalid_request(format!(
+                "Invalid Stripe API version: {version}"
+            ))
+            .with_code("api_version_invalid")
+            .with_param("stripe_version"));
         }
         let Some(route) = found.clone() else {
             return Err(ApiError::unrecognized_url(method.as_str(), &path));
@@ -221,7 +256,11 @@ pub async fn handle(shared: Arc<Shared>, method: Method, uri: Uri, headers: Head
         apply_faults(&mut world, &caller, route.kind)?;
         let write = method != Method::GET;
         if let Some(permission) = caller.access.missing(route.resource, write) {
-            return Err(ApiError::missing_permission(&caller.key, &caller.account, &permission));
+            return Err(ApiError::missing_permission(
+                &caller.key,
+                &caller.account,
+                &permission,
+            ));
         }
         let params = Params::parse(&[uri.query().unwrap_or_default().as_bytes(), &body])?;
         let fingerprint = format!("{method} {path} {}", String::from_utf8_lossy(&body));
@@ -286,7 +325,11 @@ pub async fn handle(shared: Arc<Shared>, method: Method, uri: Uri, headers: Head
     }
     if let Some(e) = &err {
         if let Some(retry) = e.should_retry {
-            set(h, "stripe-should-retry", if retry { "true" } else { "false" });
+            set(
+                h,
+                "stripe-should-retry",
+                if retry { "true" } else { "false" },
+            );
         }
         if let Some(reason) = e.rate_limited_reason {
             set(h, "stripe-rate-limited-reason", reason);
@@ -313,7 +356,8 @@ fn apply_faults(world: &mut World, caller: &Caller, kind: Kind) -> Result<(), Ap
     if !world.take_token(&caller.account, caller.livemode, "global") {
         return Err(ApiError::rate_limited(caller.livemode, "global-rate"));
     }
-    if kind == Kind::CustomerSearch && !world.take_token(&caller.account, caller.livemode, "search") {
+    if kind == Kind::CustomerSearch && !world.take_token(&caller.account, caller.livemode, "search")
+    {
         return Err(ApiError::rate_limited(caller.livemode, "endpoint-rate"));
     }
     let rate = world.faults.server_error_rate;
@@ -346,8 +390,21 @@ fn dispatch(
 ) -> Result<Value, ApiError> {
     let now = world.now();
     let path = match &route.id {
-        Some(id) => format!("{}/{id}", route.template.split(' ').nth(1).unwrap_or_default().trim_end_matches("/{id}")),
-        None => route.template.split(' ').nth(1).unwrap_or_default().to_owned(),
+        Some(id) => format!(
+            "{}/{id}",
+            route
+                .template
+                .split(' ')
+                .nth(1)
+                .unwrap_or_default()
+                .trim_end_matches("/{id}")
+        ),
+        None => route
+            .template
+            .split(' ')
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned(),
     };
     let livemode = caller.livemode;
     let account_id = caller.account.clone();
@@ -397,8 +454,29 @@ fn dispatch(
             return Ok(render::deleted(id, "customer"));
         }
         ("POST", Kind::Products, None) => {
-            only(params, &["id", "name", "description", "metadata", "active", "expand", "type", "unit_label", "tax_code", "images", "url", "statement_descriptor", "shippable", "marketing_features"])?;
-            let name = params.str("name").ok_or_else(|| ApiError::missing_param("name"))?.to_owned();
+            only(
+                params,
+                &[
+                    "id",
+                    "name",
+                    "description",
+                    "metadata",
+                    "active",
+                    "expand",
+                    "type",
+                    "unit_label",
+                    "tax_code",
+                    "images",
+                    "url",
+                    "statement_descriptor",
+                    "shippable",
+                    "marketing_features",
+                ],
+            )?;
+            let name = params
+                .str("name")
+                .ok_or_else(|| ApiError::missing_param("name"))?
+                .to_owned();
             acct.create_product(
                 ctx,
                 NewProduct {
@@ -415,7 +493,24 @@ fn dispatch(
             acct.create_price(ctx, input)?
         }
         ("POST", Kind::Coupons, None) => {
-            only(params, &["id", "name", "percent_off", "amount_off", "currency", "duration", "duration_in_months", "applies_to", "metadata", "max_redemptions", "redeem_by", "expand", "currency_options"])?;
+            only(
+                params,
+                &[
+                    "id",
+                    "name",
+                    "percent_off",
+                    "amount_off",
+                    "currency",
+                    "duration",
+                    "duration_in_months",
+                    "applies_to",
+                    "metadata",
+                    "max_redemptions",
+                    "redeem_by",
+                    "expand",
+                    "currency_options",
+                ],
+            )?;
             let input = coupon_input(params)?;
             acct.create_coupon(ctx, input)?
         }
@@ -436,7 +531,10 @@ fn dispatch(
             id.clone()
         }
         ("DELETE", Kind::Subscriptions, Some(id)) => {
-            only(params, &["invoice_now", "prorate", "cancellation_details", "expand"])?;
+            only(
+                params,
+                &["invoice_now", "prorate", "cancellation_details", "expand"],
+            )?;
             acct.cancel_subscription(ctx, id)?;
             id.clone()
         }
@@ -447,32 +545,92 @@ fn dispatch(
 }
 
 const CUSTOMER_PARAMS: &[&str] = &[
-    "name", "email", "description", "phone", "metadata", "expand", "address", "balance", "invoice_prefix",
-    "invoice_settings", "next_invoice_sequence", "payment_method", "preferred_locales", "shipping", "source",
-    "tax", "tax_exempt", "tax_id_data", "test_clock", "cash_balance", "default_source",
+    "name",
+    "email",
+    "description",
+    "phone",
+    "metadata",
+    "expand",
+    "address",
+    "balance",
+    "invoice_prefix",
+    "invoice_settings",
+    "next_invoice_sequence",
+    "payment_method",
+    "preferred_locales",
+    "shipping",
+    "source",
+    "tax",
+    "tax_exempt",
+    "tax_id_data",
+    "test_clock",
+    "cash_balance",
+    "default_source",
 ];
 const SUBSCRIPTION_CREATE_PARAMS: &[&str] = &[
-    "customer", "items", "discounts", "trial_period_days", "trial_end", "cancel_at_period_end", "cancel_at",
-    "metadata", "collection_method", "days_until_due", "payment_behavior", "expand", "default_payment_method",
-    "proration_behavior", "off_session", "billing_cycle_anchor", "description", "currency", "automatic_tax",
-    "payment_settings", "trial_settings", "backdate_start_date",
+    "customer",
+    "items",
+    "discounts",
+    "trial_period_days",
+    "trial_end",
+    "cancel_at_period_end",
+    "cancel_at",
+    "metadata",
+    "collection_method",
+    "days_until_due",
+    "payment_behavior",
+    "expand",
+    "default_payment_method",
+    "proration_behavior",
+    "off_session",
+    "billing_cycle_anchor",
+    "description",
+    "currency",
+    "automatic_tax",
+    "payment_settings",
+    "trial_settings",
+    "backdate_start_date",
 ];
 const SUBSCRIPTION_UPDATE_PARAMS: &[&str] = &[
-    "items", "discounts", "cancel_at_period_end", "cancel_at", "metadata", "pause_collection", "trial_end",
-    "proration_behavior", "proration_date", "expand", "payment_behavior", "default_payment_method",
-    "collection_method", "days_until_due", "description", "cancellation_details", "off_session",
-    "billing_cycle_anchor", "trial_settings",
+    "items",
+    "discounts",
+    "cancel_at_period_end",
+    "cancel_at",
+    "metadata",
+    "pause_collection",
+    "trial_end",
+    "proration_behavior",
+    "proration_date",
+    "expand",
+    "payment_behavior",
+    "default_payment_method",
+    "collection_method",
+    "days_until_due",
+    "description",
+    "cancellation_details",
+    "off_session",
+    "billing_cycle_anchor",
+    "trial_settings",
 ];
 
 fn expand_paths(params: &Params) -> Vec<String> {
     params.expand()
 }
 
-fn retrieve(acct: &Account, view: &View, kind: Kind, id: &str, params: &Params) -> Result<Value, ApiError> {
+fn retrieve(
+    acct: &Account,
+    view: &View,
+    kind: Kind,
+    id: &str,
+    params: &Params,
+) -> Result<Value, ApiError> {
     let mut paths = expand_paths(params);
     let mut value = match kind {
         Kind::Customers => {
-            let c = acct.customers.get(id).ok_or_else(|| ApiError::no_such("customer", id, "id"))?;
+            let c = acct
+                .customers
+                .get(id)
+                .ok_or_else(|| ApiError::no_such("customer", id, "id"))?;
             if c.deleted {
                 return Ok(render::deleted(id, "customer"));
             }
@@ -484,19 +642,31 @@ fn retrieve(acct: &Account, view: &View, kind: Kind, id: &str, params: &Params) 
             v
         }
         Kind::Products => {
-            let p = acct.products.get(id).ok_or_else(|| ApiError::no_such("product", id, "id"))?;
+            let p = acct
+                .products
+                .get(id)
+                .ok_or_else(|| ApiError::no_such("product", id, "id"))?;
             render::product(acct, p)
         }
         Kind::Prices => {
-            let p = acct.prices.get(id).ok_or_else(|| ApiError::no_such("price", id, "id"))?;
+            let p = acct
+                .prices
+                .get(id)
+                .ok_or_else(|| ApiError::no_such("price", id, "id"))?;
             render::price(acct, p, false)
         }
         Kind::Coupons => {
-            let c = acct.coupons.get(id).ok_or_else(|| ApiError::no_such("coupon", id, "id"))?;
+            let c = acct
+                .coupons
+                .get(id)
+                .ok_or_else(|| ApiError::no_such("coupon", id, "id"))?;
             render::coupon(acct, c)
         }
         Kind::Subscriptions => {
-            let s = acct.subscriptions.get(id).ok_or_else(|| ApiError::no_such("subscription", id, "id"))?;
+            let s = acct
+                .subscriptions
+                .get(id)
+                .ok_or_else(|| ApiError::no_such("subscription", id, "id"))?;
             render::subscription(acct, s, view)
         }
         Kind::SubscriptionItems => {
@@ -508,10 +678,15 @@ fn retrieve(acct: &Account, view: &View, kind: Kind, id: &str, params: &Params) 
             render::subscription_item(acct, s, item, view)
         }
         Kind::Events => {
-            let e = acct.events.get(id).ok_or_else(|| ApiError::no_such("event", id, "id"))?;
+            let e = acct
+                .events
+                .get(id)
+                .ok_or_else(|| ApiError::no_such("event", id, "id"))?;
             event_json(e)
         }
-        Kind::CustomerSearch | Kind::Account => return Err(ApiError::unrecognized_url("GET", &format!("/v1/.../{id}"))),
+        Kind::CustomerSearch | Kind::Account => {
+            return Err(ApiError::unrecognized_url("GET", &format!("/v1/.../{id}")));
+        }
     };
     expand::apply(acct, view, &mut value, &paths)?;
     Ok(value)
@@ -524,7 +699,12 @@ fn event_json(e: &crate::model::EventRecord) -> Value {
 }
 
 /// List-level `expand[]`: paths must start with `data.` and count it as a level.
-fn expand_list(acct: &Account, view: &View, data: &mut [Value], params: &Params) -> Result<(), ApiError> {
+fn expand_list(
+    acct: &Account,
+    view: &View,
+    data: &mut [Value],
+    params: &Params,
+) -> Result<(), ApiError> {
     let mut item_paths = Vec::new();
     for path in expand_paths(params) {
         if path.split('.').count() > expand::MAX_DEPTH {
@@ -551,27 +731,79 @@ fn expand_list(acct: &Account, view: &View, data: &mut [Value], params: &Params)
     Ok(())
 }
 
-fn list(acct: &Account, view: &View, kind: Kind, params: &Params, url: &str) -> Result<Value, ApiError> {
+fn list(
+    acct: &Account,
+    view: &View,
+    kind: Kind,
+    params: &Params,
+    url: &str,
+) -> Result<Value, ApiError> {
     if kind == Kind::CustomerSearch {
         return crate::search::search_customers(acct, view, params);
     }
     let q = ListQuery::parse(params)?;
     let (mut data, has_more): (Vec<Value>, bool) = match kind {
         Kind::Customers => {
-            only(params, &[&LIST_PARAMS[..], &["email", "test_clock"]].concat())?;
+            only(
+                params,
+                &[&LIST_PARAMS[..], &["email", "test_clock"]].concat(),
+            )?;
             let email = params.str("email");
-            let (rows, more) = page(&acct.customers, |c| !c.deleted && email.is_none_or(|e| c.email.as_deref() == Some(e)), &q, "customer")?;
-            (rows.iter().map(|c| render::customer(acct, c, view)).collect(), more)
+            let (rows, more) = page(
+                &acct.customers,
+                |c| !c.deleted && email.is_none_or(|e| c.email.as_deref() == Some(e)),
+                &q,
+                "customer",
+            )?;
+            (
+                rows.iter()
+                    .map(|c| render::customer(acct, c, view))
+                    .collect(),
+                more,
+            )
         }
         Kind::Products => {
-            only(params, &[&LIST_PARAMS[..], &["active", "ids", "shippable", "url", "type"]].concat())?;
+            only(
+                params,
+                &[
+                    &LIST_PARAMS[..],
+                    &["active", "ids", "shippable", "url", "type"],
+                ]
+                .concat(),
+            )?;
             let active = params.bool("active")?;
             let ids = strings(params.get("ids"));
-            let (rows, more) = page(&acct.products, |p| !p.deleted && active.is_none_or(|a| p.active == a) && (ids.is_empty() || ids.contains(&p.id)), &q, "product")?;
-            (rows.iter().map(|p| render::product(acct, p)).collect(), more)
+            let (rows, more) = page(
+                &acct.products,
+                |p| {
+                    !p.deleted
+                        && active.is_none_or(|a| p.active == a)
+                        && (ids.is_empty() || ids.contains(&p.id))
+                },
+                &q,
+                "product",
+            )?;
+            (
+                rows.iter().map(|p| render::product(acct, p)).collect(),
+                more,
+            )
         }
         Kind::Prices => {
-            only(params, &[&LIST_PARAMS[..], &["active", "currency", "product", "type", "lookup_keys", "recurring"]].concat())?;
+            only(
+                params,
+                &[
+                    &LIST_PARAMS[..],
+                    &[
+                        "active",
+                        "currency",
+                        "product",
+                        "type",
+                        "lookup_keys",
+                        "recurring",
+                    ],
+                ]
+                .concat(),
+            )?;
             let active = params.bool("active")?;
             let product = params.str("product");
             let currency = params.str("currency");
@@ -584,12 +816,18 @@ fn list(acct: &Account, view: &View, kind: Kind, params: &Params, url: &str) -> 
                         && product.is_none_or(|x| p.product == x)
                         && currency.is_none_or(|x| p.currency == x)
                         && kind_filter.is_none_or(|t| (t == "recurring") == p.recurring.is_some())
-                        && (lookup_keys.is_empty() || p.lookup_key.as_ref().is_some_and(|k| lookup_keys.contains(k)))
+                        && (lookup_keys.is_empty()
+                            || p.lookup_key
+                                .as_ref()
+                                .is_some_and(|k| lookup_keys.contains(k)))
                 },
                 &q,
                 "price",
             )?;
-            (rows.iter().map(|p| render::price(acct, p, false)).collect(), more)
+            (
+                rows.iter().map(|p| render::price(acct, p, false)).collect(),
+                more,
+            )
         }
         Kind::Coupons => {
             only(params, &LIST_PARAMS)?;
@@ -597,7 +835,25 @@ fn list(acct: &Account, view: &View, kind: Kind, params: &Params, url: &str) -> 
             (rows.iter().map(|c| render::coupon(acct, c)).collect(), more)
         }
         Kind::Subscriptions => {
-            only(params, &[&LIST_PARAMS[..], &["customer", "customer_account", "price", "plan", "status", "collection_method", "current_period_start", "current_period_end", "automatic_tax", "test_clock"]].concat())?;
+            only(
+                params,
+                &[
+                    &LIST_PARAMS[..],
+                    &[
+                        "customer",
+                        "customer_account",
+                        "price",
+                        "plan",
+                        "status",
+                        "collection_method",
+                        "current_period_start",
+                        "current_period_end",
+                        "automatic_tax",
+                        "test_clock",
+                    ],
+                ]
+                .concat(),
+            )?;
             let customer = params.str("customer");
             let price = params.str("price").or_else(|| params.str("plan"));
             let collection = params.str("collection_method");
@@ -608,9 +864,7 @@ fn list(acct: &Account, view: &View, kind: Kind, params: &Params, url: &str) -> 
                 Some("ended") => Box::new(SubscriptionStatus::is_ended),
                 Some(other) => {
                     let wanted = SubscriptionStatus::parse(other).ok_or_else(|| {
-                        ApiError::invalid_request(format!(
-                            "Invalid status: must be one of active, all, canceled, ended, incomplete, incomplete_expired, past_due, paused, trialing, or unpaid"
-                        ))
+                        ApiError::invalid_request("Invalid status: must be one of active, all, canceled, ended, incomplete, incomplete_expired, past_due, paused, trialing, or unpaid")
                         .with_code("parameter_invalid_string")
                         .with_param("status")
                     })?;
@@ -628,38 +882,67 @@ fn list(acct: &Account, view: &View, kind: Kind, params: &Params, url: &str) -> 
                 &q,
                 "subscription",
             )?;
-            (rows.iter().map(|s| render::subscription(acct, s, view)).collect(), more)
+            (
+                rows.iter()
+                    .map(|s| render::subscription(acct, s, view))
+                    .collect(),
+                more,
+            )
         }
         Kind::SubscriptionItems => {
             only(params, &[&LIST_PARAMS[..], &["subscription"]].concat())?;
-            let sub_id = params.str("subscription").ok_or_else(|| ApiError::missing_param("subscription"))?;
-            let sub = acct
-                .subscriptions
-                .get(sub_id)
-                .ok_or_else(|| ApiError::no_such("subscription", sub_id, "subscription").with_status(StatusCode::BAD_REQUEST))?;
+            let sub_id = params
+                .str("subscription")
+                .ok_or_else(|| ApiError::missing_param("subscription"))?;
+            let sub = acct.subscriptions.get(sub_id).ok_or_else(|| {
+                ApiError::no_such("subscription", sub_id, "subscription")
+                    .with_status(StatusCode::BAD_REQUEST)
+            })?;
             // Items are listed in creation order; cursors work on the item ids.
             let items = &sub.items;
             let start = match (&q.starting_after, &q.ending_before) {
-                (Some(after), _) => items.iter().position(|i| &i.id == after).map_or(items.len(), |p| p + 1),
+                (Some(after), _) => items
+                    .iter()
+                    .position(|i| &i.id == after)
+                    .map_or(items.len(), |p| p + 1),
                 _ => 0,
             };
             let end = match &q.ending_before {
                 Some(before) => items.iter().position(|i| &i.id == before).unwrap_or(0),
                 None => items.len(),
             };
-            let window: Vec<_> = items.get(start..end.max(start)).unwrap_or_default().iter().collect();
+            let window: Vec<_> = items
+                .get(start..end.max(start))
+                .unwrap_or_default()
+                .iter()
+                .collect();
             let has_more = window.len() > q.limit;
-            (window.iter().take(q.limit).map(|i| render::subscription_item(acct, sub, i, view)).collect(), has_more)
+            (
+                window
+                    .iter()
+                    .take(q.limit)
+                    .map(|i| render::subscription_item(acct, sub, i, view))
+                    .collect(),
+                has_more,
+            )
         }
         Kind::Events => {
-            only(params, &[&LIST_PARAMS[..], &["type", "types", "delivery_success"]].concat())?;
+            only(
+                params,
+                &[&LIST_PARAMS[..], &["type", "types", "delivery_success"]].concat(),
+            )?;
             let single = params.str("type");
             let types = strings(params.get("types"));
             if single.is_some() && !types.is_empty() {
-                return Err(ApiError::invalid_request("You may only specify one of these parameters: type, types."));
+                return Err(ApiError::invalid_request(
+                    "You may only specify one of these parameters: type, types.",
+                ));
             }
             if types.len() > 20 {
-                return Err(ApiError::invalid_param("types", "You may pass at most 20 types."));
+                return Err(ApiError::invalid_param(
+                    "types",
+                    "You may pass at most 20 types.",
+                ));
             }
             let delivery = bool_at(params.get("delivery_success"), "delivery_success")?;
             let (rows, more) = page(
@@ -695,7 +978,10 @@ fn opt_string(params: &Params, name: &str) -> Option<String> {
 }
 
 /// `metadata[k]=v` (merge; empty value removes `k`), or `metadata=` (clear all).
-fn metadata_param(params: &Params, existing: Option<&Metadata>) -> Result<Option<Metadata>, ApiError> {
+fn metadata_param(
+    params: &Params,
+    existing: Option<&Metadata>,
+) -> Result<Option<Metadata>, ApiError> {
     match params.get("metadata") {
         None => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(Some(
@@ -728,9 +1014,9 @@ fn customer_input(params: &Params, existing: Option<&Metadata>) -> Result<Custom
 fn u64_at(value: Option<&Value>, name: &str) -> Result<Option<u64>, ApiError> {
     match int_at(value, name)? {
         None => Ok(None),
-        Some(n) => u64::try_from(n)
-            .map(Some)
-            .map_err(|_| ApiError::invalid_param(name, "This value must be greater than or equal to 0.")),
+        Some(n) => u64::try_from(n).map(Some).map_err(|_| {
+            ApiError::invalid_param(name, "This value must be greater than or equal to 0.")
+        }),
     }
 }
 
@@ -755,7 +1041,10 @@ fn coupons_of(value: Option<&Value>, name: &str) -> Result<Option<Vec<String>>, 
 }
 
 fn subscription_input(params: &Params) -> Result<SubscriptionInput, ApiError> {
-    let customer = params.str("customer").ok_or_else(|| ApiError::missing_param("customer"))?.to_owned();
+    let customer = params
+        .str("customer")
+        .ok_or_else(|| ApiError::missing_param("customer"))?
+        .to_owned();
     let items = match params.get("items") {
         Some(Value::Array(items)) => items
             .iter()
@@ -769,7 +1058,8 @@ fn subscription_input(params: &Params) -> Result<SubscriptionInput, ApiError> {
                 Ok(ItemInput {
                     price,
                     quantity: u64_at(item.get("quantity"), &format!("items[{i}][quantity]"))?,
-                    coupons: coupons_of(item.get("discounts"), &format!("items[{i}][discounts]"))?.unwrap_or_default(),
+                    coupons: coupons_of(item.get("discounts"), &format!("items[{i}][discounts]"))?
+                        .unwrap_or_default(),
                 })
             })
             .collect::<Result<Vec<_>, ApiError>>()?,
@@ -793,14 +1083,21 @@ fn subscription_input(params: &Params) -> Result<SubscriptionInput, ApiError> {
         coupons: coupons_of(params.get("discounts"), "discounts")?.unwrap_or_default(),
         trial_period_days,
         cancel_at_period_end: params.bool("cancel_at_period_end")?.unwrap_or(false),
-        status: if trial_period_days.is_some() { None } else { status },
+        status: if trial_period_days.is_some() {
+            None
+        } else {
+            status
+        },
         metadata: metadata_param(params, None)?,
         collection_method: opt_string(params, "collection_method"),
         created: None,
     })
 }
 
-fn subscription_update(params: &Params, existing: Option<&Metadata>) -> Result<SubscriptionUpdate, ApiError> {
+fn subscription_update(
+    params: &Params,
+    existing: Option<&Metadata>,
+) -> Result<SubscriptionUpdate, ApiError> {
     let items = match params.get("items") {
         None => None,
         Some(Value::Array(items)) => Some(
@@ -812,7 +1109,8 @@ fn subscription_update(params: &Params, existing: Option<&Metadata>) -> Result<S
                         id: item.get("id").and_then(Value::as_str).map(str::to_owned),
                         price: item.get("price").and_then(Value::as_str).map(str::to_owned),
                         quantity: u64_at(item.get("quantity"), &format!("items[{i}][quantity]"))?,
-                        deleted: bool_at(item.get("deleted"), &format!("items[{i}][deleted]"))?.unwrap_or(false),
+                        deleted: bool_at(item.get("deleted"), &format!("items[{i}][deleted]"))?
+                            .unwrap_or(false),
                     })
                 })
                 .collect::<Result<Vec<_>, ApiError>>()?,
@@ -847,16 +1145,39 @@ fn subscription_update(params: &Params, existing: Option<&Metadata>) -> Result<S
     })
 }
 
-fn price_input(acct: &mut Account, ctx: &mut crate::store::Ctx, params: &Params) -> Result<NewPrice, ApiError> {
+fn price_input(
+    acct: &mut Account,
+    ctx: &mut crate::store::Ctx,
+    params: &Params,
+) -> Result<NewPrice, ApiError> {
     only(
         params,
         &[
-            "currency", "unit_amount", "unit_amount_decimal", "product", "product_data", "recurring", "billing_scheme",
-            "tiers", "tiers_mode", "transform_quantity", "tax_behavior", "nickname", "lookup_key", "metadata", "active",
-            "expand", "currency_options", "custom_unit_amount", "transfer_lookup_key",
+            "currency",
+            "unit_amount",
+            "unit_amount_decimal",
+            "product",
+            "product_data",
+            "recurring",
+            "billing_scheme",
+            "tiers",
+            "tiers_mode",
+            "transform_quantity",
+            "tax_behavior",
+            "nickname",
+            "lookup_key",
+            "metadata",
+            "active",
+            "expand",
+            "currency_options",
+            "custom_unit_amount",
+            "transfer_lookup_key",
         ],
     )?;
-    let currency = params.str("currency").ok_or_else(|| ApiError::missing_param("currency"))?.to_owned();
+    let currency = params
+        .str("currency")
+        .ok_or_else(|| ApiError::missing_param("currency"))?
+        .to_owned();
     let product = match (params.str("product"), params.get("product_data")) {
         (Some(p), _) => p.to_owned(),
         (None, Some(data)) => {
@@ -865,7 +1186,16 @@ fn price_input(acct: &mut Account, ctx: &mut crate::store::Ctx, params: &Params)
                 .and_then(Value::as_str)
                 .ok_or_else(|| ApiError::missing_param("product_data[name]"))?
                 .to_owned();
-            acct.create_product(ctx, NewProduct { id: None, name, description: None, metadata: Metadata::new(), created: None })?
+            acct.create_product(
+                ctx,
+                NewProduct {
+                    id: None,
+                    name,
+                    description: None,
+                    metadata: Metadata::new(),
+                    created: None,
+                },
+            )?
         }
         (None, None) => return Err(ApiError::missing_param("product")),
     };
@@ -877,13 +1207,21 @@ fn price_input(acct: &mut Account, ctx: &mut crate::store::Ctx, params: &Params)
                 .and_then(Value::as_str)
                 .ok_or_else(|| ApiError::missing_param("recurring[interval]"))?;
             let interval = Interval::parse(interval).ok_or_else(|| {
-                ApiError::invalid_param("recurring[interval]", format!("Invalid recurring[interval]: must be one of day, week, month, or year"))
+                ApiError::invalid_param(
+                    "recurring[interval]",
+                    "Invalid recurring[interval]: must be one of day, week, month, or year",
+                )
             })?;
             let count = u64_at(r.get("interval_count"), "recurring[interval_count]")?.unwrap_or(1);
             let usage_type = match r.get("usage_type").and_then(Value::as_str) {
                 None | Some("licensed") => UsageType::Licensed,
                 Some("metered") => UsageType::Metered,
-                Some(_) => return Err(ApiError::invalid_param("recurring[usage_type]", "Invalid recurring[usage_type]: must be one of licensed or metered")),
+                Some(_) => {
+                    return Err(ApiError::invalid_param(
+                        "recurring[usage_type]",
+                        "Invalid recurring[usage_type]: must be one of licensed or metered",
+                    ));
+                }
             };
             Some(Recurring {
                 interval,
@@ -900,7 +1238,9 @@ fn price_input(acct: &mut Account, ctx: &mut crate::store::Ctx, params: &Params)
             .map(|(i, t)| {
                 let up_to = match t.get("up_to").and_then(Value::as_str) {
                     Some("inf") | None => None,
-                    Some(n) => Some(n.parse::<u64>().map_err(|_| ApiError::invalid_param(&format!("tiers[{i}][up_to]"), "Invalid integer"))?),
+                    Some(n) => Some(n.parse::<u64>().map_err(|_| {
+                        ApiError::invalid_param(&format!("tiers[{i}][up_to]"), "Invalid integer")
+                    })?),
                 };
                 Ok(Tier {
                     up_to,
@@ -919,7 +1259,11 @@ fn price_input(acct: &mut Account, ctx: &mut crate::store::Ctx, params: &Params)
         Some(t) => Some(TransformQuantity {
             divide_by: u64_at(t.get("divide_by"), "transform_quantity[divide_by]")?
                 .ok_or_else(|| ApiError::missing_param("transform_quantity[divide_by]"))?,
-            round: t.get("round").and_then(Value::as_str).unwrap_or("up").to_owned(),
+            round: t
+                .get("round")
+                .and_then(Value::as_str)
+                .unwrap_or("up")
+                .to_owned(),
         }),
     };
     Ok(NewPrice {
@@ -943,16 +1287,19 @@ fn coupon_input(params: &Params) -> Result<NewCoupon, ApiError> {
     let duration = match params.str("duration") {
         None => CouponDuration::Once,
         Some(d) => CouponDuration::parse(d).ok_or_else(|| {
-            ApiError::invalid_param("duration", "Invalid duration: must be one of forever, once, or repeating")
+            ApiError::invalid_param(
+                "duration",
+                "Invalid duration: must be one of forever, once, or repeating",
+            )
         })?,
     };
     let percent_off = match params.str("percent_off") {
         None => None,
-        Some(p) => Some(p.parse::<f64>().map_err(|_| ApiError::invalid_param("percent_off", format!("Invalid decimal: {p}")))?),
+        Some(p) => Some(p.parse::<f64>().map_err(|_| {
+            ApiError::invalid_param("percent_off", format!("Invalid decimal: {p}"))
+        })?),
     };
-    let applies_to_products = params
-        .get("applies_to")
-        .map(|a| strings(a.get("products")));
+    let applies_to_products = params.get("applies_to").map(|a| strings(a.get("products")));
     Ok(NewCoupon {
         id: opt_string(params, "id"),
         name: opt_string(params, "name"),
@@ -975,7 +1322,10 @@ mod tests {
     #[test]
     fn routes_are_recognised_with_their_templates() {
         let r = route(&Method::GET, "/v1/customers/cus_1").unwrap();
-        assert_eq!((r.template.as_str(), r.id.as_deref()), ("GET /v1/customers/{id}", Some("cus_1")));
+        assert_eq!(
+            (r.template.as_str(), r.id.as_deref()),
+            ("GET /v1/customers/{id}", Some("cus_1"))
+        );
         let r = route(&Method::GET, "/v1/customers/search").unwrap();
         assert_eq!(r.kind, Kind::CustomerSearch);
         assert!(route(&Method::GET, "/v1/charges").is_none());
@@ -986,7 +1336,10 @@ mod tests {
     fn basic_auth_carries_the_key_as_the_username() {
         let mut headers = HeaderMap::new();
         // base64("sk_test_abc:")
-        headers.insert("authorization", HeaderValue::from_static("Basic c2tfdGVzdF9hYmM6"));
+        headers.insert(
+            "authorization",
+            HeaderValue::from_static("Basic c2tfdGVzdF9hYmM6"),
+        );
         assert_eq!(bearer_key(&headers).as_deref(), Some("sk_test_abc"));
     }
 

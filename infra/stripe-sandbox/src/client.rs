@@ -4,14 +4,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::config::RateLimits;
 use crate::control::{
-    CouponRequest, Created, CustomerRequest, KeyRequest, PriceRequest, StatusRequest, SubscriptionRequest,
-    SubscriptionUpdateRequest, Target, WebhookSettings,
+    CouponRequest, Created, CustomerRequest, KeyRequest, PriceRequest, StatusRequest,
+    SubscriptionRequest, SubscriptionUpdateRequest, Target, WebhookSettings,
 };
 use crate::model::{CustomerInput, SubscriptionInput, SubscriptionStatus, SubscriptionUpdate};
 use crate::seed::{SeedReport, SeedRequest};
 use crate::world::{DeliveryReport, Faults, RequestCounters};
-use crate::config::RateLimits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -38,29 +38,58 @@ impl ControlClient {
         }
     }
 
-    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ControlError> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ControlError> {
         let resp = req.send().await?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.json::<Value>().await.unwrap_or(Value::Null);
-            return Err(ControlError::Status { status: status.as_u16(), body });
+            return Err(ControlError::Status {
+                status: status.as_u16(),
+                body,
+            });
         }
         Ok(resp.json::<T>().await?)
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ControlError> {
-        self.send(self.http.post(format!("{}/_sandbox{path}", self.base)).json(body)).await
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ControlError> {
+        self.send(
+            self.http
+                .post(format!("{}/_sandbox{path}", self.base))
+                .json(body),
+        )
+        .await
     }
 
-    async fn put<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ControlError> {
-        self.send(self.http.put(format!("{}/_sandbox{path}", self.base)).json(body)).await
+    async fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ControlError> {
+        self.send(
+            self.http
+                .put(format!("{}/_sandbox{path}", self.base))
+                .json(body),
+        )
+        .await
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ControlError> {
-        self.send(self.http.get(format!("{}/_sandbox{path}", self.base))).await
+        self.send(self.http.get(format!("{}/_sandbox{path}", self.base)))
+            .await
     }
 
-    async fn delete<T: DeserializeOwned>(&self, path: &str, target: &Target) -> Result<T, ControlError> {
+    async fn delete<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        target: &Target,
+    ) -> Result<T, ControlError> {
         let mut req = self.http.delete(format!("{}/_sandbox{path}", self.base));
         if let Some(account) = &target.account {
             req = req.query(&[("account", account.as_str())]);
@@ -72,7 +101,9 @@ impl ControlClient {
     }
 
     pub async fn reset(&self) -> Result<(), ControlError> {
-        self.post::<_, Value>("/reset", &json!({})).await.map(|_| ())
+        self.post::<_, Value>("/reset", &json!({}))
+            .await
+            .map(|_| ())
     }
 
     pub async fn seed(&self, request: &SeedRequest) -> Result<SeedReport, ControlError> {
@@ -87,14 +118,30 @@ impl ControlClient {
         self.create_customer_in(Target::default(), customer).await
     }
 
-    pub async fn create_customer_in(&self, target: Target, customer: CustomerInput) -> Result<String, ControlError> {
-        let created: Created = self.post("/customers", &CustomerRequest { target, customer }).await?;
+    pub async fn create_customer_in(
+        &self,
+        target: Target,
+        customer: CustomerInput,
+    ) -> Result<String, ControlError> {
+        let created: Created = self
+            .post("/customers", &CustomerRequest { target, customer })
+            .await?;
         Ok(created.id)
     }
 
-    pub async fn update_customer(&self, id: &str, customer: CustomerInput) -> Result<(), ControlError> {
+    pub async fn update_customer(
+        &self,
+        id: &str,
+        customer: CustomerInput,
+    ) -> Result<(), ControlError> {
         let _: Created = self
-            .post(&format!("/customers/{id}"), &CustomerRequest { target: Target::default(), customer })
+            .post(
+                &format!("/customers/{id}"),
+                &CustomerRequest {
+                    target: Target::default(),
+                    customer,
+                },
+            )
             .await?;
         Ok(())
     }
@@ -108,33 +155,71 @@ impl ControlClient {
         Ok(())
     }
 
-    pub async fn create_subscription(&self, subscription: SubscriptionInput) -> Result<String, ControlError> {
-        self.create_subscription_in(Target::default(), subscription).await
+    pub async fn create_subscription(
+        &self,
+        subscription: SubscriptionInput,
+    ) -> Result<String, ControlError> {
+        self.create_subscription_in(Target::default(), subscription)
+            .await
     }
 
-    pub async fn create_subscription_in(&self, target: Target, subscription: SubscriptionInput) -> Result<String, ControlError> {
-        let created: Created = self.post("/subscriptions", &SubscriptionRequest { target, subscription }).await?;
+    pub async fn create_subscription_in(
+        &self,
+        target: Target,
+        subscription: SubscriptionInput,
+    ) -> Result<String, ControlError> {
+        let created: Created = self
+            .post(
+                "/subscriptions",
+                &SubscriptionRequest {
+                    target,
+                    subscription,
+                },
+            )
+            .await?;
         Ok(created.id)
     }
 
     /// Upgrade/downgrade items, change discounts, `cancel_at_period_end`, pause, force a status...
-    pub async fn update_subscription(&self, id: &str, update: SubscriptionUpdate) -> Result<(), ControlError> {
+    pub async fn update_subscription(
+        &self,
+        id: &str,
+        update: SubscriptionUpdate,
+    ) -> Result<(), ControlError> {
         let _: Created = self
-            .post(&format!("/subscriptions/{id}"), &SubscriptionUpdateRequest { target: Target::default(), update })
+            .post(
+                &format!("/subscriptions/{id}"),
+                &SubscriptionUpdateRequest {
+                    target: Target::default(),
+                    update,
+                },
+            )
             .await?;
         Ok(())
     }
 
-    pub async fn set_subscription_status(&self, id: &str, status: SubscriptionStatus) -> Result<(), ControlError> {
+    pub async fn set_subscription_status(
+        &self,
+        id: &str,
+        status: SubscriptionStatus,
+    ) -> Result<(), ControlError> {
         let _: Created = self
-            .post(&format!("/subscriptions/{id}/status"), &StatusRequest { target: Target::default(), status })
+            .post(
+                &format!("/subscriptions/{id}/status"),
+                &StatusRequest {
+                    target: Target::default(),
+                    status,
+                },
+            )
             .await?;
         Ok(())
     }
 
     /// Cancels now (`customer.subscription.deleted`).
     pub async fn cancel_subscription(&self, id: &str) -> Result<(), ControlError> {
-        let _: Created = self.delete(&format!("/subscriptions/{id}"), &Target::default()).await?;
+        let _: Created = self
+            .delete(&format!("/subscriptions/{id}"), &Target::default())
+            .await?;
         Ok(())
     }
 
@@ -172,7 +257,9 @@ impl ControlClient {
 
     /// The account the next `/oauth/authorize` connects (`None` = a new empty account).
     pub async fn set_oauth_account(&self, account: Option<&str>) -> Result<(), ControlError> {
-        let _: Value = self.put("/oauth", &json!({ "connect_account": account })).await?;
+        let _: Value = self
+            .put("/oauth", &json!({ "connect_account": account }))
+            .await?;
         Ok(())
     }
 
@@ -211,7 +298,9 @@ impl ControlClient {
 
     /// Moves the sandbox clock forward (events older than 30 days then drop out).
     pub async fn advance_clock(&self, seconds: i64) -> Result<(), ControlError> {
-        let _: Value = self.post("/clock/advance", &json!({ "seconds": seconds })).await?;
+        let _: Value = self
+            .post("/clock/advance", &json!({ "seconds": seconds }))
+            .await?;
         Ok(())
     }
 }

@@ -15,7 +15,10 @@ use serde_json::{Value, json};
 
 use crate::config::{RateLimits, WebhookConfig};
 use crate::error::ApiError;
-use crate::model::{CouponDuration, CustomerInput, Metadata, Recurring, SubscriptionInput, SubscriptionStatus, SubscriptionUpdate};
+use crate::model::{
+    CouponDuration, CustomerInput, Metadata, Recurring, SubscriptionInput, SubscriptionStatus,
+    SubscriptionUpdate,
+};
 use crate::render::{self, View};
 use crate::seed::{self, SeedRequest};
 use crate::server::AppState;
@@ -132,12 +135,21 @@ pub struct WebhookSettings {
 }
 
 fn error_response(err: &ApiError) -> Response {
-    (err.status, axum::Json(err.body("req_sandbox_control", false))).into_response()
+    (
+        err.status,
+        axum::Json(err.body("req_sandbox_control", false)),
+    )
+        .into_response()
 }
 
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
-    serde_json::from_slice(body).map_err(|e| error_response(&ApiError::invalid_request(format!("Invalid control request: {e}"))))
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid_request(format!("Invalid control request: {e}")))
 }
 
 fn ok<T: Serialize>(value: &T) -> Response {
@@ -146,7 +158,10 @@ fn ok<T: Serialize>(value: &T) -> Response {
 
 fn target_of(world: &World, target: &Target) -> (String, bool) {
     (
-        target.account.clone().unwrap_or_else(|| world.config.platform_account.clone()),
+        target
+            .account
+            .clone()
+            .unwrap_or_else(|| world.config.platform_account.clone()),
         target.livemode,
     )
 }
@@ -170,7 +185,12 @@ fn query_target(query: Option<String>) -> Target {
         .as_deref()
         .and_then(|q| serde_urlencoded::from_str(q).ok())
         .unwrap_or_default();
-    let get = |k: &str| parsed.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let get = |k: &str| {
+        parsed
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
     Target {
         account: get("account"),
         livemode: get("livemode").as_deref() == Some("true"),
@@ -186,7 +206,7 @@ async fn reset(State(shared): State<AppState>) -> Response {
 async fn seed_handler(State(shared): State<AppState>, body: Bytes) -> Response {
     let request: SeedRequest = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
     let mut world = shared.world.lock().await;
     let result = seed::seed(&mut world, &request);
@@ -209,32 +229,49 @@ fn respond<T: Serialize>(shared: &AppState, result: Result<T, ApiError>) -> Resp
 async fn create_customer(State(shared): State<AppState>, body: Bytes) -> Response {
     let req: CustomerRequest = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
     let result = {
         let mut world = shared.world.lock().await;
-        mutate(&mut world, &req.target, |acct, ctx| acct.create_customer(ctx, req.customer.clone())).map(|id| Created { id })
+        mutate(&mut world, &req.target, |acct, ctx| {
+            acct.create_customer(ctx, req.customer.clone())
+        })
+        .map(|id| Created { id })
     };
     respond(&shared, result)
 }
 
-async fn update_customer(State(shared): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn update_customer(
+    State(shared): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let req: CustomerRequest = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
     let result = {
         let mut world = shared.world.lock().await;
-        mutate(&mut world, &req.target, |acct, ctx| acct.update_customer(ctx, &id, req.customer.clone())).map(|()| Created { id })
+        mutate(&mut world, &req.target, |acct, ctx| {
+            acct.update_customer(ctx, &id, req.customer.clone())
+        })
+        .map(|()| Created { id })
     };
     respond(&shared, result)
 }
 
-async fn delete_customer(State(shared): State<AppState>, Path(id): Path<String>, RawQuery(query): RawQuery) -> Response {
+async fn delete_customer(
+    State(shared): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let target = query_target(query);
     let result = {
         let mut world = shared.world.lock().await;
-        mutate(&mut world, &target, |acct, ctx| acct.delete_customer(ctx, &id)).map(|()| render::deleted(&id, "customer"))
+        mutate(&mut world, &target, |acct, ctx| {
+            acct.delete_customer(ctx, &id)
+        })
+        .map(|()| render::deleted(&id, "customer"))
     };
     respond(&shared, result)
 }
@@ -242,45 +279,72 @@ async fn delete_customer(State(shared): State<AppState>, Path(id): Path<String>,
 async fn create_subscription(State(shared): State<AppState>, body: Bytes) -> Response {
     let req: SubscriptionRequest = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
     let result = {
         let mut world = shared.world.lock().await;
-        mutate(&mut world, &req.target, |acct, ctx| acct.create_subscription(ctx, req.subscription.clone())).map(|id| Created { id })
+        mutate(&mut world, &req.target, |acct, ctx| {
+            acct.create_subscription(ctx, req.subscription.clone())
+        })
+        .map(|id| Created { id })
     };
     respond(&shared, result)
 }
 
-async fn update_subscription(State(shared): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn update_subscription(
+    State(shared): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let req: SubscriptionUpdateRequest = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
     let result = {
         let mut world = shared.world.lock().await;
-        mutate(&mut world, &req.target, |acct, ctx| acct.update_subscription(ctx, &id, req.update.clone())).map(|()| Created { id })
+        mutate(&mut world, &req.target, |acct, ctx| {
+            acct.update_subscription(ctx, &id, req.update.clone())
+        })
+        .map(|()| Created { id })
     };
     respond(&shared, result)
 }
 
-async fn set_subscription_status(State(shared): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn set_subscription_status(
+    State(shared): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let req: StatusRequest = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
-    let update = SubscriptionUpdate { status: Some(req.status), ..SubscriptionUpdate::default() };
+    let update = SubscriptionUpdate {
+        status: Some(req.status),
+        ..SubscriptionUpdate::default()
+    };
     let result = {
         let mut world = shared.world.lock().await;
-        mutate(&mut world, &req.target, |acct, ctx| acct.update_subscription(ctx, &id, update)).map(|()| Created { id })
+        mutate(&mut world, &req.target, |acct, ctx| {
+            acct.update_subscription(ctx, &id, update)
+        })
+        .map(|()| Created { id })
     };
     respond(&shared, result)
 }
 
-async fn cancel_subscription(State(shared): State<AppState>, Path(id): Path<String>, RawQuery(query): RawQuery) -> Response {
+async fn cancel_subscription(
+    State(shared): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let target = query_target(query);
     let result = {
         let mut world = shared.world.lock().await;
-        mutate(&mut world, &target, |acct, ctx| acct.cancel_subscription(ctx, &id)).map(|()| Created { id })
+        mutate(&mut world, &target, |acct, ctx| {
+            acct.cancel_subscription(ctx, &id)
+        })
+        .map(|()| Created { id })
     };
     respond(&shared, result)
 }
@@ -288,17 +352,27 @@ async fn cancel_subscription(State(shared): State<AppState>, Path(id): Path<Stri
 async fn create_price(State(shared): State<AppState>, body: Bytes) -> Response {
     let req: PriceRequest = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
     let result = {
         let mut world = shared.world.lock().await;
         mutate(&mut world, &req.target, |acct, ctx| {
-            let existing = acct.products.iter().find(|p| p.name == req.product_name && !p.deleted).map(|p| p.id.clone());
+            let existing = acct
+                .products
+                .iter()
+                .find(|p| p.name == req.product_name && !p.deleted)
+                .map(|p| p.id.clone());
             let product = match existing {
                 Some(id) => id,
                 None => acct.create_product(
                     ctx,
-                    NewProduct { id: None, name: req.product_name.clone(), description: None, metadata: Metadata::new(), created: None },
+                    NewProduct {
+                        id: None,
+                        name: req.product_name.clone(),
+                        description: None,
+                        metadata: Metadata::new(),
+                        created: None,
+                    },
                 )?,
             };
             acct.create_price(
@@ -328,7 +402,7 @@ async fn create_price(State(shared): State<AppState>, body: Bytes) -> Response {
 async fn create_coupon(State(shared): State<AppState>, body: Bytes) -> Response {
     let req: CouponRequest = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
     let result = {
         let mut world = shared.world.lock().await;
@@ -386,21 +460,38 @@ async fn state(State(shared): State<AppState>) -> Response {
 async fn create_key(State(shared): State<AppState>, body: Bytes) -> Response {
     let req: KeyRequest = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
     let mut world = shared.world.lock().await;
     let (account, livemode) = target_of(&world, &req.target);
     let mode = if livemode { "live" } else { "test" };
     let restricted = req.permissions.is_some();
-    let prefix = if restricted { format!("rk_{mode}_") } else { format!("sk_{mode}_") };
-    let key = req.key.clone().unwrap_or_else(|| world.ctx.ids.next(&prefix, 32));
+    let prefix = if restricted {
+        format!("rk_{mode}_")
+    } else {
+        format!("sk_{mode}_")
+    };
+    let key = req
+        .key
+        .clone()
+        .unwrap_or_else(|| world.ctx.ids.next(&prefix, 32));
     let access = match req.permissions {
         Some(perms) => KeyAccess::Restricted(perms.into_iter().collect::<BTreeSet<_>>()),
         None => KeyAccess::Full,
     };
     let platform = world.is_platform(&account);
     world.account_mut(&account, livemode);
-    world.keys.insert(key.clone(), ApiKey { account, livemode, access, platform, revoked: false, expires_at: None });
+    world.keys.insert(
+        key.clone(),
+        ApiKey {
+            account,
+            livemode,
+            access,
+            platform,
+            revoked: false,
+            expires_at: None,
+        },
+    );
     ok(&json!({ "key": key }))
 }
 
@@ -412,7 +503,7 @@ struct KeyOnly {
 async fn revoke_key(State(shared): State<AppState>, body: Bytes) -> Response {
     let req: KeyOnly = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
     let mut world = shared.world.lock().await;
     match world.keys.get_mut(&req.key) {
@@ -420,7 +511,9 @@ async fn revoke_key(State(shared): State<AppState>, body: Bytes) -> Response {
             k.revoked = true;
             ok(&json!({ "revoked": true }))
         }
-        None => error_response(&ApiError::invalid_api_key(&req.key).with_status(StatusCode::NOT_FOUND)),
+        None => {
+            error_response(&ApiError::invalid_api_key(&req.key).with_status(StatusCode::NOT_FOUND))
+        }
     }
 }
 
@@ -433,11 +526,13 @@ struct AccountOnly {
 async fn revoke_account(State(shared): State<AppState>, body: Bytes) -> Response {
     let req: AccountOnly = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
     let mut world = shared.world.lock().await;
     if world.is_platform(&req.account) {
-        return error_response(&ApiError::invalid_request("The platform account cannot be deauthorized."));
+        return error_response(&ApiError::invalid_request(
+            "The platform account cannot be deauthorized.",
+        ));
     }
     crate::oauth::deauthorize_account(&mut world, &req.account);
     drop(world);
@@ -454,7 +549,7 @@ struct OAuthSettings {
 async fn oauth_settings(State(shared): State<AppState>, body: Bytes) -> Response {
     let req: OAuthSettings = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
     let mut world = shared.world.lock().await;
     world.oauth_next_account = req.connect_account.clone();
@@ -468,7 +563,7 @@ async fn get_faults(State(shared): State<AppState>) -> Response {
 async fn put_faults(State(shared): State<AppState>, body: Bytes) -> Response {
     let faults: Faults = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
     let mut world = shared.world.lock().await;
     world.faults = faults;
@@ -478,7 +573,7 @@ async fn put_faults(State(shared): State<AppState>, body: Bytes) -> Response {
 async fn put_rate_limits(State(shared): State<AppState>, body: Bytes) -> Response {
     let limits: RateLimits = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
     let mut world = shared.world.lock().await;
     world.config.rate_limits = limits;
@@ -497,7 +592,7 @@ async fn get_webhooks(State(shared): State<AppState>) -> Response {
 async fn put_webhooks(State(shared): State<AppState>, body: Bytes) -> Response {
     let s: WebhookSettings = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
     let mut world = shared.world.lock().await;
     let hooks: &mut WebhookConfig = &mut world.config.webhooks;
@@ -551,7 +646,7 @@ struct Advance {
 async fn advance_clock(State(shared): State<AppState>, body: Bytes) -> Response {
     let req: Advance = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return error_response(&e),
     };
     let mut world = shared.world.lock().await;
     world.clock_offset += req.seconds;
@@ -559,12 +654,23 @@ async fn advance_clock(State(shared): State<AppState>, body: Bytes) -> Response 
 }
 
 /// A subscription rendered at the account's version (handy for assertions without an API key).
-async fn get_subscription(State(shared): State<AppState>, Path(id): Path<String>, RawQuery(query): RawQuery) -> Response {
+async fn get_subscription(
+    State(shared): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let target = query_target(query);
     let world = shared.world.lock().await;
     let (account, livemode) = target_of(&world, &target);
-    let view = View { version: &world.config.api_version, now: world.now() };
-    match world.account(&account, livemode).and_then(|a| a.subscriptions.get(&id).map(|s| render::subscription(a, s, &view))) {
+    let view = View {
+        version: &world.config.api_version,
+        now: world.now(),
+    };
+    match world.account(&account, livemode).and_then(|a| {
+        a.subscriptions
+            .get(&id)
+            .map(|s| render::subscription(a, s, &view))
+    }) {
         Some(v) => ok(&v),
         None => error_response(&ApiError::no_such("subscription", &id, "id")),
     }
@@ -576,11 +682,16 @@ pub fn router() -> Router<AppState> {
         .route("/seed", post(seed_handler))
         .route("/state", get(state))
         .route("/customers", post(create_customer))
-        .route("/customers/{id}", post(update_customer).delete(delete_customer))
+        .route(
+            "/customers/{id}",
+            post(update_customer).delete(delete_customer),
+        )
         .route("/subscriptions", post(create_subscription))
         .route(
             "/subscriptions/{id}",
-            post(update_subscription).delete(cancel_subscription).get(get_subscription),
+            post(update_subscription)
+                .delete(cancel_subscription)
+                .get(get_subscription),
         )
         .route("/subscriptions/{id}/status", post(set_subscription_status))
         .route("/prices", post(create_price))

@@ -32,11 +32,7 @@ impl ApiError {
     }
 
     pub fn invalid_request(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            message,
-        )
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
     }
 
     pub fn with_code(mut self, code: &'static str) -> Self {
@@ -174,7 +170,8 @@ impl ApiError {
     }
 
     pub fn expand_too_deep() -> Self {
-        Self::invalid_request("You cannot expand more than 4 levels of a property.").with_param("expand")
+        Self::invalid_request("You cannot expand more than 4 levels of a property.")
+            .with_param("expand")
     }
 
     /// The JSON body, including a `request_log_url` for `request_id`.
@@ -185,7 +182,10 @@ impl ApiError {
             error.insert("code".into(), json!(code));
             error.insert(
                 "doc_url".into(),
-                json!(format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-"))),
+                json!(format!(
+                    "https://stripe.com/docs/error-codes/{}",
+                    code.replace('_', "-")
+                )),
             );
         }
         error.insert("message".into(), json!(self.message));
@@ -195,7 +195,9 @@ impl ApiError {
         let mode = if livemode { "" } else { "test/" };
         error.insert(
             "request_log_url".into(),
-            json!(format!("https://dashboard.stripe.com/{mode}logs/{request_id}")),
+            json!(format!(
+                "https://dashboard.stripe.com/{mode}logs/{request_id}"
+            )),
         );
         json!({ "error": Value::Object(error) })
     }

@@ -18,8 +18,9 @@ impl Params {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(part)
                 .map_err(|e| ApiError::invalid_request(format!("Invalid request body: {e}")))?;
             for (key, value) in pairs {
-                let path = split_key(&key)
-                    .ok_or_else(|| ApiError::invalid_request(format!("Invalid parameter name: {key}")))?;
+                let path = split_key(&key).ok_or_else(|| {
+                    ApiError::invalid_request(format!("Invalid parameter name: {key}"))
+                })?;
                 insert(&mut root, &path, value, &key)?;
             }
         }
@@ -70,9 +71,11 @@ pub fn int_at(value: Option<&Value>, name: &str) -> Result<Option<i64>, ApiError
                 .with_code("parameter_invalid_integer")
                 .with_param(name)
         }),
-        Some(_) => Err(ApiError::invalid_request(format!("Invalid integer: {name}"))
-            .with_code("parameter_invalid_integer")
-            .with_param(name)),
+        Some(_) => Err(
+            ApiError::invalid_request(format!("Invalid integer: {name}"))
+                .with_code("parameter_invalid_integer")
+                .with_param(name),
+        ),
     }
 }
 
@@ -81,11 +84,11 @@ pub fn bool_at(value: Option<&Value>, name: &str) -> Result<Option<bool>, ApiErr
         None => Ok(None),
         Some("true") => Ok(Some(true)),
         Some("false") => Ok(Some(false)),
-        Some(other) => Err(ApiError::invalid_request(format!(
-            "Invalid boolean: {other}"
-        ))
-        .with_code("parameter_invalid_boolean")
-        .with_param(name)),
+        Some(other) => Err(
+            ApiError::invalid_request(format!("Invalid boolean: {other}"))
+                .with_code("parameter_invalid_boolean")
+                .with_param(name),
+        ),
     }
 }
 
@@ -135,7 +138,8 @@ fn split_key(key: &str) -> Option<Vec<Segment>> {
 }
 
 fn insert(node: &mut Value, path: &[Segment], value: String, key: &str) -> Result<(), ApiError> {
-    let conflict = || ApiError::invalid_request(format!("Invalid parameter: {key}")).with_param(key);
+    let conflict =
+        || ApiError::invalid_request(format!("Invalid parameter: {key}")).with_param(key);
     let Some((first, rest)) = path.split_first() else {
         return Ok(());
     };
@@ -177,8 +181,7 @@ fn insert(node: &mut Value, path: &[Segment], value: String, key: &str) -> Resul
 fn arrays_from_index_maps(value: Value) -> Value {
     match value {
         Value::Object(map) => {
-            let all_indexes =
-                !map.is_empty() && map.keys().all(|k| k.parse::<usize>().is_ok());
+            let all_indexes = !map.is_empty() && map.keys().all(|k| k.parse::<usize>().is_ok());
             if all_indexes {
                 let mut entries: Vec<(usize, Value)> = map
                     .into_iter()
@@ -199,7 +202,9 @@ fn arrays_from_index_maps(value: Value) -> Value {
                 )
             }
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(arrays_from_index_maps).collect()),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(arrays_from_index_maps).collect())
+        }
         other => other,
     }
 }
@@ -233,7 +238,9 @@ mod tests {
 
     #[test]
     fn indexes_are_ordered_numerically_not_as_text() {
-        let pairs: String = (0..12).map(|i| format!("items[{i}][price]=p{i}&")).collect();
+        let pairs: String = (0..12)
+            .map(|i| format!("items[{i}][price]=p{i}&"))
+            .collect();
         let v = parse(&pairs);
         assert_eq!(v["items"][10]["price"], "p10");
         assert_eq!(v["items"][2]["price"], "p2");

@@ -37,10 +37,12 @@ pub use client::{ControlClient, ControlError};
 pub use config::{RateLimits, SandboxConfig, WebhookConfig};
 pub use control::{CouponRequest, KeyRequest, PriceRequest, Target, WebhookSettings};
 pub use model::{
-    CouponDuration, CustomerInput, Interval, ItemInput, ItemUpdate, Metadata, Recurring, SubscriptionInput,
-    SubscriptionStatus, SubscriptionUpdate, UsageType,
+    CouponDuration, CustomerInput, Interval, ItemInput, ItemUpdate, Metadata, Recurring,
+    SubscriptionInput, SubscriptionStatus, SubscriptionUpdate, UsageType,
 };
-pub use seed::{CompanySeed, SeedReport, SeedRequest, SeededCustomer, SeededPrice, SeededSubscription};
+pub use seed::{
+    CompanySeed, SeedReport, SeedRequest, SeededCustomer, SeededPrice, SeededSubscription,
+};
 pub use server::{RunningSandbox, Sandbox};
 pub use signature::{signature_header, v1_signature};
 pub use world::{DeliveryReport, Faults, RequestCounters};

@@ -43,7 +43,10 @@ impl CreatedFilter {
                     lte: at("lte")?,
                 }))
             }
-            Some(_) => Err(ApiError::invalid_param(name, format!("Invalid {name} filter"))),
+            Some(_) => Err(ApiError::invalid_param(
+                name,
+                format!("Invalid {name} filter"),
+            )),
         }
     }
 
@@ -64,25 +67,40 @@ pub struct ListQuery {
 }
 
 /// Params every list endpoint accepts.
-pub const LIST_PARAMS: [&str; 5] = ["limit", "starting_after", "ending_before", "created", "expand"];
+pub const LIST_PARAMS: [&str; 5] = [
+    "limit",
+    "starting_after",
+    "ending_before",
+    "created",
+    "expand",
+];
 
 impl ListQuery {
     pub fn parse(params: &Params) -> Result<Self, ApiError> {
         let limit = match params.int("limit")? {
             None => 10,
             Some(n) if n < 1 => {
-                return Err(ApiError::invalid_request("This value must be greater than or equal to 1.")
-                    .with_code("parameter_invalid_integer")
-                    .with_param("limit"));
+                return Err(ApiError::invalid_request(
+                    "This value must be greater than or equal to 1.",
+                )
+                .with_code("parameter_invalid_integer")
+                .with_param("limit"));
             }
             Some(n) if n > 100 => {
-                return Err(ApiError::invalid_request("This value must be less than or equal to 100.")
-                    .with_code("parameter_invalid_integer")
-                    .with_param("limit"));
+                return Err(ApiError::invalid_request(
+                    "This value must be less than or equal to 100.",
+                )
+                .with_code("parameter_invalid_integer")
+                .with_param("limit"));
             }
             Some(n) => usize::try_from(n).unwrap_or(10),
         };
-        let cursor = |name: &str| params.str(name).filter(|s| !s.is_empty()).map(str::to_owned);
+        let cursor = |name: &str| {
+            params
+                .str(name)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
         let starting_after = cursor("starting_after");
         let ending_before = cursor("ending_before");
         if starting_after.is_some() && ending_before.is_some() {
@@ -108,15 +126,20 @@ pub fn page<'a, T: Listed>(
 ) -> Result<(Vec<&'a T>, bool), ApiError> {
     let key = |t: &T| (t.created(), t.seq());
     let cursor_key = |id: &str, param: &str| {
-        table
-            .get(id)
-            .map(key)
-            .ok_or_else(|| ApiError::no_such(object_name, id, param).with_status(axum::http::StatusCode::BAD_REQUEST))
+        table.get(id).map(key).ok_or_else(|| {
+            ApiError::no_such(object_name, id, param)
+                .with_status(axum::http::StatusCode::BAD_REQUEST)
+        })
     };
     let mut all: Vec<&T> = table
         .iter()
         .filter(|t| keep(t))
-        .filter(|t| query.created.as_ref().is_none_or(|f| f.matches(t.created())))
+        .filter(|t| {
+            query
+                .created
+                .as_ref()
+                .is_none_or(|f| f.matches(t.created()))
+        })
         .collect();
     all.sort_by_key(|t| std::cmp::Reverse(key(t)));
     if let Some(after) = &query.starting_after {
@@ -190,10 +213,12 @@ mod tests {
     #[test]
     fn ending_before_returns_the_newer_neighbours_in_descending_order() {
         let t = table(10);
-        let (data, has_more) = page(&t, |_| true, &query("limit=3&ending_before=evt_4"), "event").unwrap();
+        let (data, has_more) =
+            page(&t, |_| true, &query("limit=3&ending_before=evt_4"), "event").unwrap();
         assert_eq!(ids(&data), ["evt_7", "evt_6", "evt_5"]);
         assert!(has_more);
-        let (data, has_more) = page(&t, |_| true, &query("limit=3&ending_before=evt_7"), "event").unwrap();
+        let (data, has_more) =
+            page(&t, |_| true, &query("limit=3&ending_before=evt_7"), "event").unwrap();
         assert_eq!(ids(&data), ["evt_9", "evt_8"]);
         assert!(!has_more);
     }
@@ -201,7 +226,13 @@ mod tests {
     #[test]
     fn created_ranges_filter_inclusively_and_exclusively() {
         let t = table(10);
-        let (data, _) = page(&t, |_| true, &query("created[gte]=1002&created[lt]=1004"), "event").unwrap();
+        let (data, _) = page(
+            &t,
+            |_| true,
+            &query("created[gte]=1002&created[lt]=1004"),
+            "event",
+        )
+        .unwrap();
         assert_eq!(ids(&data), ["evt_7", "evt_6", "evt_5", "evt_4"]);
         let (data, _) = page(&t, |_| true, &query("created=1000"), "event").unwrap();
         assert_eq!(ids(&data), ["evt_1", "evt_0"]);
@@ -210,7 +241,10 @@ mod tests {
     #[test]
     fn limits_outside_one_to_a_hundred_and_two_cursors_are_rejected() {
         for bad in ["limit=0", "limit=101", "starting_after=a&ending_before=b"] {
-            assert!(ListQuery::parse(&Params::parse(&[bad.as_bytes()]).unwrap()).is_err(), "{bad}");
+            assert!(
+                ListQuery::parse(&Params::parse(&[bad.as_bytes()]).unwrap()).is_err(),
+                "{bad}"
+            );
         }
         assert_eq!(query("").limit, 10);
     }
@@ -219,6 +253,9 @@ mod tests {
     fn an_unknown_cursor_is_resource_missing() {
         let t = table(3);
         let err = page(&t, |_| true, &query("starting_after=evt_nope"), "event").unwrap_err();
-        assert_eq!((err.code, err.param.as_deref()), (Some("resource_missing"), Some("starting_after")));
+        assert_eq!(
+            (err.code, err.param.as_deref()),
+            (Some("resource_missing"), Some("starting_after"))
+        );
     }
 }

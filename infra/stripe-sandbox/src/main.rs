@@ -21,12 +21,22 @@ fn parse_args() -> anyhow::Result<Args> {
         match flag.as_str() {
             "--port" => config.port = value("--port")?.parse().context("--port")?,
             "--seed" => config.seed = value("--seed")?.parse().context("--seed")?,
-            "--customers" => config.seed_customers = value("--customers")?.parse().context("--customers")?,
+            "--customers" => {
+                config.seed_customers = value("--customers")?.parse().context("--customers")?
+            }
             "--webhook-url" => config.webhooks.url = Some(value("--webhook-url")?),
             "--webhook-secret" => config.webhooks.secrets = vec![value("--webhook-secret")?],
             "--api-version" => config.api_version = value("--api-version")?,
-            "--rate-limit-test" => config.rate_limits.test_per_sec = value("--rate-limit-test")?.parse().context("--rate-limit-test")?,
-            "--rate-limit-live" => config.rate_limits.live_per_sec = value("--rate-limit-live")?.parse().context("--rate-limit-live")?,
+            "--rate-limit-test" => {
+                config.rate_limits.test_per_sec = value("--rate-limit-test")?
+                    .parse()
+                    .context("--rate-limit-test")?
+            }
+            "--rate-limit-live" => {
+                config.rate_limits.live_per_sec = value("--rate-limit-live")?
+                    .parse()
+                    .context("--rate-limit-live")?
+            }
             "--no-rate-limit" => config.rate_limits.enabled = false,
             "--exit-on-stdin-eof" => exit_on_stdin_eof = true,
             "--help" | "-h" => {
@@ -39,7 +49,10 @@ fn parse_args() -> anyhow::Result<Args> {
             other => bail!("unknown flag {other} (see --help)"),
         }
     }
-    Ok(Args { config, exit_on_stdin_eof })
+    Ok(Args {
+        config,
+        exit_on_stdin_eof,
+    })
 }
 
 /// Resolves when stdin reaches EOF (the parent process went away), read on a plain thread.
@@ -57,7 +70,9 @@ async fn stdin_closed() {
 async fn terminated() {
     #[cfg(unix)]
     {
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
@@ -70,9 +85,12 @@ async fn terminated() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-    ).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
     let args = parse_args()?;
     let sandbox = Sandbox::start(args.config).await?;
     {

@@ -450,9 +450,12 @@ fn add_months(ts: i64, months: i64) -> i64 {
     let Ok(date) = Date::from_calendar_date(year, month, day) else {
         return ts;
     };
-    PrimitiveDateTime::new(date, Time::from_hms(at.hour(), at.minute(), at.second()).unwrap_or(Time::MIDNIGHT))
-        .assume_utc()
-        .unix_timestamp()
+    PrimitiveDateTime::new(
+        date,
+        Time::from_hms(at.hour(), at.minute(), at.second()).unwrap_or(Time::MIDNIGHT),
+    )
+    .assume_utc()
+    .unix_timestamp()
 }
 
 /// The billing period `[start, end)` containing `at`, counting from `anchor`.
@@ -514,6 +517,9 @@ mod tests {
             interval_count: 2,
             usage_type: UsageType::Licensed,
         };
-        assert_eq!(period_containing(0, &weekly, 15 * 86_400), (14 * 86_400, 28 * 86_400));
+        assert_eq!(
+            period_containing(0, &weekly, 15 * 86_400),
+            (14 * 86_400, 28 * 86_400)
+        );
     }
 }

@@ -44,7 +44,10 @@ pub async fn authorize(State(shared): State<AppState>, RawQuery(query): RawQuery
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_client",
-            format!("No such application: '{}'", params.str("client_id").unwrap_or_default()),
+            format!(
+                "No such application: '{}'",
+                params.str("client_id").unwrap_or_default()
+            ),
         );
     }
     if params.str("response_type").is_some_and(|t| t != "code") {
@@ -55,11 +58,19 @@ pub async fn authorize(State(shared): State<AppState>, RawQuery(query): RawQuery
         );
     }
     let Some(redirect_uri) = params.str("redirect_uri").map(str::to_owned) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "No redirect_uri was provided.");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "No redirect_uri was provided.",
+        );
     };
     let scope = params.str("scope").unwrap_or("read_only").to_owned();
     if !matches!(scope.as_str(), "read_only" | "read_write") {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", format!("Invalid scope: {scope}"));
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            format!("Invalid scope: {scope}"),
+        );
     }
     let state = params.str("state").unwrap_or_default().to_owned();
     if params.str("sandbox_deny") == Some("true") {
@@ -93,7 +104,10 @@ pub async fn authorize(State(shared): State<AppState>, RawQuery(query): RawQuery
             used: false,
         },
     );
-    let location = with_query(&redirect_uri, &[("code", &code), ("scope", &scope), ("state", &state)]);
+    let location = with_query(
+        &redirect_uri,
+        &[("code", &code), ("scope", &scope), ("state", &state)],
+    );
     (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }
 
@@ -120,7 +134,11 @@ pub async fn token(State(shared): State<AppState>, headers: HeaderMap, body: Byt
     let (account, scope, livemode) = match params.str("grant_type") {
         Some("authorization_code") => {
             let Some(code) = params.str("code") else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "No code was provided.");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "No code was provided.",
+                );
             };
             match world.oauth_codes.get_mut(code) {
                 None => {
@@ -145,7 +163,11 @@ pub async fn token(State(shared): State<AppState>, headers: HeaderMap, body: Byt
         }
         Some("refresh_token") => {
             let Some(refresh) = params.str("refresh_token") else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "No refresh_token was provided.");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "No refresh_token was provided.",
+                );
             };
             let Some(grant) = world.refresh_tokens.get_mut(refresh).filter(|g| g.active) else {
                 return oauth_error(
@@ -161,7 +183,10 @@ pub async fn token(State(shared): State<AppState>, headers: HeaderMap, body: Byt
                     return oauth_error(
                         StatusCode::BAD_REQUEST,
                         "invalid_scope",
-                        format!("Scope {s} is wider than the original grant ({}).", grant.scope),
+                        format!(
+                            "Scope {s} is wider than the original grant ({}).",
+                            grant.scope
+                        ),
                     );
                 }
             };
@@ -176,7 +201,13 @@ pub async fn token(State(shared): State<AppState>, headers: HeaderMap, body: Byt
                 format!("Unsupported grant type: {other}"),
             );
         }
-        None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "No grant_type was provided."),
+        None => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "No grant_type was provided.",
+            );
+        }
     };
     if world.connected.get(&account) == Some(&false) {
         return oauth_error(
@@ -189,13 +220,20 @@ pub async fn token(State(shared): State<AppState>, headers: HeaderMap, body: Byt
     let access_token = world.ctx.ids.next(&format!("sk_{mode}_"), 40);
     let refresh_token = world.ctx.ids.next("rt_", 40);
     let publishable = world.ctx.ids.next(&format!("pk_{mode}_"), 40);
-    let expires_at = world.config.oauth_access_token_ttl_secs.map(|ttl| world.now() + ttl);
+    let expires_at = world
+        .config
+        .oauth_access_token_ttl_secs
+        .map(|ttl| world.now() + ttl);
     world.keys.insert(
         access_token.clone(),
         ApiKey {
             account: account.clone(),
             livemode,
-            access: if scope == "read_write" { KeyAccess::Full } else { KeyAccess::ReadOnly },
+            access: if scope == "read_write" {
+                KeyAccess::Full
+            } else {
+                KeyAccess::ReadOnly
+            },
             platform: false,
             revoked: false,
             expires_at,
@@ -223,7 +261,11 @@ pub async fn token(State(shared): State<AppState>, headers: HeaderMap, body: Byt
 }
 
 /// `POST /oauth/deauthorize` with `client_id` and `stripe_user_id`, authenticated with the platform key.
-pub async fn deauthorize(State(shared): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn deauthorize(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let params = match Params::parse(&[&body]) {
         Ok(p) => p,
         Err(e) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", e.message),
@@ -235,19 +277,33 @@ pub async fn deauthorize(State(shared): State<AppState>, headers: HeaderMap, bod
         .and_then(|k| world.keys.get(&k).cloned())
         .is_some_and(|k| k.platform && !k.revoked);
     if !platform_ok {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "No valid API key provided.");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "No valid API key provided.",
+        );
     }
     if params.str("client_id") != Some(world.config.oauth_client_id.as_str()) {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "No such application.");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "No such application.",
+        );
     }
     let Some(account) = params.str("stripe_user_id").map(str::to_owned) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "No stripe_user_id was provided.");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "No stripe_user_id was provided.",
+        );
     };
     if world.connected.get(&account) != Some(&true) {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_client",
-            format!("This application is not connected to stripe account {account}, or that account does not exist."),
+            format!(
+                "This application is not connected to stripe account {account}, or that account does not exist."
+            ),
         );
     }
     deauthorize_account(&mut world, &account);
@@ -260,10 +316,18 @@ pub async fn deauthorize(State(shared): State<AppState>, headers: HeaderMap, bod
 /// longer use `Stripe-Account: account`, and `account.application.deauthorized` is sent.
 pub fn deauthorize_account(world: &mut World, account: &str) {
     world.connected.insert(account.to_owned(), false);
-    for key in world.keys.values_mut().filter(|k| k.account == account && !k.platform) {
+    for key in world
+        .keys
+        .values_mut()
+        .filter(|k| k.account == account && !k.platform)
+    {
         key.revoked = true;
     }
-    for grant in world.refresh_tokens.values_mut().filter(|g| g.account == account) {
+    for grant in world
+        .refresh_tokens
+        .values_mut()
+        .filter(|g| g.account == account)
+    {
         grant.active = false;
     }
     world.begin(None);

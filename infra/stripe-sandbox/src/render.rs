@@ -256,19 +256,37 @@ fn period_instant(s: &Subscription, now: i64) -> i64 {
     s.ended_at.map_or(now, |ended| ended.min(now))
 }
 
-fn item_period(acct: &Account, s: &Subscription, item: &SubscriptionItem, view: &View) -> (i64, i64) {
+fn item_period(
+    acct: &Account,
+    s: &Subscription,
+    item: &SubscriptionItem,
+    view: &View,
+) -> (i64, i64) {
     if s.status == SubscriptionStatus::Trialing
         && let (Some(start), Some(end)) = (s.trial_start, s.trial_end)
     {
         return (start, end);
     }
-    match acct.prices.get(&item.price).and_then(|p| p.recurring.as_ref()) {
-        Some(recurring) => period_containing(s.billing_cycle_anchor, recurring, period_instant(s, view.now)),
+    match acct
+        .prices
+        .get(&item.price)
+        .and_then(|p| p.recurring.as_ref())
+    {
+        Some(recurring) => period_containing(
+            s.billing_cycle_anchor,
+            recurring,
+            period_instant(s, view.now),
+        ),
         None => (s.billing_cycle_anchor, s.billing_cycle_anchor),
     }
 }
 
-pub fn subscription_item(acct: &Account, s: &Subscription, item: &SubscriptionItem, view: &View) -> Value {
+pub fn subscription_item(
+    acct: &Account,
+    s: &Subscription,
+    item: &SubscriptionItem,
+    view: &View,
+) -> Value {
     let price_obj = acct.prices.get(&item.price);
     let (start, end) = item_period(acct, s, item, view);
     json!({
@@ -350,7 +368,9 @@ pub fn subscription(acct: &Account, s: &Subscription, view: &View) -> Value {
         let (start, end) = s
             .items
             .first()
-            .map_or((s.billing_cycle_anchor, s.billing_cycle_anchor), |item| item_period(acct, s, item, view));
+            .map_or((s.billing_cycle_anchor, s.billing_cycle_anchor), |item| {
+                item_period(acct, s, item, view)
+            });
         v["current_period_start"] = json!(start);
         v["current_period_end"] = json!(end);
         v["discount"] = s
@@ -368,8 +388,14 @@ mod tests {
 
     #[test]
     fn versions_compare_by_their_date_part() {
-        let old = View { version: "2024-06-20", now: 0 };
-        let dahlia = View { version: "2026-07-29.dahlia", now: 0 };
+        let old = View {
+            version: "2024-06-20",
+            now: 0,
+        };
+        let dahlia = View {
+            version: "2026-07-29.dahlia",
+            now: 0,
+        };
         assert!(old.before(BASIL) && old.before(CLOVER));
         assert!(!dahlia.before(BASIL) && !dahlia.before(CLOVER));
     }

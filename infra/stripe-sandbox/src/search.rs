@@ -42,7 +42,9 @@ fn unquote(v: &str) -> &str {
 
 fn parse_clause(text: &str, query: &str) -> Result<Clause, ApiError> {
     let text = text.trim();
-    let pos = text.find([':', '~', '>', '<']).ok_or_else(|| bad_query(query))?;
+    let pos = text
+        .find([':', '~', '>', '<'])
+        .ok_or_else(|| bad_query(query))?;
     let (lhs, rest) = text.split_at(pos);
     let (op, value) = if let Some(v) = rest.strip_prefix(">=") {
         (Op::Gte, v)
@@ -58,17 +60,34 @@ fn parse_clause(text: &str, query: &str) -> Result<Clause, ApiError> {
         (Op::Eq, &rest[1..])
     };
     let (field, metadata_key) = match lhs.strip_prefix("metadata[") {
-        Some(k) => ("metadata".to_owned(), Some(unquote(k.trim_end_matches(']')).to_owned())),
+        Some(k) => (
+            "metadata".to_owned(),
+            Some(unquote(k.trim_end_matches(']')).to_owned()),
+        ),
         None => (lhs.trim().to_owned(), None),
     };
-    if !matches!(field.as_str(), "email" | "name" | "phone" | "created" | "metadata") {
-        return Err(ApiError::invalid_param("query", format!("Field `{field}` is an unsupported search field for resource `customers`.")));
+    if !matches!(
+        field.as_str(),
+        "email" | "name" | "phone" | "created" | "metadata"
+    ) {
+        return Err(ApiError::invalid_param(
+            "query",
+            format!("Field `{field}` is an unsupported search field for resource `customers`."),
+        ));
     }
     let value = unquote(value).to_owned();
     if op == Op::Contains && value.chars().count() < 3 {
-        return Err(ApiError::invalid_param("query", "Substring matching requires at least 3 characters."));
+        return Err(ApiError::invalid_param(
+            "query",
+            "Substring matching requires at least 3 characters.",
+        ));
     }
-    Ok(Clause { field, metadata_key, op, value })
+    Ok(Clause {
+        field,
+        metadata_key,
+        op,
+        value,
+    })
 }
 
 fn matches(c: &Customer, clause: &Clause) -> bool {
@@ -76,7 +95,10 @@ fn matches(c: &Customer, clause: &Clause) -> bool {
         "email" => c.email.clone(),
         "name" => c.name.clone(),
         "phone" => c.phone.clone(),
-        "metadata" => clause.metadata_key.as_ref().and_then(|k| c.metadata.get(k).cloned()),
+        "metadata" => clause
+            .metadata_key
+            .as_ref()
+            .and_then(|k| c.metadata.get(k).cloned()),
         "created" => {
             let Ok(v) = clause.value.parse::<i64>() else {
                 return false;
@@ -103,16 +125,25 @@ fn matches(c: &Customer, clause: &Clause) -> bool {
 }
 
 pub fn search_customers(acct: &Account, view: &View, params: &Params) -> Result<Value, ApiError> {
-    let query = params.str("query").ok_or_else(|| ApiError::missing_param("query"))?;
-    let (clauses_text, any): (Vec<&str>, bool) = if query.contains(" OR ") && query.contains(" AND ") {
-        return Err(ApiError::invalid_param("query", "Search queries cannot mix AND and OR."));
-    } else if query.contains(" OR ") {
-        (query.split(" OR ").collect(), true)
-    } else {
-        (query.split(" AND ").collect(), false)
-    };
+    let query = params
+        .str("query")
+        .ok_or_else(|| ApiError::missing_param("query"))?;
+    let (clauses_text, any): (Vec<&str>, bool) =
+        if query.contains(" OR ") && query.contains(" AND ") {
+            return Err(ApiError::invalid_param(
+                "query",
+                "Search queries cannot mix AND and OR.",
+            ));
+        } else if query.contains(" OR ") {
+            (query.split(" OR ").collect(), true)
+        } else {
+            (query.split(" AND ").collect(), false)
+        };
     if clauses_text.len() > 10 {
-        return Err(ApiError::invalid_param("query", "Search queries can have at most 10 clauses."));
+        return Err(ApiError::invalid_param(
+            "query",
+            "Search queries can have at most 10 clauses.",
+        ));
     }
     let clauses = clauses_text
         .iter()
@@ -162,7 +193,14 @@ mod tests {
     #[test]
     fn clauses_parse_fields_operators_and_quoted_values() {
         let c = parse_clause("metadata['hubspot_id']:'123'", "q").unwrap();
-        assert_eq!((c.field.as_str(), c.metadata_key.as_deref(), c.value.as_str()), ("metadata", Some("hubspot_id"), "123"));
+        assert_eq!(
+            (
+                c.field.as_str(),
+                c.metadata_key.as_deref(),
+                c.value.as_str()
+            ),
+            ("metadata", Some("hubspot_id"), "123")
+        );
         assert_eq!(parse_clause("created>=17", "q").unwrap().op, Op::Gte);
         assert_eq!(parse_clause("name~\"acme\"", "q").unwrap().op, Op::Contains);
         assert!(parse_clause("name~'ab'", "q").is_err());

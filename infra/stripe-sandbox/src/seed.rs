@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::model::{
-    CouponDuration, CustomerInput, Interval, ItemInput, Metadata, Recurring, SubscriptionInput, SubscriptionStatus,
-    SubscriptionUpdate, Tier, UsageType,
+    CouponDuration, CustomerInput, Interval, ItemInput, Metadata, Recurring, SubscriptionInput,
+    SubscriptionStatus, SubscriptionUpdate, Tier, UsageType,
 };
 use crate::store::{Account, Ctx, IdGen, NewCoupon, NewPrice, NewProduct};
 use crate::world::World;
@@ -72,21 +72,99 @@ pub struct SeedReport {
 }
 
 /// (lookup key, product, currency, unit amount, recurring (interval, count, usage)).
-type PriceSpec = (&'static str, &'static str, &'static str, i64, Option<(Interval, u32, UsageType)>);
+type PriceSpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+    Option<(Interval, u32, UsageType)>,
+);
 
 const PRICES: &[PriceSpec] = &[
-    ("starter_monthly", "Starter", "usd", 2_900, Some((Interval::Month, 1, UsageType::Licensed))),
-    ("starter_yearly", "Starter", "usd", 29_000, Some((Interval::Year, 1, UsageType::Licensed))),
-    ("pro_monthly", "Pro", "usd", 9_900, Some((Interval::Month, 1, UsageType::Licensed))),
-    ("pro_quarterly", "Pro", "usd", 27_900, Some((Interval::Month, 3, UsageType::Licensed))),
-    ("pro_yearly", "Pro", "usd", 99_000, Some((Interval::Year, 1, UsageType::Licensed))),
-    ("pro_weekly", "Pro", "usd", 2_500, Some((Interval::Week, 1, UsageType::Licensed))),
-    ("pro_daily", "Pro", "usd", 350, Some((Interval::Day, 1, UsageType::Licensed))),
-    ("enterprise_monthly", "Enterprise", "usd", 49_900, Some((Interval::Month, 1, UsageType::Licensed))),
-    ("enterprise_biyearly", "Enterprise", "usd", 1_000_000, Some((Interval::Year, 2, UsageType::Licensed))),
-    ("pro_monthly_eur", "Pro", "eur", 8_900, Some((Interval::Month, 1, UsageType::Licensed))),
-    ("starter_monthly_jpy", "Starter", "jpy", 3_000, Some((Interval::Month, 1, UsageType::Licensed))),
-    ("api_calls_metered", "API calls", "usd", 2, Some((Interval::Month, 1, UsageType::Metered))),
+    (
+        "starter_monthly",
+        "Starter",
+        "usd",
+        2_900,
+        Some((Interval::Month, 1, UsageType::Licensed)),
+    ),
+    (
+        "starter_yearly",
+        "Starter",
+        "usd",
+        29_000,
+        Some((Interval::Year, 1, UsageType::Licensed)),
+    ),
+    (
+        "pro_monthly",
+        "Pro",
+        "usd",
+        9_900,
+        Some((Interval::Month, 1, UsageType::Licensed)),
+    ),
+    (
+        "pro_quarterly",
+        "Pro",
+        "usd",
+        27_900,
+        Some((Interval::Month, 3, UsageType::Licensed)),
+    ),
+    (
+        "pro_yearly",
+        "Pro",
+        "usd",
+        99_000,
+        Some((Interval::Year, 1, UsageType::Licensed)),
+    ),
+    (
+        "pro_weekly",
+        "Pro",
+        "usd",
+        2_500,
+        Some((Interval::Week, 1, UsageType::Licensed)),
+    ),
+    (
+        "pro_daily",
+        "Pro",
+        "usd",
+        350,
+        Some((Interval::Day, 1, UsageType::Licensed)),
+    ),
+    (
+        "enterprise_monthly",
+        "Enterprise",
+        "usd",
+        49_900,
+        Some((Interval::Month, 1, UsageType::Licensed)),
+    ),
+    (
+        "enterprise_biyearly",
+        "Enterprise",
+        "usd",
+        1_000_000,
+        Some((Interval::Year, 2, UsageType::Licensed)),
+    ),
+    (
+        "pro_monthly_eur",
+        "Pro",
+        "eur",
+        8_900,
+        Some((Interval::Month, 1, UsageType::Licensed)),
+    ),
+    (
+        "starter_monthly_jpy",
+        "Starter",
+        "jpy",
+        3_000,
+        Some((Interval::Month, 1, UsageType::Licensed)),
+    ),
+    (
+        "api_calls_metered",
+        "API calls",
+        "usd",
+        2,
+        Some((Interval::Month, 1, UsageType::Metered)),
+    ),
     ("onboarding_once", "Onboarding", "usd", 50_000, None),
 ];
 
@@ -107,19 +185,84 @@ const PLANS: &[&str] = &[
     "pro_seats_tiered",
 ];
 
-const COUPONS: &[(&str, &str, Option<f64>, Option<i64>, CouponDuration, Option<u32>)] = &[
-    ("SBX_25_5_FOREVER", "25.5% off forever", Some(25.5), None, CouponDuration::Forever, None),
-    ("SBX_20_3MONTHS", "20% off for 3 months", Some(20.0), None, CouponDuration::Repeating, Some(3)),
-    ("SBX_5USD_ONCE", "$5 off once", None, Some(500), CouponDuration::Once, None),
-    ("SBX_50USD_FOREVER", "$50 off forever", None, Some(5_000), CouponDuration::Forever, None),
+/// (id, name, percent_off, amount_off, duration, duration_in_months).
+type CouponSpec = (
+    &'static str,
+    &'static str,
+    Option<f64>,
+    Option<i64>,
+    CouponDuration,
+    Option<u32>,
+);
+
+const COUPONS: &[CouponSpec] = &[
+    (
+        "SBX_25_5_FOREVER",
+        "25.5% off forever",
+        Some(25.5),
+        None,
+        CouponDuration::Forever,
+        None,
+    ),
+    (
+        "SBX_20_3MONTHS",
+        "20% off for 3 months",
+        Some(20.0),
+        None,
+        CouponDuration::Repeating,
+        Some(3),
+    ),
+    (
+        "SBX_5USD_ONCE",
+        "$5 off once",
+        None,
+        Some(500),
+        CouponDuration::Once,
+        None,
+    ),
+    (
+        "SBX_50USD_FOREVER",
+        "$50 off forever",
+        None,
+        Some(5_000),
+        CouponDuration::Forever,
+        None,
+    ),
 ];
 
 const NAME_A: &[&str] = &[
-    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne", "Wonka", "Soylent", "Tyrell",
-    "Cyberdyne", "Aperture", "Gringotts", "Oscorp", "Pied Piper", "Dunder", "Monarch", "Nakatomi", "Massive",
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Vandelay",
+    "Stark",
+    "Wayne",
+    "Wonka",
+    "Soylent",
+    "Tyrell",
+    "Cyberdyne",
+    "Aperture",
+    "Gringotts",
+    "Oscorp",
+    "Pied Piper",
+    "Dunder",
+    "Monarch",
+    "Nakatomi",
+    "Massive",
 ];
 const NAME_B: &[&str] = &[
-    "Labs", "Industries", "Systems", "Holdings", "Analytics", "Logistics", "Foods", "Robotics", "Media", "Health",
+    "Labs",
+    "Industries",
+    "Systems",
+    "Holdings",
+    "Analytics",
+    "Logistics",
+    "Foods",
+    "Robotics",
+    "Media",
+    "Health",
 ];
 
 fn status_roll(rng: &mut StdRng) -> SubscriptionStatus {
@@ -137,8 +280,9 @@ fn status_roll(rng: &mut StdRng) -> SubscriptionStatus {
 }
 
 fn fnv(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Creates the catalog once per account (found again by lookup key), returning its prices.
@@ -151,21 +295,32 @@ fn catalog(acct: &mut Account, ctx: &mut Ctx, created: i64) -> Result<Vec<Seeded
     };
     let mut out = Vec::new();
     let mut products: Vec<(String, String)> = Vec::new();
-    let mut product_id = |acct: &mut Account, ctx: &mut Ctx, name: &str| -> Result<String, ApiError> {
-        if let Some((_, id)) = products.iter().find(|(n, _)| n == name) {
-            return Ok(id.clone());
-        }
-        let found = acct.products.iter().find(|p| p.name == name && !p.deleted).map(|p| p.id.clone());
-        let id = match found {
-            Some(id) => id,
-            None => acct.create_product(
-                ctx,
-                NewProduct { id: None, name: name.to_owned(), description: None, metadata: Metadata::new(), created: Some(created) },
-            )?,
+    let mut product_id =
+        |acct: &mut Account, ctx: &mut Ctx, name: &str| -> Result<String, ApiError> {
+            if let Some((_, id)) = products.iter().find(|(n, _)| n == name) {
+                return Ok(id.clone());
+            }
+            let found = acct
+                .products
+                .iter()
+                .find(|p| p.name == name && !p.deleted)
+                .map(|p| p.id.clone());
+            let id = match found {
+                Some(id) => id,
+                None => acct.create_product(
+                    ctx,
+                    NewProduct {
+                        id: None,
+                        name: name.to_owned(),
+                        description: None,
+                        metadata: Metadata::new(),
+                        created: Some(created),
+                    },
+                )?,
+            };
+            products.push((name.to_owned(), id.clone()));
+            Ok(id)
         };
-        products.push((name.to_owned(), id.clone()));
-        Ok(id)
-    };
     for &(key, product, currency, amount, recurring) in PRICES {
         let id = match existing(acct, key) {
             Some(id) => id,
@@ -178,7 +333,13 @@ fn catalog(acct: &mut Account, ctx: &mut Ctx, created: i64) -> Result<Vec<Seeded
                         currency: currency.to_owned(),
                         unit_amount: Some(amount),
                         unit_amount_decimal: None,
-                        recurring: recurring.map(|(interval, interval_count, usage_type)| Recurring { interval, interval_count, usage_type }),
+                        recurring: recurring.map(|(interval, interval_count, usage_type)| {
+                            Recurring {
+                                interval,
+                                interval_count,
+                                usage_type,
+                            }
+                        }),
                         tiers_mode: None,
                         tiers: Vec::new(),
                         transform_quantity: None,
@@ -191,7 +352,10 @@ fn catalog(acct: &mut Account, ctx: &mut Ctx, created: i64) -> Result<Vec<Seeded
                 )?
             }
         };
-        out.push(SeededPrice { id, lookup_key: key.to_owned() });
+        out.push(SeededPrice {
+            id,
+            lookup_key: key.to_owned(),
+        });
     }
     let tiered_key = "pro_seats_tiered";
     let id = match existing(acct, tiered_key) {
@@ -205,11 +369,23 @@ fn catalog(acct: &mut Account, ctx: &mut Ctx, created: i64) -> Result<Vec<Seeded
                     currency: "usd".to_owned(),
                     unit_amount: None,
                     unit_amount_decimal: None,
-                    recurring: Some(Recurring { interval: Interval::Month, interval_count: 1, usage_type: UsageType::Licensed }),
+                    recurring: Some(Recurring {
+                        interval: Interval::Month,
+                        interval_count: 1,
+                        usage_type: UsageType::Licensed,
+                    }),
                     tiers_mode: Some("graduated".to_owned()),
                     tiers: vec![
-                        Tier { up_to: Some(10), unit_amount: Some(1_000), flat_amount: Some(2_000) },
-                        Tier { up_to: None, unit_amount: Some(800), flat_amount: None },
+                        Tier {
+                            up_to: Some(10),
+                            unit_amount: Some(1_000),
+                            flat_amount: Some(2_000),
+                        },
+                        Tier {
+                            up_to: None,
+                            unit_amount: Some(800),
+                            flat_amount: None,
+                        },
                     ],
                     transform_quantity: None,
                     tax_behavior: Some("exclusive".to_owned()),
@@ -221,7 +397,10 @@ fn catalog(acct: &mut Account, ctx: &mut Ctx, created: i64) -> Result<Vec<Seeded
             )?
         }
     };
-    out.push(SeededPrice { id, lookup_key: tiered_key.to_owned() });
+    out.push(SeededPrice {
+        id,
+        lookup_key: tiered_key.to_owned(),
+    });
     Ok(out)
 }
 
@@ -274,7 +453,8 @@ pub fn seed(world: &mut World, request: &SeedRequest) -> Result<SeedReport, ApiE
     let now = world.now();
     let (acct, ctx) = world.account_and_ctx(&account_id, livemode);
     let already = u64::try_from(acct.customers.len()).unwrap_or(0);
-    let mut rng = StdRng::seed_from_u64(seed ^ fnv(&account_id) ^ already.wrapping_mul(0x9e37_79b9));
+    let mut rng =
+        StdRng::seed_from_u64(seed ^ fnv(&account_id) ^ already.wrapping_mul(0x9e37_79b9));
     let saved_ids = std::mem::replace(&mut ctx.ids, IdGen::new(rng.r#gen()));
     let result = seed_into(acct, ctx, &mut rng, request, generated, days_back, now);
     ctx.ids = saved_ids;
@@ -284,7 +464,13 @@ pub fn seed(world: &mut World, request: &SeedRequest) -> Result<SeedReport, ApiE
     }
     let (prices, coupons, customers) = result?;
     world.enqueue_outbox();
-    Ok(SeedReport { account: account_id, livemode, prices, coupons, customers })
+    Ok(SeedReport {
+        account: account_id,
+        livemode,
+        prices,
+        coupons,
+        customers,
+    })
 }
 
 type Seeded = (Vec<SeededPrice>, Vec<String>, Vec<SeededCustomer>);
@@ -311,10 +497,21 @@ fn seed_into(
             NAME_B[rng.gen_range(0..NAME_B.len())],
             offset + i + 1
         );
-        let slug: String = name.to_lowercase().chars().filter(char::is_ascii_alphanumeric).collect();
+        let slug: String = name
+            .to_lowercase()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
         let mut metadata = Metadata::new();
-        metadata.insert("segment".to_owned(), ["smb", "mid_market", "enterprise"][rng.gen_range(0..3)].to_owned());
-        companies.push(CompanySeed { email: Some(format!("billing@{slug}.example.com")), name, metadata });
+        metadata.insert(
+            "segment".to_owned(),
+            ["smb", "mid_market", "enterprise"][rng.gen_range(0..3)].to_owned(),
+        );
+        companies.push(CompanySeed {
+            email: Some(format!("billing@{slug}.example.com")),
+            name,
+            metadata,
+        });
     }
     // Creation times ascending, so insertion order matches `created`.
     let mut times: Vec<i64> = companies
@@ -335,8 +532,14 @@ fn seed_into(
                 ..CustomerInput::default()
             },
         )?;
-        let subscriptions = seed_subscriptions(acct, ctx, rng, &prices, &coupon_ids, &id, created, now)?;
-        out.push(SeededCustomer { id, name: company.name, email: company.email, subscriptions });
+        let subscriptions =
+            seed_subscriptions(acct, ctx, rng, &prices, &coupon_ids, &id, created, now)?;
+        out.push(SeededCustomer {
+            id,
+            name: company.name,
+            email: company.email,
+            subscriptions,
+        });
     }
     Ok((prices, coupon_ids, out))
 }
@@ -359,7 +562,11 @@ fn seed_subscriptions(
     // Some customers churned from an older plan before their current one.
     let count = if rng.gen_range(0..100) < 10 { 2 } else { 1 };
     for n in 0..count {
-        let status = if count == 2 && n == 0 { SubscriptionStatus::Canceled } else { status_roll(rng) };
+        let status = if count == 2 && n == 0 {
+            SubscriptionStatus::Canceled
+        } else {
+            status_roll(rng)
+        };
         let currency_roll = rng.gen_range(0..100);
         let plan_key = match currency_roll {
             0..=3 => "pro_monthly_eur",
@@ -374,7 +581,11 @@ fn seed_subscriptions(
             coupons: Vec::new(),
         }];
         if usd && plan_key.ends_with("monthly") && rng.gen_range(0..100) < 15 {
-            items.push(ItemInput { price: price_of(prices, "api_calls_metered"), quantity: None, coupons: Vec::new() });
+            items.push(ItemInput {
+                price: price_of(prices, "api_calls_metered"),
+                quantity: None,
+                coupons: Vec::new(),
+            });
         }
         let coupons = if usd && rng.gen_range(0..100) < 15 {
             vec![coupon_ids[rng.gen_range(0..coupon_ids.len())].clone()]
@@ -391,7 +602,8 @@ fn seed_subscriptions(
                 items,
                 coupons,
                 trial_period_days: trialing.then_some(30),
-                cancel_at_period_end: status == SubscriptionStatus::Active && rng.gen_range(0..100) < 8,
+                cancel_at_period_end: status == SubscriptionStatus::Active
+                    && rng.gen_range(0..100) < 8,
                 status: match status {
                     SubscriptionStatus::Canceled
                     | SubscriptionStatus::Active
@@ -411,8 +623,21 @@ fn seed_subscriptions(
                 acct.cancel_subscription(ctx, &id)?;
             }
             SubscriptionStatus::IncompleteExpired | SubscriptionStatus::Paused => {
-                ctx.now = (sub_created + if status == SubscriptionStatus::Paused { 40 * 86_400 } else { 86_400 }).min(now - 30);
-                acct.update_subscription(ctx, &id, SubscriptionUpdate { status: Some(status), ..Default::default() })?;
+                ctx.now = (sub_created
+                    + if status == SubscriptionStatus::Paused {
+                        40 * 86_400
+                    } else {
+                        86_400
+                    })
+                .min(now - 30);
+                acct.update_subscription(
+                    ctx,
+                    &id,
+                    SubscriptionUpdate {
+                        status: Some(status),
+                        ..Default::default()
+                    },
+                )?;
             }
             _ => {}
         }
@@ -426,8 +651,12 @@ mod tests {
     use super::*;
     use crate::config::SandboxConfig;
 
-    fn snapshot(world: &World) -> Vec<(String, Option<String>, Vec<(String, SubscriptionStatus)>)> {
-        let acct = world.account(&world.config.platform_account, false).unwrap();
+    type Snapshot = Vec<(String, Option<String>, Vec<(String, SubscriptionStatus)>)>;
+
+    fn snapshot(world: &World) -> Snapshot {
+        let acct = world
+            .account(&world.config.platform_account, false)
+            .unwrap();
         acct.customers
             .iter()
             .map(|c| {
@@ -454,20 +683,46 @@ mod tests {
     }
 
     fn seed_fn(world: &mut World, seed: u64) {
-        let report = super::seed(world, &SeedRequest { seed: Some(seed), customers: Some(60), ..Default::default() }).unwrap();
+        let report = super::seed(
+            world,
+            &SeedRequest {
+                seed: Some(seed),
+                customers: Some(60),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(report.customers.len(), 60);
     }
 
     #[test]
     fn a_seeded_mix_covers_every_status_and_several_intervals() {
         let mut world = World::new(SandboxConfig::default());
-        super::seed(&mut world, &SeedRequest { seed: Some(1), customers: Some(300), ..Default::default() }).unwrap();
-        let acct = world.account(&world.config.platform_account, false).unwrap();
+        super::seed(
+            &mut world,
+            &SeedRequest {
+                seed: Some(1),
+                customers: Some(300),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let acct = world
+            .account(&world.config.platform_account, false)
+            .unwrap();
         for status in SubscriptionStatus::ALL {
-            assert!(acct.subscriptions.iter().any(|s| s.status == status), "{status:?} missing");
+            assert!(
+                acct.subscriptions.iter().any(|s| s.status == status),
+                "{status:?} missing"
+            );
         }
         assert!(acct.subscriptions.iter().any(|s| !s.discounts.is_empty()));
-        assert!(acct.subscriptions.iter().any(|s| s.items.iter().any(|i| i.quantity.is_none())), "metered item");
+        assert!(
+            acct.subscriptions
+                .iter()
+                .any(|s| s.items.iter().any(|i| i.quantity.is_none())),
+            "metered item"
+        );
         assert!(acct.subscriptions.iter().any(|s| s.cancel_at_period_end));
     }
 
@@ -477,7 +732,11 @@ mod tests {
         let mut metadata = Metadata::new();
         metadata.insert("hubspot_company_id".to_owned(), "1001".to_owned());
         let request = SeedRequest {
-            companies: vec![CompanySeed { name: "Acme Corp".into(), email: Some("ap@acme.test".into()), metadata }],
+            companies: vec![CompanySeed {
+                name: "Acme Corp".into(),
+                email: Some("ap@acme.test".into()),
+                metadata,
+            }],
             ..Default::default()
         };
         let first = super::seed(&mut world, &request).unwrap();
@@ -485,8 +744,13 @@ mod tests {
         assert_eq!(first.customers.len(), 1);
         assert_ne!(first.customers[0].id, second.customers[0].id);
         assert_eq!(first.prices, second.prices, "the catalog is reused");
-        let acct = world.account(&world.config.platform_account, false).unwrap();
+        let acct = world
+            .account(&world.config.platform_account, false)
+            .unwrap();
         let c = acct.customers.get(&first.customers[0].id).unwrap();
-        assert_eq!(c.metadata.get("hubspot_company_id").map(String::as_str), Some("1001"));
+        assert_eq!(
+            c.metadata.get("hubspot_company_id").map(String::as_str),
+            Some("1001")
+        );
     }
 }

@@ -32,7 +32,13 @@ pub struct Shared {
 
 pub type AppState = Arc<Shared>;
 
-async fn v1(State(shared): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn v1(
+    State(shared): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     api::handle(shared, method, uri, headers, body).await
 }
 
@@ -80,7 +86,8 @@ impl Sandbox {
                 customers: Some(seed_customers),
                 ..seed::SeedRequest::default()
             };
-            seed::seed(&mut world, &request).map_err(|e| anyhow::anyhow!("seeding at start: {}", e.message))?;
+            seed::seed(&mut world, &request)
+                .map_err(|e| anyhow::anyhow!("seeding at start: {}", e.message))?;
         }
         let shared = Arc::new(Shared {
             world: Mutex::new(world),
@@ -94,7 +101,10 @@ impl Sandbox {
             let shutdown = async {
                 let _ = stop_rx.await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!(error = %e, "stripe sandbox server stopped");
             }
         });

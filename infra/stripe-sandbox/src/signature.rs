@@ -19,7 +19,12 @@ pub fn v1_signature(secret: &str, timestamp: i64, payload: &[u8]) -> String {
 }
 
 /// The header value for `payload` signed with each secret in order.
-pub fn signature_header(secrets: &[String], timestamp: i64, payload: &[u8], livemode: bool) -> String {
+pub fn signature_header(
+    secrets: &[String],
+    timestamp: i64,
+    payload: &[u8],
+    livemode: bool,
+) -> String {
     let mut header = format!("t={timestamp}");
     for secret in secrets {
         header.push_str(",v1=");
@@ -58,7 +63,10 @@ mod tests {
 
     #[test]
     fn a_rotation_header_carries_one_v1_per_secret_in_order() {
-        let secrets = vec!["whsec_rotated_secret".to_owned(), "whsec_test_secret".to_owned()];
+        let secrets = vec![
+            "whsec_rotated_secret".to_owned(),
+            "whsec_test_secret".to_owned(),
+        ];
         let header = signature_header(&secrets, 1_700_000_000, PAYLOAD.as_bytes(), true);
         assert_eq!(
             header,
@@ -72,6 +80,9 @@ mod tests {
         let secrets = vec!["whsec_test_secret".to_owned()];
         let header = signature_header(&secrets, 1_700_000_000, PAYLOAD.as_bytes(), false);
         let v0 = header.split(",v0=").nth(1).unwrap();
-        assert_ne!(v0, v1_signature("whsec_test_secret", 1_700_000_000, PAYLOAD.as_bytes()));
+        assert_ne!(
+            v0,
+            v1_signature("whsec_test_secret", 1_700_000_000, PAYLOAD.as_bytes())
+        );
     }
 }

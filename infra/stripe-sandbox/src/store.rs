@@ -11,9 +11,9 @@ use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
 use crate::model::{
-    Coupon, CouponDuration, Customer, CustomerInput, Discount, EventRecord, Listed, Metadata, Price,
-    Product, Recurring, Subscription, SubscriptionInput, SubscriptionItem, SubscriptionStatus,
-    SubscriptionUpdate, Tier, TransformQuantity, add_intervals, Interval,
+    Coupon, CouponDuration, Customer, CustomerInput, Discount, EventRecord, Interval, Listed,
+    Metadata, Price, Product, Recurring, Subscription, SubscriptionInput, SubscriptionItem,
+    SubscriptionStatus, SubscriptionUpdate, Tier, TransformQuantity, add_intervals,
 };
 use crate::render::{self, View};
 
@@ -256,7 +256,13 @@ impl Account {
     }
 
     /// Records an event (and queues it for delivery). `previous` only on `*.updated`.
-    pub fn emit(&mut self, ctx: &mut Ctx, kind: &str, object: Value, previous: Option<Value>) -> String {
+    pub fn emit(
+        &mut self,
+        ctx: &mut Ctx,
+        kind: &str,
+        object: Value,
+        previous: Option<Value>,
+    ) -> String {
         let id = ctx.ids.next("evt_", 24);
         let mut data = json!({ "object": object });
         if let Some(previous) = previous {
@@ -265,7 +271,9 @@ impl Account {
         let (request_id, idempotency_key) = ctx
             .request
             .clone()
-            .map_or((Value::Null, Value::Null), |(rid, key)| (json!(rid), json!(key)));
+            .map_or((Value::Null, Value::Null), |(rid, key)| {
+                (json!(rid), json!(key))
+            });
         let mut body = json!({
             "id": id,
             "object": "event",
@@ -323,7 +331,8 @@ impl Account {
     fn coupon_for(&self, id: &str, param: &str) -> Result<&Coupon, ApiError> {
         match self.coupons.get(id) {
             Some(c) if !c.deleted => Ok(c),
-            _ => Err(ApiError::no_such("coupon", id, param).with_status(axum::http::StatusCode::BAD_REQUEST)),
+            _ => Err(ApiError::no_such("coupon", id, param)
+                .with_status(axum::http::StatusCode::BAD_REQUEST)),
         }
     }
 
@@ -367,7 +376,11 @@ impl Account {
 
     // ---------- customers ----------
 
-    pub fn create_customer(&mut self, ctx: &mut Ctx, input: CustomerInput) -> Result<String, ApiError> {
+    pub fn create_customer(
+        &mut self,
+        ctx: &mut Ctx,
+        input: CustomerInput,
+    ) -> Result<String, ApiError> {
         if let Some(coupon) = &input.coupon {
             self.coupon_for(coupon, "coupon")?;
         }
@@ -399,7 +412,12 @@ impl Account {
         Ok(id)
     }
 
-    pub fn update_customer(&mut self, ctx: &mut Ctx, id: &str, input: CustomerInput) -> Result<(), ApiError> {
+    pub fn update_customer(
+        &mut self,
+        ctx: &mut Ctx,
+        id: &str,
+        input: CustomerInput,
+    ) -> Result<(), ApiError> {
         self.live_customer(id, "id")?;
         if let Some(coupon) = &input.coupon {
             self.coupon_for(coupon, "coupon")?;
@@ -466,7 +484,7 @@ impl Account {
     pub fn create_product(&mut self, ctx: &mut Ctx, input: NewProduct) -> Result<String, ApiError> {
         let id = match input.id {
             Some(id) if self.products.get(&id).is_some() => {
-                return Err(ApiError::invalid_request(format!("Product already exists."))
+                return Err(ApiError::invalid_request("Product already exists.")
                     .with_code("resource_already_exists")
                     .with_param("id"));
             }
@@ -539,7 +557,9 @@ impl Account {
             },
             tiers: input.tiers,
             transform_quantity: input.transform_quantity,
-            tax_behavior: input.tax_behavior.unwrap_or_else(|| "unspecified".to_owned()),
+            tax_behavior: input
+                .tax_behavior
+                .unwrap_or_else(|| "unspecified".to_owned()),
             nickname: input.nickname,
             lookup_key: input.lookup_key,
             active: true,
@@ -564,7 +584,10 @@ impl Account {
                 ));
             }
             (Some(p), None) if !(p > 0.0 && p <= 100.0) => {
-                return Err(ApiError::invalid_param("percent_off", "percent_off must be between 0 and 100."));
+                return Err(ApiError::invalid_param(
+                    "percent_off",
+                    "percent_off must be between 0 and 100.",
+                ));
             }
             (None, Some(_)) if input.currency.is_none() => {
                 return Err(ApiError::missing_param("currency"));
@@ -624,10 +647,9 @@ impl Account {
     // ---------- subscriptions ----------
 
     fn recurring_price(&self, id: &str, param: &str) -> Result<&Price, ApiError> {
-        let price = self
-            .prices
-            .get(id)
-            .ok_or_else(|| ApiError::no_such("price", id, param).with_status(axum::http::StatusCode::BAD_REQUEST))?;
+        let price = self.prices.get(id).ok_or_else(|| {
+            ApiError::no_such("price", id, param).with_status(axum::http::StatusCode::BAD_REQUEST)
+        })?;
         if price.recurring.is_none() {
             return Err(ApiError::invalid_param(
                 param,
@@ -637,30 +659,55 @@ impl Account {
         Ok(price)
     }
 
-    fn new_item(&self, ctx: &mut Ctx, price: &str, quantity: Option<u64>, param: &str) -> Result<SubscriptionItem, ApiError> {
+    fn new_item(
+        &self,
+        ctx: &mut Ctx,
+        price: &str,
+        quantity: Option<u64>,
+        param: &str,
+    ) -> Result<SubscriptionItem, ApiError> {
         let p = self.recurring_price(price, param)?;
-        let metered = p.recurring.as_ref().is_some_and(|r| r.usage_type == crate::model::UsageType::Metered);
+        let metered = p
+            .recurring
+            .as_ref()
+            .is_some_and(|r| r.usage_type == crate::model::UsageType::Metered);
         Ok(SubscriptionItem {
             id: ctx.ids.next("si_", 14),
             created: ctx.now,
             price: price.to_owned(),
-            quantity: if metered { None } else { Some(quantity.unwrap_or(1)) },
+            quantity: if metered {
+                None
+            } else {
+                Some(quantity.unwrap_or(1))
+            },
             discounts: Vec::new(),
             metadata: Metadata::new(),
         })
     }
 
-    pub fn create_subscription(&mut self, ctx: &mut Ctx, input: SubscriptionInput) -> Result<String, ApiError> {
+    pub fn create_subscription(
+        &mut self,
+        ctx: &mut Ctx,
+        input: SubscriptionInput,
+    ) -> Result<String, ApiError> {
         self.live_customer(&input.customer, "customer")
             .map_err(|e| e.with_status(axum::http::StatusCode::BAD_REQUEST))?;
         if input.items.is_empty() {
             return Err(ApiError::missing_param("items"));
         }
         if input.items.len() > 20 {
-            return Err(ApiError::invalid_param("items", "A subscription can have at most 20 items."));
+            return Err(ApiError::invalid_param(
+                "items",
+                "A subscription can have at most 20 items.",
+            ));
         }
         for coupon in &input.coupons {
             self.coupon_for(coupon, "discounts")?;
+        }
+        for (i, item) in input.items.iter().enumerate() {
+            for coupon in &item.coupons {
+                self.coupon_for(coupon, &format!("items[{i}][discounts]"))?;
+            }
         }
         let created = input.created.unwrap_or(ctx.now);
         let saved_now = ctx.now;
@@ -692,11 +739,13 @@ impl Account {
             items.push(built);
         }
         ctx.now = saved_now;
-        let status = input.status.unwrap_or(if input.trial_period_days.is_some() {
-            SubscriptionStatus::Trialing
-        } else {
-            SubscriptionStatus::Active
-        });
+        let status = input
+            .status
+            .unwrap_or(if input.trial_period_days.is_some() {
+                SubscriptionStatus::Trialing
+            } else {
+                SubscriptionStatus::Active
+            });
         let (trial_start, trial_end) = if status == SubscriptionStatus::Trialing {
             let days = input.trial_period_days.unwrap_or(14);
             (Some(created), Some(created + days * 86_400))
@@ -719,25 +768,44 @@ impl Account {
             start_date: created,
             cancel_at_period_end: input.cancel_at_period_end,
             cancel_at: None,
-            canceled_at: if status == SubscriptionStatus::Canceled { ended } else { None },
+            canceled_at: if status == SubscriptionStatus::Canceled {
+                ended
+            } else {
+                None
+            },
             ended_at: ended,
             trial_start,
             trial_end,
             pause_collection: None,
-            collection_method: input.collection_method.unwrap_or_else(|| "charge_automatically".to_owned()),
+            collection_method: input
+                .collection_method
+                .unwrap_or_else(|| "charge_automatically".to_owned()),
             metadata: input.metadata.unwrap_or_default(),
         };
         let item_ids: Vec<String> = sub.items.iter().map(|i| i.id.clone()).collect();
         self.subscriptions.insert(sub);
         let mut discounts = Vec::new();
         for coupon in &input.coupons {
-            discounts.push(self.add_discount(ctx, coupon, &input.customer, Some(&id), None, created));
+            discounts.push(self.add_discount(
+                ctx,
+                coupon,
+                &input.customer,
+                Some(&id),
+                None,
+                created,
+            ));
         }
         for (item, item_id) in input.items.iter().zip(&item_ids) {
             let mut item_discounts = Vec::new();
             for coupon in &item.coupons {
-                self.coupon_for(coupon, "items[][discounts]")?;
-                item_discounts.push(self.add_discount(ctx, coupon, &input.customer, Some(&id), Some(item_id), created));
+                item_discounts.push(self.add_discount(
+                    ctx,
+                    coupon,
+                    &input.customer,
+                    Some(&id),
+                    Some(item_id),
+                    created,
+                ));
             }
             if let Some(s) = self.subscriptions.get_mut(&id)
                 && let Some(si) = s.items.iter_mut().find(|si| &si.id == item_id)
@@ -759,9 +827,16 @@ impl Account {
             .ok_or_else(|| ApiError::no_such("subscription", id, "id"))
     }
 
-    pub fn update_subscription(&mut self, ctx: &mut Ctx, id: &str, update: SubscriptionUpdate) -> Result<(), ApiError> {
+    pub fn update_subscription(
+        &mut self,
+        ctx: &mut Ctx,
+        id: &str,
+        update: SubscriptionUpdate,
+    ) -> Result<(), ApiError> {
         let current = self.existing_subscription(id)?.clone();
-        if current.status == SubscriptionStatus::Canceled && update.status != Some(SubscriptionStatus::Canceled) {
+        if current.status == SubscriptionStatus::Canceled
+            && update.status != Some(SubscriptionStatus::Canceled)
+        {
             return Err(ApiError::invalid_request(
                 "A canceled subscription can only update its cancellation_details and metadata.",
             ));
@@ -779,13 +854,25 @@ impl Account {
                             .items
                             .iter()
                             .position(|si| &si.id == item_id)
-                            .ok_or_else(|| ApiError::no_such("subscription_item", item_id, &format!("items[{i}][id]")).with_status(axum::http::StatusCode::BAD_REQUEST))?;
+                            .ok_or_else(|| {
+                                ApiError::no_such(
+                                    "subscription_item",
+                                    item_id,
+                                    &format!("items[{i}][id]"),
+                                )
+                                .with_status(axum::http::StatusCode::BAD_REQUEST)
+                            })?;
                         if change.deleted {
                             next.items.remove(pos);
                             continue;
                         }
                         if let Some(price) = &change.price {
-                            let fresh = self.new_item(ctx, price, change.quantity.or(next.items[pos].quantity), &format!("items[{i}][price]"))?;
+                            let fresh = self.new_item(
+                                ctx,
+                                price,
+                                change.quantity.or(next.items[pos].quantity),
+                                &format!("items[{i}][price]"),
+                            )?;
                             next.items[pos].price = fresh.price;
                             next.items[pos].quantity = fresh.quantity;
                         } else if let Some(q) = change.quantity
@@ -795,14 +882,24 @@ impl Account {
                         }
                     }
                     None => {
-                        let price = change.price.as_deref().ok_or_else(|| ApiError::missing_param(&format!("items[{i}][price]")))?;
-                        let item = self.new_item(ctx, price, change.quantity, &format!("items[{i}][price]"))?;
+                        let price = change.price.as_deref().ok_or_else(|| {
+                            ApiError::missing_param(&format!("items[{i}][price]"))
+                        })?;
+                        let item = self.new_item(
+                            ctx,
+                            price,
+                            change.quantity,
+                            &format!("items[{i}][price]"),
+                        )?;
                         next.items.push(item);
                     }
                 }
             }
             if next.items.is_empty() {
-                return Err(ApiError::invalid_param("items", "A subscription must have at least one active plan."));
+                return Err(ApiError::invalid_param(
+                    "items",
+                    "A subscription must have at least one active plan.",
+                ));
             }
         }
         if let Some(coupons) = &update.coupons {
@@ -828,7 +925,8 @@ impl Account {
             next.billing_cycle_anchor = ctx.now;
         }
         if let Some(status) = update.status {
-            if status == SubscriptionStatus::Trialing && next.status != SubscriptionStatus::Trialing {
+            if status == SubscriptionStatus::Trialing && next.status != SubscriptionStatus::Trialing
+            {
                 next.trial_start = Some(ctx.now);
                 next.trial_end = Some(ctx.now + 14 * 86_400);
                 next.billing_cycle_anchor = ctx.now + 14 * 86_400;
@@ -843,7 +941,14 @@ impl Account {
         if let Some(coupons) = update.coupons {
             let mut discounts = Vec::new();
             for coupon in &coupons {
-                discounts.push(self.add_discount(ctx, coupon, &next.customer, Some(id), None, ctx.now));
+                discounts.push(self.add_discount(
+                    ctx,
+                    coupon,
+                    &next.customer,
+                    Some(id),
+                    None,
+                    ctx.now,
+                ));
             }
             next.discounts = discounts;
         }
@@ -853,7 +958,12 @@ impl Account {
         let after = self.subscription_json(ctx, id);
         if before != after {
             let prev = previous_attributes(&before, &after);
-            self.emit(ctx, "customer.subscription.updated", after.clone(), Some(prev));
+            self.emit(
+                ctx,
+                "customer.subscription.updated",
+                after.clone(),
+                Some(prev),
+            );
         }
         if is_paused && !was_paused {
             self.emit(ctx, "customer.subscription.paused", after, None);
@@ -883,7 +993,9 @@ impl Account {
     /// Drops events older than the 30-day horizon.
     pub fn expire_events(&mut self, now: i64) {
         let horizon = now - 30 * 86_400;
-        self.events.retain(|e| e.created >= horizon);
+        if self.events.iter().any(|e| e.created < horizon) {
+            self.events.retain(|e| e.created >= horizon);
+        }
     }
 }
 
@@ -897,7 +1009,16 @@ mod tests {
         let mut ctx = Ctx::new(7, "2026-07-29.dahlia".into());
         ctx.now = 1_750_000_000;
         let product = acct
-            .create_product(&mut ctx, NewProduct { id: None, name: "Pro".into(), description: None, metadata: Metadata::new(), created: None })
+            .create_product(
+                &mut ctx,
+                NewProduct {
+                    id: None,
+                    name: "Pro".into(),
+                    description: None,
+                    metadata: Metadata::new(),
+                    created: None,
+                },
+            )
             .unwrap();
         let price = acct
             .create_price(
@@ -907,7 +1028,11 @@ mod tests {
                     currency: "usd".into(),
                     unit_amount: Some(2000),
                     unit_amount_decimal: None,
-                    recurring: Some(Recurring { interval: Interval::Month, interval_count: 1, usage_type: UsageType::Licensed }),
+                    recurring: Some(Recurring {
+                        interval: Interval::Month,
+                        interval_count: 1,
+                        usage_type: UsageType::Licensed,
+                    }),
                     tiers_mode: None,
                     tiers: vec![],
                     transform_quantity: None,
@@ -925,15 +1050,37 @@ mod tests {
     #[test]
     fn deleting_a_customer_cancels_its_subscriptions_before_the_customer_deleted_event() {
         let (mut acct, mut ctx, price) = setup();
-        let cus = acct.create_customer(&mut ctx, CustomerInput { name: Some("Acme".into()), ..Default::default() }).unwrap();
+        let cus = acct
+            .create_customer(
+                &mut ctx,
+                CustomerInput {
+                    name: Some("Acme".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         let sub = acct
-            .create_subscription(&mut ctx, SubscriptionInput { customer: cus.clone(), items: vec![ItemInput { price, quantity: Some(2), coupons: vec![] }], ..Default::default() })
+            .create_subscription(
+                &mut ctx,
+                SubscriptionInput {
+                    customer: cus.clone(),
+                    items: vec![ItemInput {
+                        price,
+                        quantity: Some(2),
+                        coupons: vec![],
+                    }],
+                    ..Default::default()
+                },
+            )
             .unwrap();
         ctx.outbox.clear();
         acct.delete_customer(&mut ctx, &cus).unwrap();
         let kinds: Vec<&str> = ctx.outbox.iter().map(|o| o.kind.as_str()).collect();
         assert_eq!(kinds, ["customer.subscription.deleted", "customer.deleted"]);
-        assert_eq!(acct.subscriptions.get(&sub).unwrap().status, SubscriptionStatus::Canceled);
+        assert_eq!(
+            acct.subscriptions.get(&sub).unwrap().status,
+            SubscriptionStatus::Canceled
+        );
         assert!(acct.customers.get(&cus).unwrap().deleted);
         let err = acct.delete_customer(&mut ctx, &cus).unwrap_err();
         assert_eq!(err.code, Some("resource_missing"));
@@ -945,15 +1092,33 @@ mod tests {
         let mut metadata = Metadata::new();
         metadata.insert("tier".into(), "gold".into());
         let cus = acct
-            .create_customer(&mut ctx, CustomerInput { name: Some("Old".into()), metadata: Some(metadata), ..Default::default() })
+            .create_customer(
+                &mut ctx,
+                CustomerInput {
+                    name: Some("Old".into()),
+                    metadata: Some(metadata),
+                    ..Default::default()
+                },
+            )
             .unwrap();
         let mut change = Metadata::new();
         change.insert("tier".into(), "silver".into());
-        acct.update_customer(&mut ctx, &cus, CustomerInput { name: Some("New".into()), metadata: Some(change), ..Default::default() })
-            .unwrap();
+        acct.update_customer(
+            &mut ctx,
+            &cus,
+            CustomerInput {
+                name: Some("New".into()),
+                metadata: Some(change),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let event = acct.events.iter().last().unwrap();
         assert_eq!(event.kind, "customer.updated");
-        assert_eq!(event.body["data"]["previous_attributes"], json!({"name": "Old", "metadata": {"tier": "gold"}}));
+        assert_eq!(
+            event.body["data"]["previous_attributes"],
+            json!({"name": "Old", "metadata": {"tier": "gold"}})
+        );
         assert_eq!(event.body["data"]["object"]["name"], "New");
     }
 
@@ -962,11 +1127,41 @@ mod tests {
         let (mut acct, mut ctx, price) = setup();
         let product = acct.prices.get(&price).unwrap().product.clone();
         let one_time = acct
-            .create_price(&mut ctx, NewPrice { product, currency: "usd".into(), unit_amount: Some(500), unit_amount_decimal: None, recurring: None, tiers_mode: None, tiers: vec![], transform_quantity: None, tax_behavior: None, nickname: None, lookup_key: None, metadata: Metadata::new(), created: None })
+            .create_price(
+                &mut ctx,
+                NewPrice {
+                    product,
+                    currency: "usd".into(),
+                    unit_amount: Some(500),
+                    unit_amount_decimal: None,
+                    recurring: None,
+                    tiers_mode: None,
+                    tiers: vec![],
+                    transform_quantity: None,
+                    tax_behavior: None,
+                    nickname: None,
+                    lookup_key: None,
+                    metadata: Metadata::new(),
+                    created: None,
+                },
+            )
             .unwrap();
-        let cus = acct.create_customer(&mut ctx, CustomerInput::default()).unwrap();
+        let cus = acct
+            .create_customer(&mut ctx, CustomerInput::default())
+            .unwrap();
         let err = acct
-            .create_subscription(&mut ctx, SubscriptionInput { customer: cus, items: vec![ItemInput { price: one_time, quantity: None, coupons: vec![] }], ..Default::default() })
+            .create_subscription(
+                &mut ctx,
+                SubscriptionInput {
+                    customer: cus,
+                    items: vec![ItemInput {
+                        price: one_time,
+                        quantity: None,
+                        coupons: vec![],
+                    }],
+                    ..Default::default()
+                },
+            )
             .unwrap_err();
         assert_eq!(err.param.as_deref(), Some("items[0][price]"));
     }

@@ -65,13 +65,21 @@ async fn deliver_round(shared: &Shared, force: bool) -> (Vec<DeliveryReport>, Op
     let mut reports = Vec::with_capacity(batch.len());
     for delivery in batch {
         let t = unix_now();
-        let header = signature_header(&secrets, t, delivery.event.payload.as_bytes(), delivery.event.livemode);
+        let header = signature_header(
+            &secrets,
+            t,
+            delivery.event.payload.as_bytes(),
+            delivery.event.livemode,
+        );
         let sent = shared
             .http
             .post(&url)
             .timeout(timeout)
             .header("content-type", "application/json; charset=utf-8")
-            .header("user-agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
+            .header(
+                "user-agent",
+                "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            )
             .header("stripe-signature", header)
             .body(delivery.event.payload.clone())
             .send()

@@ -221,10 +221,18 @@ impl World {
         };
         add(&self.config.test_secret_key.clone(), false, KeyAccess::Full);
         add(&self.config.live_secret_key.clone(), true, KeyAccess::Full);
-        let read_all = ["customer", "subscription", "product", "price", "coupon", "event", "account"]
-            .iter()
-            .map(|r| format!("{r}_read"))
-            .collect();
+        let read_all = [
+            "customer",
+            "subscription",
+            "product",
+            "price",
+            "coupon",
+            "event",
+            "account",
+        ]
+        .iter()
+        .map(|r| format!("{r}_read"))
+        .collect();
         add(
             &self.config.read_only_restricted_key.clone(),
             false,
@@ -294,7 +302,10 @@ impl World {
         let bucket = self
             .buckets
             .entry((account.to_owned(), livemode, class))
-            .or_insert(Bucket { tokens: rate, last: now });
+            .or_insert(Bucket {
+                tokens: rate,
+                last: now,
+            });
         let elapsed = now.duration_since(bucket.last).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(rate);
         bucket.last = now;
@@ -355,7 +366,9 @@ impl World {
 
     /// Records a delivery result on the stored event (`pending_webhooks`, `delivery_success`).
     pub fn mark_delivery(&mut self, event: &Outgoing, success: Option<bool>) {
-        if let Some(acct) = self.accounts.get_mut(&(event.account.clone(), event.livemode))
+        if let Some(acct) = self
+            .accounts
+            .get_mut(&(event.account.clone(), event.livemode))
             && let Some(rec) = acct.events.get_mut(&event.event_id)
         {
             match success {
@@ -363,12 +376,10 @@ impl World {
                     rec.pending_webhooks = 0;
                     rec.delivery_success = Some(true);
                 }
-                Some(false) => {
-                    if rec.delivery_success != Some(true) {
-                        rec.delivery_success = Some(false);
-                    }
+                Some(false) if rec.delivery_success != Some(true) => {
+                    rec.delivery_success = Some(false);
                 }
-                None => {}
+                _ => {}
             }
         }
     }
@@ -380,12 +391,22 @@ mod tests {
 
     #[test]
     fn restricted_keys_need_the_named_permission_and_write_implies_read() {
-        let access = KeyAccess::Restricted(["customer_write".to_owned(), "event_read".to_owned()].into());
+        let access =
+            KeyAccess::Restricted(["customer_write".to_owned(), "event_read".to_owned()].into());
         assert_eq!(access.missing("customer", false), None);
         assert_eq!(access.missing("customer", true), None);
-        assert_eq!(access.missing("event", true).as_deref(), Some("rak_event_write"));
-        assert_eq!(access.missing("subscription", false).as_deref(), Some("rak_subscription_read"));
-        assert_eq!(KeyAccess::ReadOnly.missing("customer", true).as_deref(), Some("rak_customer_write"));
+        assert_eq!(
+            access.missing("event", true).as_deref(),
+            Some("rak_event_write")
+        );
+        assert_eq!(
+            access.missing("subscription", false).as_deref(),
+            Some("rak_subscription_read")
+        );
+        assert_eq!(
+            KeyAccess::ReadOnly.missing("customer", true).as_deref(),
+            Some("rak_customer_write")
+        );
     }
 
     #[test]
@@ -393,10 +414,15 @@ mod tests {
         let mut config = SandboxConfig::default();
         config.rate_limits.test_per_sec = 5;
         let mut world = World::new(config);
-        let allowed = (0..8).filter(|_| world.take_token("acct_a", false, "global")).count();
+        let allowed = (0..8)
+            .filter(|_| world.take_token("acct_a", false, "global"))
+            .count();
         // five at once, plus whatever trickled back in while the loop ran (far less than one)
         assert_eq!(allowed, 5);
-        assert!(world.take_token("acct_b", false, "global"), "buckets are per account");
+        assert!(
+            world.take_token("acct_b", false, "global"),
+            "buckets are per account"
+        );
         assert!(world.take_token("acct_a", true, "global"), "and per mode");
     }
 }

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::{StripeAuth, StripeSession};
 use crate::config::{STRIPE_VERSION, StripeConfig};
-use crate::error::{RetryHints, classify_api, internal, is_retriable, transport};
+use crate::error::{RetryHints, classify_api, cut, internal, is_retriable, transport};
 use crate::mrr::{BillingSummary, MrrPolicy, billing_summary};
 use crate::types::{
     BillingScheme, Coupon, Customer, Discount, DiscountSource, Expandable, HasId, List, Price,
@@ -86,7 +86,7 @@ pub struct SubscriptionFilter {
     pub customer: Option<String>,
 }
 
-/// One page of the events feed, oldest-first cursoring is the caller's business.
+/// A query on the events feed (`GET /v1/events`), newest first from `starting_after`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventQuery {
     pub created_gte: Timestamp,
@@ -224,7 +224,7 @@ impl StripeClient {
             code: ErrorCode::Internal,
             message: format!("unexpected response shape from {path}: {e}"),
             status: Some(200),
-            body: Some(body.chars().take(4096).collect()),
+            body: Some(cut(&body)),
             retry_after: None,
         })
     }

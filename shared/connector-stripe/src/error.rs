@@ -7,10 +7,10 @@ use connector::provider::ProviderError;
 
 use crate::types::{ApiErrorBody, OAuthErrorBody};
 
-/// Longest provider body kept on an error (the log cuts again; this bounds memory).
-const MAX_BODY: usize = 4096;
+/// Longest provider body kept on an error: what a log row keeps anyway.
+const MAX_BODY: usize = connector::MAX_LOGGED_RESPONSE_BYTES;
 
-fn cut(body: &str) -> String {
+pub(crate) fn cut(body: &str) -> String {
     if body.len() <= MAX_BODY {
         return body.to_owned();
     }

@@ -124,10 +124,6 @@ impl Ratio {
         self.num < 0
     }
 
-    pub fn max(self, other: Self) -> Self {
-        if self >= other { self } else { other }
-    }
-
     /// Rounds half away from zero to an integer (9966.5 -> 9967, -0.5 -> -1).
     pub fn round_half_away_from_zero(self) -> i128 {
         let q = self.num / self.den;

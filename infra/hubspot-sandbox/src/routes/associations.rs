@@ -30,7 +30,12 @@ fn type_ids(from: ObjectKind) -> (u32, u32) {
 fn pair(from: ObjectKind, to_segment: &str) -> Result<ObjectKind, ApiError> {
     ObjectKind::parse(to_segment)
         .filter(|to| *to != from)
-        .ok_or_else(|| ApiError::validation(format!("No association type between {} and {to_segment}", from.plural())))
+        .ok_or_else(|| {
+            ApiError::validation(format!(
+                "No association type between {} and {to_segment}",
+                from.plural()
+            ))
+        })
 }
 
 fn is_primary(store: &Store, from: ObjectKind, from_id: u64, to_id: u64) -> bool {
@@ -51,14 +56,24 @@ fn v4_row(store: &Store, from: ObjectKind, from_id: u64, to_id: u64) -> Value {
 
 fn live_id(store: &Store, kind: ObjectKind, raw: &str) -> Option<u64> {
     let id = store.resolve(kind, raw.parse().ok()?);
-    store.records(kind).get(&id).filter(|r| !r.is_archived()).map(|r| r.id)
+    store
+        .records(kind)
+        .get(&id)
+        .filter(|r| !r.is_archived())
+        .map(|r| r.id)
 }
 
 /// One page of associated ids, `after` being the first id to include.
-fn page(ids: &[u64], after: Option<&str>, limit: usize) -> Result<(Vec<u64>, Option<u64>), ApiError> {
+fn page(
+    ids: &[u64],
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<u64>, Option<u64>), ApiError> {
     let start = match after.filter(|a| !a.is_empty()) {
         None => 0,
-        Some(a) => a.parse::<u64>().map_err(|_| ApiError::validation(format!("invalid after cursor {a}")))?,
+        Some(a) => a
+            .parse::<u64>()
+            .map_err(|_| ApiError::validation(format!("invalid after cursor {a}")))?,
     };
     let mut rest = ids.iter().copied().filter(|id| *id >= start);
     let chunk: Vec<u64> = rest.by_ref().take(limit).collect();
@@ -108,7 +123,10 @@ pub async fn v3_list(
         ObjectKind::Companies => "company_to_contact",
         ObjectKind::Contacts => "contact_to_company",
     };
-    let rows: Vec<Value> = chunk.iter().map(|t| json!({"id": t.to_string(), "type": label})).collect();
+    let rows: Vec<Value> = chunk
+        .iter()
+        .map(|t| json!({"id": t.to_string(), "type": label}))
+        .collect();
     let mut body = json!({ "results": rows });
     if let Some(next) = next {
         body["paging"] = json!({ "next": { "after": next.to_string() } });

@@ -46,7 +46,10 @@ pub fn router() -> Router<AppState> {
         .route("/scopes/remove", post(remove_scope))
         .route("/scopes/restore", post(restore_scope))
         .route("/properties/{object_type}/{name}", delete(delete_property))
-        .route("/properties/{object_type}/{name}/type", put(retype_property))
+        .route(
+            "/properties/{object_type}/{name}/type",
+            put(retype_property),
+        )
         .route("/faults", get(get_faults).put(put_faults))
         .route("/rate-limits", get(get_rate_limits).put(put_rate_limits))
         .route("/webhooks", get(get_webhooks).put(put_webhooks))
@@ -90,7 +93,8 @@ fn kind(segment: &str) -> Result<ObjectKind> {
 }
 
 fn id(raw: &str) -> Result<u64> {
-    raw.parse().map_err(|_| bad(format!("ids are numeric, got {raw}")))
+    raw.parse()
+        .map_err(|_| bad(format!("ids are numeric, got {raw}")))
 }
 
 /// Applies the fields present in `patch` onto `current`.
@@ -121,8 +125,20 @@ pub struct SeedRequest {
 
 fn summary(world: &World) -> Value {
     let store = &world.store;
-    let live = |kind: ObjectKind| store.records(kind).values().filter(|r| !r.is_archived()).count();
-    let archived = |kind: ObjectKind| store.records(kind).values().filter(|r| r.is_archived()).count();
+    let live = |kind: ObjectKind| {
+        store
+            .records(kind)
+            .values()
+            .filter(|r| !r.is_archived())
+            .count()
+    };
+    let archived = |kind: ObjectKind| {
+        store
+            .records(kind)
+            .values()
+            .filter(|r| r.is_archived())
+            .count()
+    };
     let lists: Vec<Value> = store
         .lists
         .values()
@@ -183,7 +199,10 @@ struct RecordChange {
 }
 
 fn source(change: &RecordChange) -> String {
-    change.change_source.clone().unwrap_or_else(|| "CRM_UI".to_owned())
+    change
+        .change_source
+        .clone()
+        .unwrap_or_else(|| "CRM_UI".to_owned())
 }
 
 /// The record as the control API shows it: envelope, every property, associations.
@@ -191,7 +210,13 @@ fn raw_record(world: &World, kind: ObjectKind, id: u64) -> Option<Value> {
     let store = &world.store;
     let record = store.records(kind).get(&id)?;
     let mut properties = serde_json::Map::new();
-    for def in store.properties.get(&kind).into_iter().flatten().filter(|d| !d.archived) {
+    for def in store
+        .properties
+        .get(&kind)
+        .into_iter()
+        .flatten()
+        .filter(|d| !d.archived)
+    {
         if let Some(v) = store.value(kind, record, &def.name) {
             properties.insert(def.name.clone(), json!(v));
         }
@@ -214,23 +239,35 @@ fn raw_record(world: &World, kind: ObjectKind, id: u64) -> Option<Value> {
     }))
 }
 
-async fn create_record(State(shared): State<AppState>, Path(object_type): Path<String>, raw: Bytes) -> Result<Response> {
+async fn create_record(
+    State(shared): State<AppState>,
+    Path(object_type): Path<String>,
+    raw: Bytes,
+) -> Result<Response> {
     let kind = kind(&object_type)?;
     let change: RecordChange = body(&raw)?;
     let mut world = shared.lock();
-    let id = world.store.create(kind, change.properties.clone(), &source(&change))?;
+    let id = world
+        .store
+        .create(kind, change.properties.clone(), &source(&change))?;
     let record = raw_record(&world, kind, id);
     let record = published(&shared, &mut world, record);
     Ok((StatusCode::CREATED, Json(record)).into_response())
 }
 
-async fn get_record(State(shared): State<AppState>, Path((object_type, raw_id)): Path<(String, String)>) -> Result<Json<Value>> {
+async fn get_record(
+    State(shared): State<AppState>,
+    Path((object_type, raw_id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
     let kind = kind(&object_type)?;
     let world = shared.lock();
     let resolved = world.store.resolve(kind, id(&raw_id)?);
-    raw_record(&world, kind, resolved)
-        .map(Json)
-        .ok_or_else(|| ControlError(StatusCode::NOT_FOUND, format!("no {} {raw_id}", kind.singular())))
+    raw_record(&world, kind, resolved).map(Json).ok_or_else(|| {
+        ControlError(
+            StatusCode::NOT_FOUND,
+            format!("no {} {raw_id}", kind.singular()),
+        )
+    })
 }
 
 async fn update_record(
@@ -242,12 +279,22 @@ async fn update_record(
     let record_id = id(&raw_id)?;
     let change: RecordChange = body(&raw)?;
     let mut world = shared.lock();
-    let changed = world.store.update(kind, record_id, change.properties.clone(), &source(&change))?;
+    let changed =
+        world
+            .store
+            .update(kind, record_id, change.properties.clone(), &source(&change))?;
     let record = raw_record(&world, kind, record_id);
-    Ok(Json(published(&shared, &mut world, json!({ "changed": changed, "record": record }))))
+    Ok(Json(published(
+        &shared,
+        &mut world,
+        json!({ "changed": changed, "record": record }),
+    )))
 }
 
-async fn delete_record(State(shared): State<AppState>, Path((object_type, raw_id)): Path<(String, String)>) -> Result<StatusCode> {
+async fn delete_record(
+    State(shared): State<AppState>,
+    Path((object_type, raw_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
     let kind = kind(&object_type)?;
     let record_id = id(&raw_id)?;
     let mut world = shared.lock();
@@ -255,7 +302,10 @@ async fn delete_record(State(shared): State<AppState>, Path((object_type, raw_id
     Ok(published(&shared, &mut world, StatusCode::NO_CONTENT))
 }
 
-async fn restore_record(State(shared): State<AppState>, Path((object_type, raw_id)): Path<(String, String)>) -> Result<Json<Value>> {
+async fn restore_record(
+    State(shared): State<AppState>,
+    Path((object_type, raw_id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
     let kind = kind(&object_type)?;
     let record_id = id(&raw_id)?;
     let mut world = shared.lock();
@@ -273,15 +323,27 @@ struct MergeRequest {
     new_id: bool,
 }
 
-async fn merge_records(State(shared): State<AppState>, Path(object_type): Path<String>, raw: Bytes) -> Result<Json<Value>> {
+async fn merge_records(
+    State(shared): State<AppState>,
+    Path(object_type): Path<String>,
+    raw: Bytes,
+) -> Result<Json<Value>> {
     let kind = kind(&object_type)?;
     let request: MergeRequest = body(&raw)?;
     let mut world = shared.lock();
-    let survivor = world
-        .store
-        .merge(kind, request.primary_id, request.merged_id, request.new_id, "CRM_UI")?;
+    let survivor = world.store.merge(
+        kind,
+        request.primary_id,
+        request.merged_id,
+        request.new_id,
+        "CRM_UI",
+    )?;
     let record = raw_record(&world, kind, survivor);
-    Ok(Json(published(&shared, &mut world, json!({ "id": survivor.to_string(), "record": record }))))
+    Ok(Json(published(
+        &shared,
+        &mut world,
+        json!({ "id": survivor.to_string(), "record": record }),
+    )))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -295,16 +357,21 @@ struct AssociationRequest {
 async fn associate(State(shared): State<AppState>, raw: Bytes) -> Result<StatusCode> {
     let request: AssociationRequest = body(&raw)?;
     let mut world = shared.lock();
-    world
-        .store
-        .associate(request.company_id, request.contact_id, request.primary, "CRM_UI")?;
+    world.store.associate(
+        request.company_id,
+        request.contact_id,
+        request.primary,
+        "CRM_UI",
+    )?;
     Ok(published(&shared, &mut world, StatusCode::NO_CONTENT))
 }
 
 async fn disassociate(State(shared): State<AppState>, raw: Bytes) -> Result<StatusCode> {
     let request: AssociationRequest = body(&raw)?;
     let mut world = shared.lock();
-    world.store.disassociate(request.company_id, request.contact_id, "CRM_UI")?;
+    world
+        .store
+        .disassociate(request.company_id, request.contact_id, "CRM_UI")?;
     Ok(published(&shared, &mut world, StatusCode::NO_CONTENT))
 }
 
@@ -331,7 +398,9 @@ async fn create_list(State(shared): State<AppState>, raw: Bytes) -> Result<Respo
             id: list_id,
             name: request.name,
             object,
-            processing_type: request.processing_type.unwrap_or_else(|| "MANUAL".to_owned()),
+            processing_type: request
+                .processing_type
+                .unwrap_or_else(|| "MANUAL".to_owned()),
             version: 1,
             created_ms: now,
             updated_ms: now,
@@ -339,21 +408,38 @@ async fn create_list(State(shared): State<AppState>, raw: Bytes) -> Result<Respo
             first_added: BTreeMap::new(),
         },
     );
-    Ok((StatusCode::CREATED, Json(json!({ "id": list_id.to_string() }))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": list_id.to_string() })),
+    )
+        .into_response())
 }
 
-async fn set_member(shared: &AppState, list_id: &str, record_id: &str, member: bool) -> Result<Json<Value>> {
+async fn set_member(
+    shared: &AppState,
+    list_id: &str,
+    record_id: &str,
+    member: bool,
+) -> Result<Json<Value>> {
     let (list_id, record_id) = (id(list_id)?, id(record_id)?);
     let mut world = shared.lock();
-    let changed = world.store.set_list_membership(list_id, record_id, member)?;
+    let changed = world
+        .store
+        .set_list_membership(list_id, record_id, member)?;
     Ok(Json(json!({ "changed": changed })))
 }
 
-async fn add_member(State(shared): State<AppState>, Path((list_id, record_id)): Path<(String, String)>) -> Result<Json<Value>> {
+async fn add_member(
+    State(shared): State<AppState>,
+    Path((list_id, record_id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
     set_member(&shared, &list_id, &record_id, true).await
 }
 
-async fn remove_member(State(shared): State<AppState>, Path((list_id, record_id)): Path<(String, String)>) -> Result<Json<Value>> {
+async fn remove_member(
+    State(shared): State<AppState>,
+    Path((list_id, record_id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
     set_member(&shared, &list_id, &record_id, false).await
 }
 
@@ -400,24 +486,34 @@ async fn expire_tokens(State(shared): State<AppState>) -> Json<Value> {
 
 fn scope_of(raw: &Bytes) -> Result<String> {
     let request: TokenRequest = body(raw)?;
-    request.scope.filter(|s| !s.is_empty()).ok_or_else(|| bad("body needs {\"scope\": \"...\"}"))
+    request
+        .scope
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| bad("body needs {\"scope\": \"...\"}"))
 }
 
 async fn remove_scope(State(shared): State<AppState>, raw: Bytes) -> Result<Json<Value>> {
     let scope = scope_of(&raw)?;
     let mut world = shared.lock();
     world.oauth.removed_scopes.insert(scope);
-    Ok(Json(json!({ "removed_scopes": world.oauth.removed_scopes })))
+    Ok(Json(
+        json!({ "removed_scopes": world.oauth.removed_scopes }),
+    ))
 }
 
 async fn restore_scope(State(shared): State<AppState>, raw: Bytes) -> Result<Json<Value>> {
     let scope = scope_of(&raw)?;
     let mut world = shared.lock();
     world.oauth.removed_scopes.remove(&scope);
-    Ok(Json(json!({ "removed_scopes": world.oauth.removed_scopes })))
+    Ok(Json(
+        json!({ "removed_scopes": world.oauth.removed_scopes }),
+    ))
 }
 
-async fn delete_property(State(shared): State<AppState>, Path((object_type, name)): Path<(String, String)>) -> Result<StatusCode> {
+async fn delete_property(
+    State(shared): State<AppState>,
+    Path((object_type, name)): Path<(String, String)>,
+) -> Result<StatusCode> {
     let kind = kind(&object_type)?;
     shared.lock().store.delete_property(kind, &name)?;
     Ok(StatusCode::NO_CONTENT)
@@ -450,7 +546,15 @@ async fn retype_property(
 ) -> Result<Json<Value>> {
     let kind = kind(&object_type)?;
     let request: RetypeRequest = body(&raw)?;
-    const TYPES: &[&str] = &["bool", "date", "datetime", "enumeration", "number", "phone_number", "string"];
+    const TYPES: &[&str] = &[
+        "bool",
+        "date",
+        "datetime",
+        "enumeration",
+        "number",
+        "phone_number",
+        "string",
+    ];
     if !TYPES.contains(&request.new_type.as_str()) {
         return Err(bad(format!("type must be one of {TYPES:?}")));
     }
@@ -462,7 +566,10 @@ async fn retype_property(
     world
         .store
         .retype_property(kind, &name, &request.new_type, &field_type, request.options)?;
-    let def = world.store.property(kind, &name).and_then(|d| serde_json::to_value(d).ok());
+    let def = world
+        .store
+        .property(kind, &name)
+        .and_then(|d| serde_json::to_value(d).ok());
     Ok(Json(def.unwrap_or(Value::Null)))
 }
 
@@ -494,7 +601,10 @@ async fn get_rate_limits(State(shared): State<AppState>) -> Json<RateLimitConfig
 }
 
 /// Changes the fields given and starts fresh windows.
-async fn put_rate_limits(State(shared): State<AppState>, raw: Bytes) -> Result<Json<RateLimitConfig>> {
+async fn put_rate_limits(
+    State(shared): State<AppState>,
+    raw: Bytes,
+) -> Result<Json<RateLimitConfig>> {
     let patch: Value = body(&raw)?;
     let mut world = shared.lock();
     let limits: RateLimitConfig = patched(&world.config.rate_limit, patch)?;

@@ -32,7 +32,11 @@ pub fn readable(granted: &Granted, segment: &str) -> Result<ObjectKind, ApiError
 
 pub fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
-        ApiError::validation(format!("Invalid input JSON on line {}, column {}: {e}", e.line(), e.column()))
+        ApiError::validation(format!(
+            "Invalid input JSON on line {}, column {}: {e}",
+            e.line(),
+            e.column()
+        ))
     })
 }
 
@@ -46,7 +50,12 @@ pub fn origin(headers: &HeaderMap) -> String {
 }
 
 /// The inline `associations` block of list/get for the requested object types.
-fn associations_block(store: &Store, kind: ObjectKind, record: &Record, wanted: &[String]) -> Option<Value> {
+fn associations_block(
+    store: &Store,
+    kind: ObjectKind,
+    record: &Record,
+    wanted: &[String],
+) -> Option<Value> {
     let mut block = Map::new();
     for name in wanted {
         let Some(other) = ObjectKind::parse(name).filter(|o| *o != kind) else {
@@ -62,7 +71,9 @@ fn associations_block(store: &Store, kind: ObjectKind, record: &Record, wanted: 
                     if store.is_primary(id, record.id) {
                         rows.push(json!({"id": id.to_string(), "type": "contact_to_company"}));
                     }
-                    rows.push(json!({"id": id.to_string(), "type": "contact_to_company_unlabeled"}));
+                    rows.push(
+                        json!({"id": id.to_string(), "type": "contact_to_company_unlabeled"}),
+                    );
                 }
             }
         }
@@ -96,9 +107,9 @@ pub async fn list(
     let limit = q.limit(10, LIST_MAX)?;
     let after = match q.get("after") {
         None | Some("") => 0,
-        Some(raw) => raw
-            .parse::<u64>()
-            .map_err(|_| ApiError::validation(format!("after must be a valid cursor, got {raw}")))?,
+        Some(raw) => raw.parse::<u64>().map_err(|_| {
+            ApiError::validation(format!("after must be a valid cursor, got {raw}"))
+        })?,
     };
     let archived = q.flag("archived");
     let world = shared.lock();
@@ -108,7 +119,11 @@ pub async fn list(
         .range(after..)
         .map(|(_, r)| r)
         .filter(|r| r.is_archived() == archived);
-    let results: Vec<Value> = page.by_ref().take(limit).map(|r| render_full(store, kind, r, &q)).collect();
+    let results: Vec<Value> = page
+        .by_ref()
+        .take(limit)
+        .map(|r| render_full(store, kind, r, &q))
+        .collect();
     let mut body = json!({ "results": results });
     if let Some(next) = page.next() {
         let after = next.id.to_string();
@@ -123,7 +138,12 @@ pub async fn list(
 }
 
 /// Finds a record by id (following merges) or by a unique property (`idProperty`).
-fn find<'a>(store: &'a Store, kind: ObjectKind, id: &str, id_property: Option<&str>) -> Option<&'a Record> {
+fn find<'a>(
+    store: &'a Store,
+    kind: ObjectKind,
+    id: &str,
+    id_property: Option<&str>,
+) -> Option<&'a Record> {
     match id_property.filter(|p| *p != "hs_object_id") {
         Some(property) => store.records(kind).values().find(|r| {
             store
@@ -206,7 +226,9 @@ pub async fn batch_read(
     let mut missing = Vec::new();
     for input in &request.inputs {
         let id = id_text(&input.id);
-        match find(store, kind, &id, request.id_property.as_deref()).filter(|r| r.is_archived() == archived) {
+        match find(store, kind, &id, request.id_property.as_deref())
+            .filter(|r| r.is_archived() == archived)
+        {
             Some(record) => {
                 if seen.insert(record.id) {
                     results.push(store.render(kind, record, request.properties.as_deref()));
@@ -234,6 +256,8 @@ pub async fn batch_read(
             kind.singular().to_ascii_uppercase()
         ),
         "context": { "ids": missing },
+        "errors": [],
+        "links": {},
     }]);
     Ok((StatusCode::MULTI_STATUS, Json(body)).into_response())
 }
@@ -267,7 +291,10 @@ pub async fn merge(
             .parse::<u64>()
             .map_err(|_| ApiError::validation("object ids must be numeric"))
     };
-    let (primary, merged) = (parse(&request.primary_object_id)?, parse(&request.object_id_to_merge)?);
+    let (primary, merged) = (
+        parse(&request.primary_object_id)?,
+        parse(&request.object_id_to_merge)?,
+    );
     let rendered = {
         let mut world = shared.lock();
         let survivor = world

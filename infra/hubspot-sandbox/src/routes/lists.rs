@@ -24,7 +24,12 @@ const CREATED_BY: &str = "2000001";
 fn live_members(store: &Store, list: &CrmList) -> Vec<(u64, i64)> {
     list.members
         .iter()
-        .filter(|(id, _)| store.records(list.object).get(id).is_some_and(|r| !r.is_archived()))
+        .filter(|(id, _)| {
+            store
+                .records(list.object)
+                .get(id)
+                .is_some_and(|r| !r.is_archived())
+        })
         .map(|(id, at)| (*id, *at))
         .collect()
 }
@@ -93,7 +98,9 @@ pub async fn by_ids(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     granted.require(LISTS_SCOPE)?;
-    let ids = Query::parse(raw.as_deref()).list("listIds").unwrap_or_default();
+    let ids = Query::parse(raw.as_deref())
+        .list("listIds")
+        .unwrap_or_default();
     let world = shared.lock();
     let lists: Vec<Value> = ids
         .iter()
@@ -137,23 +144,40 @@ pub async fn search(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     granted.require(LISTS_SCOPE)?;
-    let request: SearchRequest = if body.is_empty() { SearchRequest::default() } else { parse_json(&body)? };
+    let request: SearchRequest = if body.is_empty() {
+        SearchRequest::default()
+    } else {
+        parse_json(&body)?
+    };
     let count = request.count.unwrap_or(20).clamp(1, 500);
     let offset = request.offset.unwrap_or(0);
-    let query = request.query.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
+    let query = request
+        .query
+        .as_deref()
+        .map(str::to_lowercase)
+        .filter(|q| !q.is_empty());
     let world = shared.lock();
     let store = &world.store;
     let matching: Vec<&CrmList> = store
         .lists
         .values()
-        .filter(|l| query.as_ref().is_none_or(|q| l.name.to_lowercase().contains(q.as_str())))
+        .filter(|l| {
+            query
+                .as_ref()
+                .is_none_or(|q| l.name.to_lowercase().contains(q.as_str()))
+        })
         .filter(|l| {
             request
                 .processing_types
                 .as_ref()
                 .is_none_or(|t| t.is_empty() || t.contains(&l.processing_type))
         })
-        .filter(|l| request.object_type_id.as_ref().is_none_or(|t| l.object.type_id() == t))
+        .filter(|l| {
+            request
+                .object_type_id
+                .as_ref()
+                .is_none_or(|t| l.object.type_id() == t)
+        })
         .filter(|l| {
             request
                 .list_ids
@@ -169,7 +193,9 @@ pub async fn search(
         .map(|l| render_search_result(store, l))
         .collect();
     let next = offset + lists.len();
-    Ok(Json(json!({ "lists": lists, "offset": next, "hasMore": next < total, "total": total })))
+    Ok(Json(
+        json!({ "lists": lists, "offset": next, "hasMore": next < total, "total": total }),
+    ))
 }
 
 fn membership(id: u64, at: i64) -> Value {
@@ -192,7 +218,10 @@ pub async fn memberships(
     let cursor = |name: &str| -> Result<Option<u64>, ApiError> {
         q.get(name)
             .filter(|v| !v.is_empty())
-            .map(|v| v.parse::<u64>().map_err(|_| ApiError::validation(format!("invalid {name} cursor {v}"))))
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| ApiError::validation(format!("invalid {name} cursor {v}")))
+            })
             .transpose()
     };
     let (after, before) = (cursor("after")?, cursor("before")?);
@@ -208,7 +237,9 @@ pub async fn memberships(
         }
         body
     } else {
-        let mut newer = members.iter().filter(|(id, _)| after.is_none_or(|a| *id > a));
+        let mut newer = members
+            .iter()
+            .filter(|(id, _)| after.is_none_or(|a| *id > a));
         let page: Vec<&(u64, i64)> = newer.by_ref().take(limit).collect();
         let mut body = json!({ "results": page.iter().map(|(id, at)| membership(*id, *at)).collect::<Vec<_>>() });
         if newer.next().is_some()
@@ -236,7 +267,12 @@ pub async fn memberships_join_order(
     let list = find(&world.store, &list_id)?;
     let mut members = live_members(&world.store, list);
     members.sort_by_key(|(id, at)| (*at, *id));
-    let page: Vec<Value> = members.iter().skip(offset).take(limit).map(|(id, at)| membership(*id, *at)).collect();
+    let page: Vec<Value> = members
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(id, at)| membership(*id, *at))
+        .collect();
     let mut body = json!({ "results": page, "total": members.len() });
     if offset + limit < members.len() {
         body["paging"] = json!({ "next": { "after": (offset + limit).to_string() } });

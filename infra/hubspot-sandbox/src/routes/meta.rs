@@ -154,7 +154,9 @@ fn pipelines_for(object_type: &str) -> Result<Vec<Value>, ApiError> {
             ]}),
         ]),
         "companies" | "contacts" | "0-1" | "0-2" => Ok(Vec::new()),
-        other => Err(ApiError::validation(format!("Unable to infer object type from: {other}"))),
+        other => Err(ApiError::validation(format!(
+            "Unable to infer object type from: {other}"
+        ))),
     }
 }
 

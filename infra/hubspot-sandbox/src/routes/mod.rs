@@ -46,7 +46,10 @@ pub fn router(shared: AppState) -> Router {
     let api = Router::new()
         .route("/crm/v3/objects/{object_type}", get(crm::list))
         .route("/crm/v3/objects/{object_type}/{id}", get(crm::get_one))
-        .route("/crm/v3/objects/{object_type}/batch/read", post(crm::batch_read))
+        .route(
+            "/crm/v3/objects/{object_type}/batch/read",
+            post(crm::batch_read),
+        )
         .route("/crm/v3/objects/{object_type}/search", post(search::search))
         .route("/crm/v3/objects/{object_type}/merge", post(crm::merge))
         .route(
@@ -62,18 +65,30 @@ pub fn router(shared: AppState) -> Router {
             post(associations::v4_batch_read),
         )
         .route("/crm/v3/properties/{object_type}", get(meta::properties))
-        .route("/crm/v3/properties/{object_type}/{name}", get(meta::property))
+        .route(
+            "/crm/v3/properties/{object_type}/{name}",
+            get(meta::property),
+        )
         .route("/crm/v3/owners", get(meta::owners))
         .route("/crm/v3/owners/", get(meta::owners))
         .route("/crm/v3/owners/{owner_id}", get(meta::owner))
         .route("/crm/v3/pipelines/{object_type}", get(meta::pipelines))
-        .route("/crm/v3/pipelines/{object_type}/{pipeline_id}", get(meta::pipeline))
+        .route(
+            "/crm/v3/pipelines/{object_type}/{pipeline_id}",
+            get(meta::pipeline),
+        )
         .route("/crm/v3/lists", get(lists::by_ids))
         .route("/crm/v3/lists/", get(lists::by_ids))
         .route("/crm/v3/lists/search", post(lists::search))
         .route("/crm/v3/lists/{list_id}", get(lists::get_one))
-        .route("/crm/v3/lists/{list_id}/memberships", get(lists::memberships))
-        .route("/crm/v3/lists/{list_id}/memberships/join-order", get(lists::memberships_join_order))
+        .route(
+            "/crm/v3/lists/{list_id}/memberships",
+            get(lists::memberships),
+        )
+        .route(
+            "/crm/v3/lists/{list_id}/memberships/join-order",
+            get(lists::memberships_join_order),
+        )
         .route(
             "/crm/v3/lists/records/{object_type_id}/{record_id}/memberships",
             get(lists::record_memberships),
@@ -88,7 +103,10 @@ pub fn router(shared: AppState) -> Router {
         .route("/oauth/v1/token", post(oauth::token))
         .route("/oauth/v3/token", post(oauth::token))
         .route("/oauth/2026-03/token", post(oauth::token))
-        .route("/oauth/v1/access-tokens/{token}", get(oauth::access_token_info))
+        .route(
+            "/oauth/v1/access-tokens/{token}",
+            get(oauth::access_token_info),
+        )
         .route(
             "/oauth/v1/refresh-tokens/{token}",
             get(oauth::refresh_token_info).delete(oauth::delete_refresh_token),
@@ -99,7 +117,10 @@ pub fn router(shared: AppState) -> Router {
         .route("/oauth/2026-03/token/revoke", post(oauth::revoke))
         .route_layer(middleware::from_fn_with_state(shared.clone(), oauth_gate))
         .route("/oauth/authorize", get(oauth::authorize))
-        .route("/oauth/{portal_id}/authorize", get(oauth::authorize_for_portal));
+        .route(
+            "/oauth/{portal_id}/authorize",
+            get(oauth::authorize_for_portal),
+        );
 
     Router::new()
         .merge(api)
@@ -114,15 +135,19 @@ async fn not_found() -> ApiError {
 }
 
 fn route_name(request: &Request) -> String {
-    let path = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| request.uri().path().to_owned(), |m| m.as_str().to_owned());
+    let path = request.extensions().get::<MatchedPath>().map_or_else(
+        || request.uri().path().to_owned(),
+        |m| m.as_str().to_owned(),
+    );
     format!("{} {path}", request.method())
 }
 
 fn bearer(request: &Request) -> Option<String> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -200,13 +225,21 @@ async fn api_gate(State(shared): State<AppState>, mut request: Request, next: Ne
 
 type Admission = (Vec<String>, Vec<(HeaderName, String)>);
 
-fn admit(world: &mut crate::world::World, token: Option<&str>, is_search: bool, now: i64) -> Result<Admission, ApiError> {
-    let scopes = world.oauth.authenticate(token, now).map_err(|problem| match problem {
-        TokenProblem::Missing | TokenProblem::Unknown => ApiError::invalid_authentication(),
-        TokenProblem::Expired { expired_ms } => {
-            ApiError::expired_authentication((now - expired_ms) / 1000, &iso(expired_ms))
-        }
-    })?;
+fn admit(
+    world: &mut crate::world::World,
+    token: Option<&str>,
+    is_search: bool,
+    now: i64,
+) -> Result<Admission, ApiError> {
+    let scopes = world
+        .oauth
+        .authenticate(token, now)
+        .map_err(|problem| match problem {
+            TokenProblem::Missing | TokenProblem::Unknown => ApiError::invalid_authentication(),
+            TokenProblem::Expired { expired_ms } => {
+                ApiError::expired_authentication((now - expired_ms) / 1000, &iso(expired_ms))
+            }
+        })?;
     let limits = world.config.rate_limit.clone();
     let retry_after = |ms: u64| limits.send_retry_after.then_some(ms.div_ceil(1000).max(1));
     if world.config.faults.burst_429 > 0 {
@@ -232,8 +265,14 @@ fn admit(world: &mut crate::world::World, token: Option<&str>, is_search: bool, 
         match world.limiter.check_general(&limits, now) {
             Decision::Limited { retry_after_ms } => {
                 return Err(ten_secondly(retry_after(retry_after_ms))
-                    .header(HeaderName::from_static("x-hubspot-ratelimit-max"), limits.max_per_interval.to_string())
-                    .header(HeaderName::from_static("x-hubspot-ratelimit-remaining"), "0".into())
+                    .header(
+                        HeaderName::from_static("x-hubspot-ratelimit-max"),
+                        limits.max_per_interval.to_string(),
+                    )
+                    .header(
+                        HeaderName::from_static("x-hubspot-ratelimit-remaining"),
+                        "0".into(),
+                    )
                     .header(
                         HeaderName::from_static("x-hubspot-ratelimit-interval-milliseconds"),
                         limits.interval_ms.to_string(),
@@ -241,13 +280,29 @@ fn admit(world: &mut crate::world::World, token: Option<&str>, is_search: bool, 
             }
             Decision::Allowed { remaining } => {
                 world.counters.admitted_ms.push(now);
-                let secondly = (limits.max_per_interval as u64 * 1000 / limits.interval_ms.max(1)).max(1);
+                let secondly =
+                    (limits.max_per_interval as u64 * 1000 / limits.interval_ms.max(1)).max(1);
                 headers = vec![
-                    (HeaderName::from_static("x-hubspot-ratelimit-interval-milliseconds"), limits.interval_ms.to_string()),
-                    (HeaderName::from_static("x-hubspot-ratelimit-max"), limits.max_per_interval.to_string()),
-                    (HeaderName::from_static("x-hubspot-ratelimit-remaining"), remaining.to_string()),
-                    (HeaderName::from_static("x-hubspot-ratelimit-secondly"), secondly.to_string()),
-                    (HeaderName::from_static("x-hubspot-ratelimit-secondly-remaining"), secondly.to_string()),
+                    (
+                        HeaderName::from_static("x-hubspot-ratelimit-interval-milliseconds"),
+                        limits.interval_ms.to_string(),
+                    ),
+                    (
+                        HeaderName::from_static("x-hubspot-ratelimit-max"),
+                        limits.max_per_interval.to_string(),
+                    ),
+                    (
+                        HeaderName::from_static("x-hubspot-ratelimit-remaining"),
+                        remaining.to_string(),
+                    ),
+                    (
+                        HeaderName::from_static("x-hubspot-ratelimit-secondly"),
+                        secondly.to_string(),
+                    ),
+                    (
+                        HeaderName::from_static("x-hubspot-ratelimit-secondly-remaining"),
+                        secondly.to_string(),
+                    ),
                 ];
             }
         }
@@ -280,7 +335,10 @@ async fn oauth_gate(State(shared): State<AppState>, request: Request, next: Next
         if fail {
             world.counters.injected_5xx += 1;
         }
-        (world.config.faults.latency_ms, fail.then_some(world.counters.injected_5xx))
+        (
+            world.config.faults.latency_ms,
+            fail.then_some(world.counters.injected_5xx),
+        )
     };
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
@@ -50,7 +51,10 @@ pub async fn authorize(State(shared): State<AppState>, RawQuery(raw): RawQuery) 
         return oauth_failure(StatusCode::BAD_REQUEST, "missing redirect_uri");
     };
     if !redirect_allowed(&app, redirect_uri) {
-        return oauth_failure(StatusCode::BAD_REQUEST, "redirect_uri is not registered for this app");
+        return oauth_failure(
+            StatusCode::BAD_REQUEST,
+            "redirect_uri is not registered for this app",
+        );
     }
     let Ok(mut target) = url::Url::parse(redirect_uri) else {
         return oauth_failure(StatusCode::BAD_REQUEST, "redirect_uri is not a URL");
@@ -66,7 +70,9 @@ pub async fn authorize(State(shared): State<AppState>, RawQuery(raw): RawQuery) 
         scopes.dedup();
         let now = now_ms();
         let world = &mut *world;
-        let code = world.oauth.issue_code(&mut world.rng, redirect_uri, scopes, now);
+        let code = world
+            .oauth
+            .issue_code(&mut world.rng, redirect_uri, scopes, now);
         target.query_pairs_mut().append_pair("code", &code);
     }
     if let Some(state) = q.get("state") {
@@ -114,7 +120,11 @@ fn client_error(status: &'static str, message: &str) -> Response {
 
 /// `POST /oauth/v1/token` (and v3 / 2026-03): form-encoded `authorization_code` and
 /// `refresh_token` grants. Client credentials may also come in the query (legacy v1).
-pub async fn token(State(shared): State<AppState>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+pub async fn token(
+    State(shared): State<AppState>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
     let mut fields = form(&body);
     for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned() {
         fields.entry(k).or_insert(v);
@@ -128,7 +138,9 @@ pub async fn token(State(shared): State<AppState>, RawQuery(raw): RawQuery, body
         return token_error(OAuthError {
             error: "unsupported_grant_type",
             status: "BAD_GRANT_TYPE",
-            message: format!("grant_type must be authorization_code or refresh_token, got '{grant_type}'"),
+            message: format!(
+                "grant_type must be authorization_code or refresh_token, got '{grant_type}'"
+            ),
         });
     }
     if get("client_id") != Some(app.client_id.as_str()) {
@@ -140,13 +152,20 @@ pub async fn token(State(shared): State<AppState>, RawQuery(raw): RawQuery, body
     let now = now_ms();
     let world = &mut *world;
     let result = if grant_type == "authorization_code" {
-        world
-            .oauth
-            .exchange_code(&mut world.rng, get("code").unwrap_or_default(), get("redirect_uri"), ttl, now)
+        world.oauth.exchange_code(
+            &mut world.rng,
+            get("code").unwrap_or_default(),
+            get("redirect_uri"),
+            ttl,
+            now,
+        )
     } else {
-        world
-            .oauth
-            .refresh(&mut world.rng, get("refresh_token").unwrap_or_default(), ttl, now)
+        world.oauth.refresh(
+            &mut world.rng,
+            get("refresh_token").unwrap_or_default(),
+            ttl,
+            now,
+        )
     };
     match result {
         Ok(grant) => Json(grant_body(&grant, &app)).into_response(),
@@ -167,11 +186,22 @@ fn access_info(shared: &AppState, token: &str) -> Option<Value> {
         "scopes": world.oauth.effective(&stored.scopes),
         "signed_access_token": {
             "expiresAt": stored.expires_ms,
+            "scopes": base64::engine::general_purpose::STANDARD.encode(stored.scopes.join(" ")),
             "hubId": app.portal_id,
             "userId": app.user_id,
             "appId": app.app_id,
+            "appInstallId": format!("{}-{}", app.app_id, app.portal_id),
+            "audience": app.client_id,
+            "installingUserId": app.user_id,
+            "signature": "sandbox",
+            "newSignature": "sandbox",
+            "scopeToScopeGroupPks": "",
+            "trialScopes": "",
+            "trialScopeToScopeGroupPks": "",
             "hublet": "na1",
             "isUserLevel": false,
+            "isPrivateDistribution": false,
+            "isServiceAccount": false,
         },
         "hub_id": app.portal_id,
         "app_id": app.app_id,
@@ -199,19 +229,36 @@ fn refresh_info(shared: &AppState, token: &str) -> Option<Value> {
 }
 
 fn token_not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, Some("OBJECT_NOT_FOUND"), "Token not found")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        Some("OBJECT_NOT_FOUND"),
+        "Token not found",
+    )
 }
 
-pub async fn access_token_info(State(shared): State<AppState>, Path(token): Path<String>) -> Result<Json<Value>, ApiError> {
-    access_info(&shared, &token).map(Json).ok_or_else(token_not_found)
+pub async fn access_token_info(
+    State(shared): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    access_info(&shared, &token)
+        .map(Json)
+        .ok_or_else(token_not_found)
 }
 
-pub async fn refresh_token_info(State(shared): State<AppState>, Path(token): Path<String>) -> Result<Json<Value>, ApiError> {
-    refresh_info(&shared, &token).map(Json).ok_or_else(token_not_found)
+pub async fn refresh_token_info(
+    State(shared): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    refresh_info(&shared, &token)
+        .map(Json)
+        .ok_or_else(token_not_found)
 }
 
 /// Deletes a refresh token; access tokens already minted stay valid until they expire.
-pub async fn delete_refresh_token(State(shared): State<AppState>, Path(token): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete_refresh_token(
+    State(shared): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let mut world = shared.lock();
     match world.oauth.refresh.get_mut(&token).filter(|t| !t.revoked) {
         Some(stored) => {

@@ -10,7 +10,11 @@ pub struct Query {
 impl Query {
     pub fn parse(raw: Option<&str>) -> Self {
         let pairs = raw
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
             .unwrap_or_default();
         Self { pairs }
     }
@@ -37,7 +41,8 @@ impl Query {
     }
 
     pub fn flag(&self, name: &str) -> bool {
-        self.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        self.get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 
     /// A positive `limit`, defaulted, clamped to `max`.

@@ -60,9 +60,14 @@ impl Sort {
     /// (property, descending)
     fn parts(&self) -> (String, bool) {
         match self {
-            Self::Rule { property_name, direction } => (
+            Self::Rule {
+                property_name,
+                direction,
+            } => (
                 property_name.clone(),
-                direction.as_deref().is_some_and(|d| d.eq_ignore_ascii_case("DESCENDING")),
+                direction
+                    .as_deref()
+                    .is_some_and(|d| d.eq_ignore_ascii_case("DESCENDING")),
             ),
             Self::Text(text) => match text.strip_prefix('-') {
                 Some(name) => (name.to_owned(), true),
@@ -132,7 +137,11 @@ fn typed(store: &Store, kind: ObjectKind, name: &str) -> Typed {
 fn compare(kind: Typed, left: &str, right: &str) -> Option<Ordering> {
     match kind {
         Typed::Time => Some(parse_ms(left)?.cmp(&parse_ms(right)?)),
-        Typed::Number => left.trim().parse::<f64>().ok()?.partial_cmp(&right.trim().parse::<f64>().ok()?),
+        Typed::Number => left
+            .trim()
+            .parse::<f64>()
+            .ok()?
+            .partial_cmp(&right.trim().parse::<f64>().ok()?),
         Typed::Enumeration => Some(left.cmp(right)),
         Typed::Text => Some(left.to_lowercase().cmp(&right.to_lowercase())),
     }
@@ -157,12 +166,16 @@ fn token_matches(pattern: &str, token: &str) -> bool {
             continue;
         }
         if i == 0 {
-            let Some(r) = rest.strip_prefix(part) else { return false };
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
             rest = r;
         } else if i == parts.len() - 1 {
             return rest.ends_with(part);
         } else {
-            let Some(pos) = rest.find(part) else { return false };
+            let Some(pos) = rest.find(part) else {
+                return false;
+            };
             rest = &rest[pos + part.len()..];
         }
     }
@@ -178,8 +191,19 @@ struct Compiled {
 
 fn compile(store: &Store, kind: ObjectKind, filter: &Filter) -> Result<Compiled, ApiError> {
     const OPERATORS: &[&str] = &[
-        "EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
-        "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN",
+        "EQ",
+        "NEQ",
+        "LT",
+        "LTE",
+        "GT",
+        "GTE",
+        "BETWEEN",
+        "IN",
+        "NOT_IN",
+        "HAS_PROPERTY",
+        "NOT_HAS_PROPERTY",
+        "CONTAINS_TOKEN",
+        "NOT_CONTAINS_TOKEN",
     ];
     if !OPERATORS.contains(&filter.operator.as_str()) {
         return Err(ApiError::validation(format!(
@@ -190,7 +214,10 @@ fn compile(store: &Store, kind: ObjectKind, filter: &Filter) -> Result<Compiled,
     let association = filter
         .property_name
         .strip_prefix("associations.")
-        .map(|t| ObjectKind::parse(t).ok_or_else(|| ApiError::validation(format!("Unknown object type {t}"))))
+        .map(|t| {
+            ObjectKind::parse(t)
+                .ok_or_else(|| ApiError::validation(format!("Unknown object type {t}")))
+        })
         .transpose()?;
     if association.is_none() && !store.is_live_property(kind, &filter.property_name) {
         return Err(ApiError::validation(format!(
@@ -199,7 +226,10 @@ fn compile(store: &Store, kind: ObjectKind, filter: &Filter) -> Result<Compiled,
         ))
         .with("context", json!({ "propertyName": [filter.property_name] })));
     }
-    let needs_value = !matches!(filter.operator.as_str(), "HAS_PROPERTY" | "NOT_HAS_PROPERTY" | "IN" | "NOT_IN");
+    let needs_value = !matches!(
+        filter.operator.as_str(),
+        "HAS_PROPERTY" | "NOT_HAS_PROPERTY" | "IN" | "NOT_IN"
+    );
     if needs_value && filter.value.is_none() {
         return Err(ApiError::validation(format!(
             "Filter on {} with operator {} needs a value",
@@ -217,20 +247,35 @@ fn matches(store: &Store, kind: ObjectKind, record: &Record, c: &Compiled) -> bo
     let f = &c.filter;
     let target = f.value.as_ref().map(text).unwrap_or_default();
     if let Some(other) = c.association {
-        let linked = if other == kind { Vec::new() } else { store.associated(kind, record.id) };
+        let linked = if other == kind {
+            Vec::new()
+        } else {
+            store.associated(kind, record.id)
+        };
         let hit = linked.iter().any(|id| id.to_string() == target);
         return match f.operator.as_str() {
             "NEQ" => !hit,
             "HAS_PROPERTY" => !linked.is_empty(),
             "NOT_HAS_PROPERTY" => linked.is_empty(),
-            "IN" => f.values.iter().flatten().any(|v| linked.iter().any(|id| id.to_string() == text(v))),
+            "IN" => f
+                .values
+                .iter()
+                .flatten()
+                .any(|v| linked.iter().any(|id| id.to_string() == text(v))),
             _ => hit,
         };
     }
     let actual = store.value(kind, record, &f.property_name);
-    let cmp = |expected: &str| actual.as_deref().and_then(|a| compare(c.typed, a, expected));
+    let cmp = |expected: &str| {
+        actual
+            .as_deref()
+            .and_then(|a| compare(c.typed, a, expected))
+    };
     let in_values = || {
-        f.values.iter().flatten().any(|v| cmp(&text(v)) == Some(Ordering::Equal))
+        f.values
+            .iter()
+            .flatten()
+            .any(|v| cmp(&text(v)) == Some(Ordering::Equal))
     };
     match f.operator.as_str() {
         "EQ" => cmp(&target) == Some(Ordering::Equal),
@@ -249,7 +294,9 @@ fn matches(store: &Store, kind: ObjectKind, record: &Record, c: &Compiled) -> bo
         "HAS_PROPERTY" => actual.is_some_and(|a| !a.is_empty()),
         "NOT_HAS_PROPERTY" => actual.is_none_or(|a| a.is_empty()),
         "CONTAINS_TOKEN" => actual.is_some_and(|a| tokens(&a).any(|t| token_matches(&target, &t))),
-        "NOT_CONTAINS_TOKEN" => !actual.is_some_and(|a| tokens(&a).any(|t| token_matches(&target, &t))),
+        "NOT_CONTAINS_TOKEN" => {
+            !actual.is_some_and(|a| tokens(&a).any(|t| token_matches(&target, &t)))
+        }
         _ => false,
     }
 }
@@ -265,9 +312,10 @@ fn matches_query(store: &Store, kind: ObjectKind, record: &Record, query: &str) 
     let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
     words.iter().all(|word| {
         free_text_fields(kind).iter().any(|field| {
-            store
-                .value(kind, record, field)
-                .is_some_and(|v| tokens(&v).any(|t| t.starts_with(word.as_str())) || v.to_lowercase().contains(word.as_str()))
+            store.value(kind, record, field).is_some_and(|v| {
+                tokens(&v).any(|t| t.starts_with(word.as_str()))
+                    || v.to_lowercase().contains(word.as_str())
+            })
         })
     })
 }
@@ -280,7 +328,11 @@ fn validate_shape(request: &SearchRequest) -> Result<(), ApiError> {
             request.filter_groups.len()
         )));
     }
-    if let Some(group) = request.filter_groups.iter().find(|g| g.filters.len() > MAX_FILTERS_PER_GROUP) {
+    if let Some(group) = request
+        .filter_groups
+        .iter()
+        .find(|g| g.filters.len() > MAX_FILTERS_PER_GROUP)
+    {
         return Err(ApiError::validation(format!(
             "Too many filters in a group: {} given, at most {MAX_FILTERS_PER_GROUP} are allowed.",
             group.filters.len()
@@ -295,11 +347,18 @@ fn validate_shape(request: &SearchRequest) -> Result<(), ApiError> {
 }
 
 /// Runs a search; the response body of a 200.
-pub fn run(store: &Store, kind: ObjectKind, request: &SearchRequest, index_lag_ms: u64) -> Result<Value, ApiError> {
+pub fn run(
+    store: &Store,
+    kind: ObjectKind,
+    request: &SearchRequest,
+    index_lag_ms: u64,
+) -> Result<Value, ApiError> {
     validate_shape(request)?;
     let limit = number_field(request.limit.as_ref(), "limit", 10)?;
     if limit > MAX_LIMIT {
-        return Err(ApiError::validation(format!("limit must be at most {MAX_LIMIT}, got {limit}")));
+        return Err(ApiError::validation(format!(
+            "limit must be at most {MAX_LIMIT}, got {limit}"
+        )));
     }
     let limit = limit.max(1);
     let offset = number_field(request.after.as_ref(), "after", 0)?;
@@ -311,22 +370,39 @@ pub fn run(store: &Store, kind: ObjectKind, request: &SearchRequest, index_lag_m
     let groups: Vec<Vec<Compiled>> = request
         .filter_groups
         .iter()
-        .map(|g| g.filters.iter().map(|f| compile(store, kind, f)).collect::<Result<Vec<_>, _>>())
+        .map(|g| {
+            g.filters
+                .iter()
+                .map(|f| compile(store, kind, f))
+                .collect::<Result<Vec<_>, _>>()
+        })
         .collect::<Result<_, _>>()?;
     let visible_before = now_ms() - index_lag_ms as i64;
-    let query = request.query.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let query = request
+        .query
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty());
     let mut hits: Vec<&Record> = store
         .records(kind)
         .values()
         .filter(|r| !r.is_archived())
         .filter(|r| index_lag_ms == 0 || r.updated_ms.max(r.created_ms) <= visible_before)
-        .filter(|r| groups.is_empty() || groups.iter().any(|g| g.iter().all(|c| matches(store, kind, r, c))))
+        .filter(|r| {
+            groups.is_empty()
+                || groups
+                    .iter()
+                    .any(|g| g.iter().all(|c| matches(store, kind, r, c)))
+        })
         .filter(|r| query.is_none_or(|q| matches_query(store, kind, r, q)))
         .collect();
     if let Some((property, descending)) = request.sorts.first().map(Sort::parts) {
         let typed = typed(store, kind, &property);
         hits.sort_by(|a, b| {
-            let (va, vb) = (store.value(kind, a, &property), store.value(kind, b, &property));
+            let (va, vb) = (
+                store.value(kind, a, &property),
+                store.value(kind, b, &property),
+            );
             let order = match (va, vb) {
                 (Some(x), Some(y)) => compare(typed, &x, &y).unwrap_or(Ordering::Equal),
                 (Some(_), None) => Ordering::Less,
@@ -364,7 +440,17 @@ pub async fn search(
             "The request body is too long: at most {MAX_BODY_CHARS} characters are allowed."
         )));
     }
-    let request: SearchRequest = if body.is_empty() { SearchRequest::default() } else { parse_json(&body)? };
+    let request: SearchRequest = if body.is_empty() {
+        SearchRequest::default()
+    } else {
+        parse_json(&body)?
+    };
     let world = shared.lock();
-    run(&world.store, kind, &request, world.config.faults.search_index_lag_ms).map(Json)
+    run(
+        &world.store,
+        kind,
+        &request,
+        world.config.faults.search_index_lag_ms,
+    )
+    .map(Json)
 }
