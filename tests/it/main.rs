@@ -3,3 +3,4 @@
 
 mod conformance_queue;
 mod conformance_store;
+mod e2e_hubspot;

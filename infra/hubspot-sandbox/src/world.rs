@@ -98,7 +98,10 @@ impl Shared {
             world: Mutex::new(World::new(config)),
             wake: tokio::sync::Notify::new(),
             delivery: tokio::sync::Mutex::new(()),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap_or_default(),
         }
     }
 

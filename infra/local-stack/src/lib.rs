@@ -120,9 +120,10 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
     }
     let app = Arc::new(app);
     let tenant = TenantId::parse(options.tenant.clone())?;
-    let admin_token = app
-        .admin_auth
-        .issue(&tenant, Timestamp::now().plus(Duration::from_secs(30 * 24 * 3600)));
+    let admin_token = app.admin_auth.issue(
+        &tenant,
+        Timestamp::now().plus(Duration::from_secs(30 * 24 * 3600)),
+    );
     let router = sync_service::http::router(app.clone());
     let mut tasks = vec![tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
@@ -130,7 +131,11 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
         }
     })];
     tasks.push(tokio::spawn(poll_records(app.clone(), options.idle_poll)));
-    tasks.push(tokio::spawn(poll_reconciles(app.clone(), options.idle_poll, options.reconcile_budget)));
+    tasks.push(tokio::spawn(poll_reconciles(
+        app.clone(),
+        options.idle_poll,
+        options.reconcile_budget,
+    )));
     if options.nightly {
         tasks.push(tokio::spawn(nightly(app.clone())));
     }
@@ -161,14 +166,17 @@ async fn poll_records(app: Arc<App>, idle: Duration) {
                     .collect();
                 let messages = received
                     .into_iter()
-                    .map(|m| Message { id: m.message_id, body: m.body })
+                    .map(|m| Message {
+                        id: m.message_id,
+                        body: m.body,
+                    })
                     .collect();
                 let failed = jobs::run_record_batch(&app, messages).await;
                 for (id, receipt) in receipts {
-                    if !failed.contains(&id) {
-                        if let Err(e) = queue.delete(&receipt).await {
-                            tracing::warn!(error = %e, "could not delete a finished record job");
-                        }
+                    if !failed.contains(&id)
+                        && let Err(e) = queue.delete(&receipt).await
+                    {
+                        tracing::warn!(error = %e, "could not delete a finished record job");
                     }
                 }
             }
@@ -197,10 +205,10 @@ async fn poll_reconciles(app: Arc<App>, idle: Duration, budget: Duration) {
                         Some(deadline),
                     )
                     .await;
-                    if failed.is_empty() {
-                        if let Err(e) = queue.delete(&m.receipt).await {
-                            tracing::warn!(error = %e, "could not delete a finished reconcile job");
-                        }
+                    if failed.is_empty()
+                        && let Err(e) = queue.delete(&m.receipt).await
+                    {
+                        tracing::warn!(error = %e, "could not delete a finished reconcile job");
                     }
                 }
             }
@@ -216,7 +224,11 @@ async fn poll_reconciles(app: Arc<App>, idle: Duration, budget: Duration) {
 /// Time until the next 02:00 UTC.
 pub fn until_next_nightly(now: time::OffsetDateTime) -> Duration {
     let today = now.replace_time(time::Time::from_hms(2, 0, 0).unwrap_or(time::Time::MIDNIGHT));
-    let next = if today > now { today } else { today + time::Duration::days(1) };
+    let next = if today > now {
+        today
+    } else {
+        today + time::Duration::days(1)
+    };
     Duration::from_secs((next - now).whole_seconds().max(0) as u64)
 }
 
@@ -232,7 +244,12 @@ async fn nightly(app: Arc<App>) {
 
 impl RunningStack {
     /// Calls the admin API as the demo tenant.
-    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base_url))
@@ -243,7 +260,11 @@ impl RunningStack {
         let response = request.send().await?;
         let status = response.status().as_u16();
         let text = response.text().await?;
-        let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         Ok((status, json))
     }
 
@@ -251,7 +272,11 @@ impl RunningStack {
     /// the authorize URL, follow the sandbox's consent redirect to our callback.
     pub async fn connect_hubspot(&self) -> anyhow::Result<ConnectionId> {
         let (status, created) = self
-            .admin(reqwest::Method::POST, "/admin/connections", Some(serde_json::json!({"provider": "hubspot"})))
+            .admin(
+                reqwest::Method::POST,
+                "/admin/connections",
+                Some(serde_json::json!({"provider": "hubspot"})),
+            )
             .await?;
         if status != 201 {
             bail!("creating the connection answered {status}: {created}");
@@ -265,7 +290,11 @@ impl RunningStack {
     /// Runs the OAuth consent for an existing connection (connect again after Reauthorize).
     pub async fn authorize(&self, connection: &ConnectionId) -> anyhow::Result<Value> {
         let (status, auth) = self
-            .admin(reqwest::Method::POST, &format!("/admin/connections/{connection}/authorize"), None)
+            .admin(
+                reqwest::Method::POST,
+                &format!("/admin/connections/{connection}/authorize"),
+                None,
+            )
             .await?;
         if status != 200 {
             bail!("authorize answered {status}: {auth}");
@@ -327,7 +356,9 @@ mod tests {
 
     #[test]
     fn the_nightly_run_is_at_two_utc() {
-        let at = |h, m| time::OffsetDateTime::UNIX_EPOCH.replace_time(time::Time::from_hms(h, m, 0).unwrap());
+        let at = |h, m| {
+            time::OffsetDateTime::UNIX_EPOCH.replace_time(time::Time::from_hms(h, m, 0).unwrap())
+        };
         assert_eq!(until_next_nightly(at(1, 0)), Duration::from_secs(3600));
         assert_eq!(until_next_nightly(at(2, 0)), Duration::from_secs(24 * 3600));
         assert_eq!(until_next_nightly(at(3, 0)), Duration::from_secs(23 * 3600));

@@ -85,7 +85,10 @@ async fn main() -> anyhow::Result<()> {
         },
         ..StackOptions::default()
     };
-    println!("starting the HubSpot sandbox ({} companies, {} contacts) and the service...", args.companies, args.contacts);
+    println!(
+        "starting the HubSpot sandbox ({} companies, {} contacts) and the service...",
+        args.companies, args.contacts
+    );
     let stack = local_stack::start(options, ports).await?;
     let started = Instant::now();
     let connection = stack.connect_hubspot().await?;

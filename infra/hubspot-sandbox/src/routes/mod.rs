@@ -97,6 +97,30 @@ pub fn router(shared: AppState) -> Router {
             "/crm/v3/lists/object-type-id/{object_type_id}/name/{list_name}",
             get(lists::by_name),
         )
+        // the date-versioned paths (2026-03) with the same bodies
+        .route("/crm/objects/2026-03/{object_type}", get(crm::list))
+        .route("/crm/objects/2026-03/{object_type}/{id}", get(crm::get_one))
+        .route(
+            "/crm/objects/2026-03/{object_type}/batch/read",
+            post(crm::batch_read),
+        )
+        .route(
+            "/crm/objects/2026-03/{object_type}/search",
+            post(search::search),
+        )
+        .route(
+            "/crm/properties/2026-03/{object_type}",
+            get(meta::properties),
+        )
+        .route(
+            "/crm/properties/2026-03/{object_type}/{name}",
+            get(meta::property),
+        )
+        .route("/crm/lists/2026-03/{list_id}", get(lists::get_one))
+        .route(
+            "/crm/lists/2026-03/{list_id}/memberships",
+            get(lists::memberships),
+        )
         .route_layer(middleware::from_fn_with_state(shared.clone(), api_gate));
 
     let oauth = Router::new()

@@ -147,6 +147,43 @@ fn compare(kind: Typed, left: &str, right: &str) -> Option<Ordering> {
     }
 }
 
+/// A record's value for sorting, computed once per record. Missing values sort last.
+#[derive(Debug, PartialEq, PartialOrd)]
+enum SortKey {
+    Number(f64),
+    Text(String),
+    Missing,
+}
+
+fn sort_key(
+    store: &Store,
+    kind: ObjectKind,
+    record: &Record,
+    property: &str,
+    typed: Typed,
+) -> SortKey {
+    if typed == Typed::Time
+        && let Some(ms) = record.time_value(property)
+    {
+        return SortKey::Number(ms as f64);
+    }
+    let Some(value) = store
+        .value(kind, record, property)
+        .filter(|v| !v.is_empty())
+    else {
+        return SortKey::Missing;
+    };
+    match typed {
+        Typed::Time => parse_ms(&value).map_or(SortKey::Missing, |ms| SortKey::Number(ms as f64)),
+        Typed::Number => value
+            .trim()
+            .parse()
+            .map_or(SortKey::Missing, SortKey::Number),
+        Typed::Enumeration => SortKey::Text(value),
+        Typed::Text => SortKey::Text(value.to_lowercase()),
+    }
+}
+
 fn tokens(value: &str) -> impl Iterator<Item = String> + '_ {
     value
         .split(|c: char| !c.is_alphanumeric() && c != '@' && c != '.')
@@ -266,10 +303,18 @@ fn matches(store: &Store, kind: ObjectKind, record: &Record, c: &Compiled) -> bo
         };
     }
     let actual = store.value(kind, record, &f.property_name);
-    let cmp = |expected: &str| {
-        actual
+    let actual_ms = (c.typed == Typed::Time)
+        .then(|| {
+            record
+                .time_value(&f.property_name)
+                .or_else(|| actual.as_deref().and_then(parse_ms))
+        })
+        .flatten();
+    let cmp = |expected: &str| match c.typed {
+        Typed::Time => Some(actual_ms?.cmp(&parse_ms(expected)?)),
+        _ => actual
             .as_deref()
-            .and_then(|a| compare(c.typed, a, expected))
+            .and_then(|a| compare(c.typed, a, expected)),
     };
     let in_values = || {
         f.values
@@ -398,20 +443,23 @@ pub fn run(
         .collect();
     if let Some((property, descending)) = request.sorts.first().map(Sort::parts) {
         let typed = typed(store, kind, &property);
-        hits.sort_by(|a, b| {
-            let (va, vb) = (
-                store.value(kind, a, &property),
-                store.value(kind, b, &property),
-            );
-            let order = match (va, vb) {
-                (Some(x), Some(y)) => compare(typed, &x, &y).unwrap_or(Ordering::Equal),
-                (Some(_), None) => Ordering::Less,
-                (None, Some(_)) => Ordering::Greater,
-                (None, None) => Ordering::Equal,
+        let mut keyed: Vec<(SortKey, &Record)> = hits
+            .into_iter()
+            .map(|r| (sort_key(store, kind, r, &property, typed), r))
+            .collect();
+        keyed.sort_by(|(ka, a), (kb, b)| {
+            let order = match (ka, kb) {
+                (SortKey::Missing, SortKey::Missing) => Ordering::Equal,
+                (_, SortKey::Missing) => Ordering::Less,
+                (SortKey::Missing, _) => Ordering::Greater,
+                (x, y) => {
+                    let order = x.partial_cmp(y).unwrap_or(Ordering::Equal);
+                    if descending { order.reverse() } else { order }
+                }
             };
-            let order = if descending { order.reverse() } else { order };
             order.then(a.id.cmp(&b.id))
         });
+        hits = keyed.into_iter().map(|(_, r)| r).collect();
     }
     let total = hits.len();
     let results: Vec<Value> = hits

@@ -1,0 +1,705 @@
+//! End to end: the HubSpot sandbox, the service over HTTP with its pollers, on DynamoDB and
+//! SQS (moto). Every test starts its own stack on a fresh table and fresh queues.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use connector::{
+    ConnectionId, LinkTarget, ObjectKind, Provider, SourceId, SyncRun, SyncRunStatus, TenantId,
+    Timestamp,
+};
+use connector::ports::PageRequest;
+use hubspot_sandbox::config::{Faults, RateLimitConfig};
+use hubspot_sandbox::{ControlClient, SandboxConfig};
+use integration_tests::adapters::{dynamodb_store, sqs_queue};
+use local_stack::{Ports, RunningStack, StackOptions};
+
+const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+const LAND_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn options(companies: usize, contacts: usize) -> StackOptions {
+    StackOptions {
+        sandbox: SandboxConfig {
+            companies,
+            contacts,
+            ..SandboxConfig::default()
+        },
+        nightly: false,
+        ..StackOptions::default()
+    }
+}
+
+async fn moto_ports() -> Ports {
+    Ports {
+        store: Arc::new(dynamodb_store().await),
+        records: Arc::new(sqs_queue(5).await),
+        reconciles: Arc::new(sqs_queue(5).await),
+    }
+}
+
+/// Starts the stack, connects through OAuth and waits for the initial sync to finish.
+async fn stack_with(options: StackOptions) -> (RunningStack, ConnectionId) {
+    let stack = local_stack::start(options, moto_ports().await)
+        .await
+        .expect("the stack starts");
+    let connection = stack.connect_hubspot().await.expect("OAuth connect");
+    let run = stack
+        .wait_for_sync(&connection, SYNC_TIMEOUT, |_| {})
+        .await
+        .expect("the initial sync ends");
+    assert_eq!(run.status, SyncRunStatus::Completed, "{run:?}");
+    (stack, connection)
+}
+
+async fn stack(companies: usize, contacts: usize) -> (RunningStack, ConnectionId) {
+    stack_with(options(companies, contacts)).await
+}
+
+fn control(stack: &RunningStack) -> ControlClient {
+    stack.sandbox.control()
+}
+
+/// Polls `check` until it yields `Some`, failing after `timeout`.
+async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let give_up = Instant::now() + timeout;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(Instant::now() < give_up, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn get(stack: &RunningStack, path: &str) -> Value {
+    let (status, body) = stack.admin(Method::GET, path, None).await.expect("admin API");
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
+}
+
+/// Every customer in one archived state (`false`, `true`, `all`).
+async fn customers(stack: &RunningStack, archived: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/admin/customers?archived={archived}&limit=100");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = get(stack, &path).await;
+        out.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return out,
+        }
+    }
+}
+
+/// The customer a HubSpot company is linked to.
+async fn customer_of(stack: &RunningStack, company: &str) -> Option<String> {
+    let link = stack
+        .app
+        .engine
+        .store
+        .get_link(
+            &stack.tenant,
+            Provider::Hubspot,
+            ObjectKind::Company,
+            &SourceId::parse(company).unwrap(),
+        )
+        .await
+        .unwrap()?;
+    match link.target {
+        LinkTarget::Customer(id) => Some(id.to_string()),
+        LinkTarget::Contact(_) => None,
+    }
+}
+
+/// The HubSpot ids of every linked record of one kind.
+async fn linked_ids(stack: &RunningStack, connection: &ConnectionId, kind: ObjectKind) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut page = PageRequest::first(100);
+    loop {
+        let links = stack
+            .app
+            .engine
+            .store
+            .list_links(&stack.tenant, connection, kind, page.clone())
+            .await
+            .unwrap();
+        out.extend(links.items.iter().map(|l| l.source_id.to_string()));
+        match links.next {
+            Some(next) => page.cursor = Some(next),
+            None => return out,
+        }
+    }
+}
+
+async fn customer_json(stack: &RunningStack, customer: &str) -> Value {
+    get(stack, &format!("/admin/customers/{customer}")).await
+}
+
+async fn sandbox_name(stack: &RunningStack, company: &str) -> String {
+    let record = control(stack)
+        .record(hubspot_sandbox::model::ObjectKind::Companies, company)
+        .await
+        .unwrap();
+    record["properties"]["name"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Waits until the customer of `company` carries `name`.
+async fn wait_for_name(stack: &RunningStack, company: &str, name: &str) {
+    eventually(&format!("company {company} to be named {name:?}"), LAND_TIMEOUT, || async {
+        let customer = customer_of(stack, company).await?;
+        (customer_json(stack, &customer).await["name"] == name).then_some(())
+    })
+    .await;
+}
+
+async fn is_archived(stack: &RunningStack, customer: &str) -> bool {
+    !customer_json(stack, customer).await["archived"].is_null()
+}
+
+/// Starts "Run sync now" and waits for that run to end.
+async fn sync_now(stack: &RunningStack, connection: &ConnectionId) -> SyncRun {
+    let (status, run) = stack
+        .admin(Method::POST, &format!("/admin/connections/{connection}/sync"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{run}");
+    wait_for_run(stack, connection, run["id"].as_str().unwrap()).await
+}
+
+async fn wait_for_run(stack: &RunningStack, connection: &ConnectionId, run_id: &str) -> SyncRun {
+    eventually("the sync run to end", SYNC_TIMEOUT, || async {
+        let run = stack.latest_run(connection).await.unwrap()?;
+        (run.id.to_string() == run_id && run.status != SyncRunStatus::Running).then_some(run)
+    })
+    .await
+}
+
+/// The connection's log rows with this error code.
+async fn log_rows_with(stack: &RunningStack, connection: &ConnectionId, code: &str) -> Vec<Value> {
+    let log = get(stack, &format!("/admin/connections/{connection}/log?errors_only=true&limit=100")).await;
+    log["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|row| row["error_code"] == code)
+        .collect()
+}
+
+async fn connection_json(stack: &RunningStack, connection: &ConnectionId) -> Value {
+    get(stack, &format!("/admin/connections/{connection}")).await
+}
+
+// ---- 1. initial sync ------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_sync_mirrors_every_company_and_contact() {
+    let (stack, connection) = stack(20, 6).await;
+    let run = stack.latest_run(&connection).await.unwrap().unwrap();
+    assert!(run.counters.is_balanced(), "{:?}", run.counters);
+    assert_eq!(run.counters.seen, 26, "{:?}", run.counters);
+    assert_eq!(run.counters.failed, 0, "{:?}", run.counters);
+
+    let companies = linked_ids(&stack, &connection, ObjectKind::Company).await;
+    assert_eq!(companies.len(), 20);
+    assert_eq!(linked_ids(&stack, &connection, ObjectKind::Contact).await.len(), 6);
+    let active = customers(&stack, "false").await;
+    assert_eq!(active.len(), 20);
+    for company in &companies {
+        let customer = customer_of(&stack, company).await.unwrap();
+        let mirrored = active.iter().find(|c| c["id"] == customer.as_str()).unwrap();
+        assert_eq!(mirrored["name"], sandbox_name(&stack, company).await.as_str());
+    }
+}
+
+// ---- 2. webhooks ----------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_update_lands_in_seconds() {
+    let (stack, connection) = stack(10, 0).await;
+    let company = linked_ids(&stack, &connection, ObjectKind::Company).await[0].clone();
+    let started = Instant::now();
+    control(&stack).update_company(&company, &[("name", "Renamed By Webhook")]).await.unwrap();
+    wait_for_name(&stack, &company, "Renamed By Webhook").await;
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+// ---- 3. dropped webhooks --------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_webhook_is_caught_by_the_next_reconcile_and_counted_as_a_miss() {
+    let (stack, connection) = stack_with(StackOptions {
+        webhook_miss_grace: Some(Duration::ZERO),
+        ..options(10, 0)
+    })
+    .await;
+    let sandbox = control(&stack);
+    sandbox
+        .set_faults(&Faults { webhook_drop_rate: 1.0, ..Faults::default() })
+        .await
+        .unwrap();
+    let company = linked_ids(&stack, &connection, ObjectKind::Company).await[0].clone();
+    sandbox.update_company(&company, &[("name", "Changed Unseen")]).await.unwrap();
+    sandbox.flush_webhooks().await.unwrap();
+    // Dropped: nothing arrives on its own.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let customer = customer_of(&stack, &company).await.unwrap();
+    assert_ne!(customer_json(&stack, &customer).await["name"], "Changed Unseen");
+
+    let run = sync_now(&stack, &connection).await;
+    assert_eq!(run.status, SyncRunStatus::Completed);
+    assert_eq!(customer_json(&stack, &customer).await["name"], "Changed Unseen");
+    assert!(run.counters.webhook_misses >= 1, "{:?}", run.counters);
+    assert!(run.counters.is_balanced(), "{:?}", run.counters);
+}
+
+// ---- 4. duplicates and reordering -----------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_and_out_of_order_webhooks_change_nothing() {
+    let (stack, connection) = stack(10, 0).await;
+    let sandbox = control(&stack);
+    sandbox
+        .set_faults(&Faults {
+            webhook_duplicate_rate: 1.0,
+            webhook_reorder_rate: 0.5,
+            ..Faults::default()
+        })
+        .await
+        .unwrap();
+    let companies = linked_ids(&stack, &connection, ObjectKind::Company).await;
+    for round in 0..3 {
+        for company in companies.iter().take(3) {
+            sandbox
+                .update_company(company, &[("name", &format!("Round {round} of {company}"))])
+                .await
+                .unwrap();
+        }
+    }
+    sandbox.flush_webhooks().await.unwrap();
+    for company in companies.iter().take(3) {
+        wait_for_name(&stack, company, &format!("Round 2 of {company}")).await;
+    }
+    // Late copies and held-back events arrive after: the mirror must not move.
+    sandbox.flush_webhooks().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for company in &companies {
+        let customer = customer_of(&stack, company).await.unwrap();
+        assert_eq!(
+            customer_json(&stack, &customer).await["name"],
+            sandbox_name(&stack, company).await.as_str()
+        );
+    }
+    assert_eq!(customers(&stack, "all").await.len(), 10);
+}
+
+// ---- 5, 6. archive, restore, delete ---------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_company_is_archived_and_a_restore_unarchives_it() {
+    let (stack, connection) = stack(10, 0).await;
+    let company = linked_ids(&stack, &connection, ObjectKind::Company).await[0].clone();
+    let customer = customer_of(&stack, &company).await.unwrap();
+    control(&stack).delete_company(&company).await.unwrap();
+    eventually("the archive", LAND_TIMEOUT, || async {
+        is_archived(&stack, &customer).await.then_some(())
+    })
+    .await;
+    assert_eq!(customer_json(&stack, &customer).await["archived"]["reason"], "source_deleted");
+    control(&stack).restore_company(&company).await.unwrap();
+    eventually("the restore", LAND_TIMEOUT, || async {
+        (!is_archived(&stack, &customer).await).then_some(())
+    })
+    .await;
+    assert_eq!(customer_of(&stack, &company).await.unwrap(), customer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archived_customer_can_be_deleted_permanently_and_an_active_one_cannot() {
+    let (stack, connection) = stack(10, 0).await;
+    let company = linked_ids(&stack, &connection, ObjectKind::Company).await[0].clone();
+    let customer = customer_of(&stack, &company).await.unwrap();
+    let path = format!("/admin/customers/{customer}");
+    let (status, body) = stack.admin(Method::DELETE, &path, None).await.unwrap();
+    assert_eq!(status, 409, "{body}");
+    assert!(!is_archived(&stack, &customer).await);
+
+    control(&stack).delete_company(&company).await.unwrap();
+    eventually("the archive", LAND_TIMEOUT, || async {
+        is_archived(&stack, &customer).await.then_some(())
+    })
+    .await;
+    let (status, body) = stack.admin(Method::DELETE, &path, None).await.unwrap();
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = stack.admin(Method::GET, &path, None).await.unwrap();
+    assert_eq!(status, 404);
+}
+
+// ---- 7, 8, 9. auth, scopes, schema ----------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_sets_reauthorize_logs_oauth_revoked_and_reconnect_resumes_with_the_mapping_kept() {
+    let (stack, connection) = stack(10, 0).await;
+    let mapping = get(&stack, &format!("/admin/connections/{connection}/mapping")).await;
+    let companies = linked_ids(&stack, &connection, ObjectKind::Company).await;
+    let sandbox = control(&stack);
+    sandbox.revoke_tokens().await.unwrap();
+    sandbox.update_company(&companies[0], &[("name", "After Revoke")]).await.unwrap();
+    eventually("the reauthorize status", LAND_TIMEOUT, || async {
+        (connection_json(&stack, &connection).await["status"] == "reauthorize").then_some(())
+    })
+    .await;
+    eventually("an oauth_revoked log row", LAND_TIMEOUT, || async {
+        (!log_rows_with(&stack, &connection, "oauth_revoked").await.is_empty()).then_some(())
+    })
+    .await;
+
+    stack.authorize(&connection).await.unwrap();
+    assert_eq!(connection_json(&stack, &connection).await["status"], "connected");
+    assert_eq!(get(&stack, &format!("/admin/connections/{connection}/mapping")).await, mapping);
+    sandbox.update_company(&companies[1], &[("name", "After Reconnect")]).await.unwrap();
+    wait_for_name(&stack, &companies[1], "After Reconnect").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_scope_is_logged_as_permission_denied() {
+    let (stack, connection) = stack(10, 0).await;
+    let company = linked_ids(&stack, &connection, ObjectKind::Company).await[0].clone();
+    let sandbox = control(&stack);
+    sandbox.remove_scope("crm.objects.companies.read").await.unwrap();
+    sandbox.update_company(&company, &[("name", "Unreadable")]).await.unwrap();
+    eventually("a permission_denied log row", LAND_TIMEOUT, || async {
+        (!log_rows_with(&stack, &connection, "permission_denied").await.is_empty()).then_some(())
+    })
+    .await;
+    let customer = customer_of(&stack, &company).await.unwrap();
+    assert_ne!(customer_json(&stack, &customer).await["name"], "Unreadable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_property_is_logged_as_field_mapping_invalid_while_other_fields_sync() {
+    let (stack, connection) = stack(10, 0).await;
+    let company = linked_ids(&stack, &connection, ObjectKind::Company).await[0].clone();
+    let sandbox = control(&stack);
+    sandbox
+        .delete_property(hubspot_sandbox::model::ObjectKind::Companies, "annualrevenue")
+        .await
+        .unwrap();
+    sandbox.update_company(&company, &[("name", "Still Syncing")]).await.unwrap();
+    wait_for_name(&stack, &company, "Still Syncing").await;
+    eventually("a field_mapping_invalid log row", LAND_TIMEOUT, || async {
+        (!log_rows_with(&stack, &connection, "field_mapping_invalid").await.is_empty()).then_some(())
+    })
+    .await;
+}
+
+// ---- 10. ambiguous matches ------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ambiguous_match_waits_for_the_admin_and_the_resolution_sticks() {
+    let (stack, _connection) = stack(5, 0).await;
+    let sandbox = control(&stack);
+    let first = sandbox
+        .create_company(&[("name", "Twin One"), ("domain", "twins.example")])
+        .await
+        .unwrap();
+    wait_for_name(&stack, &first, "Twin One").await;
+    let second = sandbox
+        .create_company(&[("name", "Twin Two"), ("domain", "twins.example")])
+        .await
+        .unwrap();
+    let pending = eventually("a pending match", LAND_TIMEOUT, || async {
+        let open = get(&stack, "/admin/matches?status=open").await;
+        open["items"]
+            .as_array()?
+            .iter()
+            .find(|m| m["source_id"] == second.as_str())
+            .cloned()
+    })
+    .await;
+    assert!(customer_of(&stack, &second).await.is_none(), "linked before the admin chose");
+    let first_customer = customer_of(&stack, &first).await.unwrap();
+    assert_eq!(pending["candidates"], json!([first_customer]));
+
+    let (status, body) = stack
+        .admin(
+            Method::POST,
+            &format!("/admin/matches/{}/resolve", pending["id"].as_str().unwrap()),
+            Some(json!({"action": "create_new"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    wait_for_name(&stack, &second, "Twin Two").await;
+    let second_customer = customer_of(&stack, &second).await.unwrap();
+    assert_ne!(second_customer, first_customer);
+
+    // The choice sticks: a later change follows it without asking again.
+    sandbox.update_company(&second, &[("name", "Twin Two Renamed")]).await.unwrap();
+    wait_for_name(&stack, &second, "Twin Two Renamed").await;
+    assert_eq!(customer_of(&stack, &second).await.unwrap(), second_customer);
+    let open = get(&stack, "/admin/matches?status=open").await;
+    assert_eq!(open["items"].as_array().unwrap().len(), 0, "{open}");
+}
+
+// ---- 11. rate limits ------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_resolves_without_admin_action() {
+    let (stack, connection) = stack(10, 0).await;
+    let sandbox = control(&stack);
+    sandbox
+        .set_faults(&Faults { burst_429: 8, ..Faults::default() })
+        .await
+        .unwrap();
+    let companies = linked_ids(&stack, &connection, ObjectKind::Company).await;
+    for company in companies.iter().take(4) {
+        sandbox.update_company(company, &[("name", &format!("Stormy {company}"))]).await.unwrap();
+    }
+    for company in companies.iter().take(4) {
+        wait_for_name(&stack, company, &format!("Stormy {company}")).await;
+    }
+    let run = sync_now(&stack, &connection).await;
+    assert_eq!(run.status, SyncRunStatus::Completed);
+    assert_eq!(run.counters.failed, 0, "{:?}", run.counters);
+    assert_eq!(connection_json(&stack, &connection).await["status"], "connected");
+}
+
+// ---- 12. list filter ------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_company_leaving_the_list_filter_is_archived() {
+    let (stack, connection) = stack(10, 0).await;
+    let sandbox = control(&stack);
+    let companies = linked_ids(&stack, &connection, ObjectKind::Company).await;
+    let list = sandbox
+        .create_list("Customers", hubspot_sandbox::model::ObjectKind::Companies)
+        .await
+        .unwrap();
+    for company in &companies {
+        sandbox.set_list_membership(&list, company, true).await.unwrap();
+    }
+    let (status, body) = stack
+        .admin(
+            Method::PUT,
+            &format!("/admin/connections/{connection}/filter"),
+            Some(json!({"type": "list", "list_id": list})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    if let Some(run_id) = body["sync_run"]["id"].as_str() {
+        wait_for_run(&stack, &connection, run_id).await;
+    }
+    assert_eq!(customers(&stack, "false").await.len(), 10);
+
+    let leaver = &companies[0];
+    sandbox.set_list_membership(&list, leaver, false).await.unwrap();
+    let run = sync_now(&stack, &connection).await;
+    assert_eq!(run.status, SyncRunStatus::Completed);
+    let customer = customer_of(&stack, leaver).await.unwrap();
+    assert_eq!(customer_json(&stack, &customer).await["archived"]["reason"], "left_filter");
+    assert_eq!(customers(&stack, "false").await.len(), 9);
+}
+
+// ---- 13. mass-archive guard -----------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mass_archive_guard_holds_and_the_admin_can_approve() {
+    let (stack, connection) = stack(30, 0).await;
+    let sandbox = control(&stack);
+    sandbox
+        .set_faults(&Faults { webhook_drop_rate: 1.0, ..Faults::default() })
+        .await
+        .unwrap();
+    let companies = linked_ids(&stack, &connection, ObjectKind::Company).await;
+    let doomed: Vec<String> = companies.iter().take(8).cloned().collect();
+    for company in &doomed {
+        sandbox.delete_company(company).await.unwrap();
+    }
+    sync_now(&stack, &connection).await;
+    let view = connection_json(&stack, &connection).await;
+    assert_eq!(view["flags"]["archives_held"], true, "{view}");
+    for company in &doomed {
+        let customer = customer_of(&stack, company).await.unwrap();
+        assert!(!is_archived(&stack, &customer).await);
+    }
+
+    let (status, body) = stack
+        .admin(Method::POST, &format!("/admin/connections/{connection}/archives/approve"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    if let Some(run_id) = body["sync_run"]["id"].as_str() {
+        wait_for_run(&stack, &connection, run_id).await;
+    }
+    for company in &doomed {
+        let customer = customer_of(&stack, company).await.unwrap();
+        eventually("the approved archive", LAND_TIMEOUT, || async {
+            is_archived(&stack, &customer).await.then_some(())
+        })
+        .await;
+    }
+    assert_eq!(customers(&stack, "false").await.len(), 22);
+    assert_eq!(connection_json(&stack, &connection).await["flags"]["archives_held"], false);
+}
+
+// ---- 14, 15. admin actions ------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_from_a_log_row_runs_the_job_again() {
+    let (stack, connection) = stack(10, 0).await;
+    let company = linked_ids(&stack, &connection, ObjectKind::Company).await[0].clone();
+    let sandbox = control(&stack);
+    sandbox.remove_scope("crm.objects.companies.read").await.unwrap();
+    sandbox.update_company(&company, &[("name", "Retried In")]).await.unwrap();
+    let row = eventually("a failed log row", LAND_TIMEOUT, || async {
+        log_rows_with(&stack, &connection, "permission_denied").await.into_iter().next()
+    })
+    .await;
+    sandbox.restore_scope("crm.objects.companies.read").await.unwrap();
+    let (status, body) = stack
+        .admin(Method::POST, &format!("/admin/log/{}/retry", row["id"].as_str().unwrap()), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    wait_for_name(&stack, &company, "Retried In").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resync_one_customer_fetches_it_fresh() {
+    let (stack, connection) = stack(10, 0).await;
+    let sandbox = control(&stack);
+    sandbox
+        .set_faults(&Faults { webhook_drop_rate: 1.0, ..Faults::default() })
+        .await
+        .unwrap();
+    let company = linked_ids(&stack, &connection, ObjectKind::Company).await[0].clone();
+    let customer = customer_of(&stack, &company).await.unwrap();
+    sandbox.update_company(&company, &[("name", "Fetched Fresh")]).await.unwrap();
+    let (status, body) = stack
+        .admin(Method::POST, &format!("/admin/customers/{customer}/resync"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["records"], 1, "{body}");
+    assert_eq!(customer_json(&stack, &customer).await["name"], "Fetched Fresh");
+}
+
+// ---- 16. long reconciles --------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconcile_forced_to_span_several_invocations_loses_nothing() {
+    let (stack, connection) = stack_with(StackOptions {
+        reconcile_budget: Duration::ZERO,
+        ..options(25, 5)
+    })
+    .await;
+    let run = stack.latest_run(&connection).await.unwrap().unwrap();
+    assert!(run.invocations > 1, "{run:?}");
+    assert!(run.counters.is_balanced(), "{:?}", run.counters);
+    assert_eq!(run.counters.seen, 30, "{:?}", run.counters);
+    assert_eq!(customers(&stack, "false").await.len(), 25);
+    assert_eq!(linked_ids(&stack, &connection, ObjectKind::Contact).await.len(), 5);
+}
+
+// ---- 17, 18. security -----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_tenants_id_gets_404_never_data() {
+    let (stack, connection) = stack(3, 0).await;
+    let company = linked_ids(&stack, &connection, ObjectKind::Company).await[0].clone();
+    let customer = customer_of(&stack, &company).await.unwrap();
+    let other = stack.app.admin_auth.issue(
+        &TenantId::parse("other").unwrap(),
+        Timestamp::now().plus(Duration::from_secs(3600)),
+    );
+    let http = reqwest::Client::new();
+    for path in [
+        format!("/admin/connections/{connection}"),
+        format!("/admin/customers/{customer}"),
+        format!("/admin/connections/{connection}/log"),
+    ] {
+        let response = http
+            .get(format!("{}{path}", stack.base_url))
+            .bearer_auth(other.expose())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+        let text = response.text().await.unwrap();
+        assert!(!text.contains(&company) && !text.contains("\"name\""), "{path}: {text}");
+    }
+    let response = http
+        .delete(format!("{}/admin/customers/{customer}", stack.base_url))
+        .bearer_auth(other.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(!customer_json(&stack, &customer).await["name"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_webhook_gets_401_and_writes_nothing() {
+    let (stack, connection) = stack(3, 0).await;
+    let company = linked_ids(&stack, &connection, ObjectKind::Company).await[0].clone();
+    let url = format!("{}/webhooks/hubspot", stack.base_url);
+    let body = json!([{
+        "eventId": 1, "subscriptionId": 1, "portalId": 62515, "appId": 54321,
+        "occurredAt": Timestamp::now().as_millis(), "subscriptionType": "company.deletion",
+        "attemptNumber": 0, "objectId": company.parse::<u64>().unwrap(), "changeSource": "CRM",
+    }])
+    .to_string();
+    let now_ms = Timestamp::now().as_millis().to_string();
+    let http = reqwest::Client::new();
+    let send = |signature: Option<String>, body: String| {
+        let mut request = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(signature) = signature {
+            request = request
+                .header("X-HubSpot-Signature-v3", signature)
+                .header("X-HubSpot-Request-Timestamp", now_ms.clone());
+        }
+        request.send()
+    };
+
+    let forged = send(Some("bm90IGEgc2lnbmF0dXJl".into()), body.clone()).await.unwrap();
+    assert_eq!(forged.status(), 401);
+    let answer: Value = forged.json().await.unwrap();
+    assert_eq!(answer["code"], "bad_signature", "{answer}");
+
+    let unsigned = send(None, body.clone()).await.unwrap();
+    assert_eq!(unsigned.status(), 401);
+
+    let secret = stack.sandbox.app().client_secret.clone();
+    let malformed = "{not json".to_owned();
+    let signature = hubspot_sandbox::signature::v3(
+        &secret,
+        "POST",
+        &hubspot_sandbox::signature::v3_uri(&url),
+        malformed.as_bytes(),
+        &now_ms,
+    );
+    let bad_body = send(Some(signature), malformed).await.unwrap();
+    assert_eq!(bad_body.status(), 400);
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let customer = customer_of(&stack, &company).await.unwrap();
+    assert!(!is_archived(&stack, &customer).await);
+    assert_eq!(customers(&stack, "false").await.len(), 3);
+}
