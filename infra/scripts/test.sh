@@ -28,7 +28,11 @@ if (( ${#py_dirs[@]} )); then
   step "python checks against the sandboxes and our verifiers (official clients)"
   cargo build --quiet --workspace --bins
   export SYNC_BIN_DIR="$root/target/debug"
-  "$root/.venv/bin/python" -m pytest -q "${py_dirs[@]}"
+  # One pytest run per folder: each folder's conftest.py and helpers stand alone.
+  for dir in "${py_dirs[@]}"; do
+    echo "--- $dir"
+    (cd "$dir" && "$root/.venv/bin/python" -m pytest -q -p no:cacheprovider .)
+  done
 fi
 
 if [[ -f template.yaml ]]; then

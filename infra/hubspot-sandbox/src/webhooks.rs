@@ -218,7 +218,8 @@ fn take_batches(shared: &Shared, everything: bool) -> Result<(String, Vec<Batch>
             ordered.push(p);
         }
     }
-    ordered.extend(held_back);
+    // held-back events come after the others, newest first
+    ordered.extend(held_back.into_iter().rev());
     ordered.extend(copies);
     let size = config.max_batch.clamp(1, 100);
     let mut batches = Vec::new();
@@ -380,15 +381,17 @@ pub async fn deliver(shared: &Shared, everything: bool) -> FlushReport {
 /// `batch_delay_ms`, then delivers what is due.
 pub async fn run_sender(shared: std::sync::Arc<Shared>) {
     loop {
-        let (auto, delay_ms, next_due) = {
+        let (can_send, delay_ms, next_due) = {
             let world = shared.lock();
+            let settings = &world.config.webhooks;
             (
-                world.config.webhooks.auto_deliver,
-                world.config.webhooks.batch_delay_ms,
+                settings.auto_deliver && settings.enabled && settings.target_url.is_some(),
+                settings.batch_delay_ms,
                 world.outbox.next_due_ms(),
             )
         };
-        let wait = match (auto, next_due) {
+        // nothing can be sent: sleep until settings or events change
+        let wait = match (can_send, next_due) {
             (true, Some(due)) => Duration::from_millis((due - now_ms()).clamp(0, 1_000) as u64),
             _ => Duration::from_millis(1_000),
         };
@@ -398,8 +401,10 @@ pub async fn run_sender(shared: std::sync::Arc<Shared>) {
         }
         let ready = {
             let world = shared.lock();
-            world.config.webhooks.auto_deliver
-                && world.config.webhooks.target_url.is_some()
+            let settings = &world.config.webhooks;
+            settings.auto_deliver
+                && settings.enabled
+                && settings.target_url.is_some()
                 && world
                     .outbox
                     .next_due_ms()

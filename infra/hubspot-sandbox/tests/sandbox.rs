@@ -716,6 +716,41 @@ async fn webhook_faults_drop_and_duplicate_events() {
 }
 
 #[tokio::test]
+async fn the_reorder_fault_delivers_held_back_events_after_newer_ones() {
+    let portal = Portal::start(manual_delivery()).await;
+    let (_receiver, url) = start_receiver(0).await;
+    portal.control.set_webhook_target(&url).await.unwrap();
+    portal
+        .control
+        .set_webhooks(json!({"property_subscriptions": []}))
+        .await
+        .unwrap();
+    portal
+        .control
+        .set_faults(&Faults {
+            webhook_reorder_rate: 1.0,
+            ..Faults::default()
+        })
+        .await
+        .unwrap();
+    for name in ["First", "Second", "Third"] {
+        portal
+            .control
+            .create_company(&[("name", name)])
+            .await
+            .unwrap();
+    }
+    let report = portal.control.flush_webhooks().await.unwrap();
+    let ids: Vec<u64> = report
+        .events
+        .iter()
+        .map(|e| e["objectId"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+}
+
+#[tokio::test]
 async fn a_merge_sends_merge_and_deletion_but_no_property_changes() {
     let portal = Portal::start(manual_delivery()).await;
     let (_receiver, url) = start_receiver(0).await;

@@ -44,6 +44,8 @@ pub struct StackOptions {
     pub nightly: bool,
     /// Overrides the engine's `webhook_miss_grace` (tests set it to zero to see misses at once).
     pub webhook_miss_grace: Option<Duration>,
+    /// Overrides the engine's `schema_ttl` (tests set it to zero to see schema changes at once).
+    pub schema_ttl: Option<Duration>,
 }
 
 impl Default for StackOptions {
@@ -56,6 +58,7 @@ impl Default for StackOptions {
             reconcile_budget: Duration::from_secs(14 * 60),
             nightly: true,
             webhook_miss_grace: None,
+            schema_ttl: None,
         }
     }
 }
@@ -117,6 +120,9 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
     })?;
     if let Some(grace) = options.webhook_miss_grace {
         app.engine.settings.webhook_miss_grace = grace;
+    }
+    if let Some(ttl) = options.schema_ttl {
+        app.engine.settings.schema_ttl = ttl;
     }
     let app = Arc::new(app);
     let tenant = TenantId::parse(options.tenant.clone())?;

@@ -398,7 +398,7 @@ impl Engine {
         let now = Timestamp::now();
         run.status = SyncRunStatus::Completed;
         run.finished_at = Some(now);
-        self.store.put_sync_run(&run).await?;
+        // The connection first: whoever sees the run completed also sees its held flag.
         let held = checkpoint.held > 0;
         self.update_connection(&connection.tenant_id, &connection.id, |c| {
             c.last_full_sync = Some(now);
@@ -406,6 +406,7 @@ impl Engine {
             true
         })
         .await?;
+        self.store.put_sync_run(&run).await?;
         tracing::info!(run = %run.id, counters = ?run.counters, "full sync completed");
         Ok(())
     }

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use connector::ErrorCode;
+use connector::engine::EngineError;
 use connector::engine::admin::AdminError;
 use connector_hubspot::webhook::WebhookError;
 
@@ -81,6 +82,11 @@ impl From<AdminError> for ApiError {
                 err.extra = Some(("problems", json!(problems)));
                 err
             }
+            AdminError::Engine(EngineError::ProviderNotConfigured(p)) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_configured",
+                format!("{p} is not configured in this deployment"),
+            ),
             AdminError::Engine(ref inner) => match inner.code() {
                 ErrorCode::Internal => ApiError::internal(&e),
                 ErrorCode::RateLimited => {
