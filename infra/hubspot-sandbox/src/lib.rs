@@ -29,7 +29,9 @@ use tokio::task::JoinHandle;
 pub use config::{
     Faults, LegacySignature, OAuthAppConfig, RateLimitConfig, SandboxConfig, WebhookConfig,
 };
-pub use control_client::ControlClient;
+pub use control_client::{ControlClient, SeedSummary, TokenGrant};
+pub use counters::CountersReport;
+pub use model::ObjectKind;
 pub use webhooks::FlushReport;
 use world::Shared;
 

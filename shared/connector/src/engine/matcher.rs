@@ -60,7 +60,13 @@ pub async fn decide(
         }
     }
     if let Some(name) = name {
-        let found = store.find_customers_by_name(tenant, name).await?;
+        // Same name, different known domains: two companies, not one.
+        let found = store
+            .find_customers_by_name(tenant, name)
+            .await?
+            .into_iter()
+            .filter(|c| domain.is_none() || c.domain.is_none())
+            .collect();
         if let Some(decision) = judge(store, connection, kind, source_id, found).await? {
             return Ok(decision);
         }
