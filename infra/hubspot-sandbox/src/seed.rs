@@ -208,8 +208,21 @@ struct SeededCompany {
 fn companies(store: &mut Store, rng: &mut StdRng, count: usize) -> Vec<SeededCompany> {
     let owner_ids: Vec<String> = store.owners.iter().map(|o| o.id.clone()).collect();
     let mut out: Vec<SeededCompany> = Vec::with_capacity(count);
+    // Real portals hold mostly distinct businesses: a name that is taken gets a city, then
+    // a number, so the only duplicate domains are the deliberate ones below.
+    let mut taken = std::collections::HashSet::new();
     for i in 0..count {
-        let base = format!("{} {}", pick(rng, ADJECTIVES), pick(rng, NOUNS));
+        let mut base = format!("{} {}", pick(rng, ADJECTIVES), pick(rng, NOUNS));
+        if taken.contains(&slug(&base)) {
+            base = format!("{base} {}", pick(rng, CITIES).0);
+        }
+        let mut n = 2;
+        let plain = base.clone();
+        while taken.contains(&slug(&base)) {
+            base = format!("{plain} {n}");
+            n += 1;
+        }
+        taken.insert(slug(&base));
         let suffix = *pick(rng, SUFFIXES);
         let name = if suffix.is_empty() {
             base.clone()

@@ -263,7 +263,8 @@ impl Engine {
         let mut checkpoint = Checkpoint::of(&run);
         let mut pages = 0;
         while checkpoint.phase != Phase::Done {
-            if budget.exhausted(pages) {
+            // At least one page per invocation, so even a spent budget makes progress.
+            if pages > 0 && budget.exhausted(pages) {
                 return self
                     .hand_over(run, &checkpoint, &connection, Duration::ZERO)
                     .await;
