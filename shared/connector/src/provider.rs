@@ -117,6 +117,13 @@ pub trait SourceProvider: Send + Sync {
         ids: &[SourceId],
     ) -> ProviderResult<BTreeMap<SourceId, bool>>;
 
+    /// Credentials the provider changed since `connection` was read (a refresh token that
+    /// rotated), sealed. The engine stores them on the connection after each job or page;
+    /// providers whose tokens do not rotate keep the default.
+    async fn updated_credentials(&self, _connection: &ConnectionId) -> ProviderResult<Option<SealedCredentials>> {
+        Ok(None)
+    }
+
     /// The provider's schema for one object kind.
     async fn properties(
         &self,

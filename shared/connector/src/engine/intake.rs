@@ -107,6 +107,34 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The provider says our access to `account` is gone (Stripe's
+    /// `account.application.deauthorized`): the connection goes to Reauthorize, its jobs
+    /// stop, and the log says `oauth_revoked`. False when no connection is bound to it.
+    pub async fn provider_deauthorized(&self, provider: Provider, account: &ProviderAccountId) -> Result<bool, EngineError> {
+        let Some(connection) = self.store.find_connection_by_account(provider, account).await? else {
+            return Ok(false);
+        };
+        self.update_connection(&connection.tenant_id, &connection.id, |c| {
+            let changed = c.status == crate::model::ConnectionStatus::Connected;
+            c.status = crate::model::ConnectionStatus::Reauthorize;
+            changed
+        })
+        .await?;
+        let mut entry = crate::model::LogEntry::new(
+            connection.tenant_id.clone(),
+            connection.id.clone(),
+            provider,
+            crate::model::LogStatus::Failed,
+            Timestamp::now(),
+        );
+        entry.error_code = Some(crate::model::ErrorCode::OauthRevoked);
+        entry.message = Some(format!("{provider} account {account} removed our access: connect again"));
+        self.log(entry).await;
+        Ok(true)
+    }
+}
+
 pub fn dedupe_key(provider: Provider, event: &WebhookEventId) -> String {
     format!("{provider}:{event}")
 }
