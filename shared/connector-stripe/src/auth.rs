@@ -65,6 +65,35 @@ impl StripeAuth {
     }
 }
 
+/// What a Stripe connection's `credentials` hold once sealed: how to reach the account
+/// and, for an API-key connection, the signing secret of that account's own webhook
+/// endpoint (`whsec_...`). Sealed bare [`StripeAuth`] values open as credentials without
+/// a webhook secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StripeCredentials {
+    #[serde(flatten)]
+    pub auth: StripeAuth,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<Secret>,
+}
+
+impl StripeCredentials {
+    pub fn new(auth: StripeAuth, webhook_secret: Option<Secret>) -> Self {
+        Self {
+            auth,
+            webhook_secret,
+        }
+    }
+
+    pub fn seal(&self, cipher: &TokenCipher) -> Result<SealedCredentials, CryptoError> {
+        cipher.seal(self)
+    }
+
+    pub fn open(sealed: &SealedCredentials, cipher: &TokenCipher) -> Result<Self, CryptoError> {
+        cipher.open(sealed)
+    }
+}
+
 /// `sk_live_...` / `rk_live_...` are live keys; everything else is test mode.
 pub fn key_is_live(key: &Secret) -> bool {
     let k = key.expose();
@@ -90,6 +119,8 @@ pub struct StripeSession {
     updated: AtomicBool,
     rate_key: String,
     livemode: bool,
+    /// Kept so that credentials re-sealed after a refresh still carry it.
+    webhook_secret: Option<Secret>,
 }
 
 impl StripeSession {
@@ -108,12 +139,21 @@ impl StripeSession {
             auth: tokio::sync::Mutex::new(auth),
             updated: AtomicBool::new(false),
             rate_key,
+            webhook_secret: None,
         }
     }
 
-    /// A session from a connection's sealed credentials.
+    /// A session from a connection's sealed credentials ([`StripeCredentials`]).
     pub fn open(sealed: &SealedCredentials, cipher: &TokenCipher) -> Result<Self, CryptoError> {
-        Ok(Self::new(StripeAuth::open(sealed, cipher)?))
+        let credentials = StripeCredentials::open(sealed, cipher)?;
+        let mut session = Self::new(credentials.auth);
+        session.webhook_secret = credentials.webhook_secret;
+        Ok(session)
+    }
+
+    /// The connection's own webhook signing secret, when it has one.
+    pub fn webhook_secret(&self) -> Option<&Secret> {
+        self.webhook_secret.as_ref()
     }
 
     pub fn livemode(&self) -> bool {
@@ -201,6 +241,34 @@ mod tests {
             assert!(!sealed.0.contains("secret_value") && !sealed.0.contains("rt_1"));
             assert_eq!(StripeAuth::open(&sealed, &cipher), Ok(auth));
         }
+    }
+
+    #[test]
+    fn credentials_keep_the_webhook_secret_and_bare_auth_opens_as_credentials() {
+        let cipher = TokenCipher::from_key_bytes(&[7u8; 32]).expect("valid key");
+        let with_secret = StripeCredentials::new(
+            StripeAuth::ApiKey(Secret::new("rk_test_key")),
+            Some(Secret::new("whsec_endpoint")),
+        );
+        let sealed = with_secret.seal(&cipher).expect("seals");
+        assert!(!sealed.0.contains("whsec_endpoint"));
+        assert_eq!(
+            StripeCredentials::open(&sealed, &cipher),
+            Ok(with_secret.clone())
+        );
+        // The auth alone still opens from credentials that carry a secret ...
+        assert_eq!(StripeAuth::open(&sealed, &cipher), Ok(with_secret.auth));
+        // ... and a bare auth opens as credentials without one.
+        let bare = StripeAuth::OAuth(tokens()).seal(&cipher).expect("seals");
+        assert_eq!(
+            StripeCredentials::open(&bare, &cipher),
+            Ok(StripeCredentials::new(StripeAuth::OAuth(tokens()), None))
+        );
+        let session = StripeSession::open(&sealed, &cipher).expect("opens");
+        assert_eq!(
+            session.webhook_secret().map(Secret::expose),
+            Some("whsec_endpoint")
+        );
     }
 
     #[test]

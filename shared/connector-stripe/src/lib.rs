@@ -6,8 +6,10 @@
 //! - [`webhook`]: [`webhook::verify`] over the raw body, [`webhook::parse_event`].
 //! - [`client`]: [`client::StripeClient`] (lists, retrieves, the events feed) used with a
 //!   per-connection [`auth::StripeSession`]; [`oauth`] adds the Connect OAuth flow.
+//! - [`api_key`]: checks a pasted key before it is stored.
 //! - [`provider`]: [`provider::StripeProvider`], the engine's `SourceProvider`.
 
+pub mod api_key;
 pub mod auth;
 pub mod client;
 pub mod config;
@@ -19,7 +21,7 @@ pub mod ratio;
 pub mod types;
 pub mod webhook;
 
-pub use auth::{OAuthTokens, StripeAuth, StripeSession};
+pub use auth::{OAuthTokens, StripeAuth, StripeCredentials, StripeSession};
 pub use client::StripeClient;
 pub use config::{STRIPE_VERSION, StripeConfig};
 pub use provider::StripeProvider;

@@ -18,7 +18,7 @@ use connector::{
 };
 use futures::StreamExt;
 
-use crate::auth::StripeSession;
+use crate::auth::{StripeCredentials, StripeSession};
 use crate::client::{CustomerBilling, StripeClient};
 use crate::error::internal;
 use crate::mrr::{BillingSummary, MrrPolicy};
@@ -137,14 +137,40 @@ impl StripeProvider {
         let Some(auth) = session.take_updated().await else {
             return Ok(None);
         };
-        let sealed = auth
-            .seal(&self.cipher)
-            .map_err(|e| internal(format!("cannot seal the Stripe credentials: {e}")))?;
+        let credentials = StripeCredentials::new(auth, session.webhook_secret().cloned());
+        let sealed = self.seal_credentials(&credentials)?;
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(cached) = sessions.get_mut(connection) {
             cached.lineage.push(sealed.clone());
         }
         Ok(Some(sealed))
+    }
+
+    /// Seals credentials for a connection's `credentials` (after a connect).
+    pub fn seal_credentials(
+        &self,
+        credentials: &StripeCredentials,
+    ) -> ProviderResult<SealedCredentials> {
+        credentials
+            .seal(&self.cipher)
+            .map_err(|e| internal(format!("cannot seal the Stripe credentials: {e}")))
+    }
+
+    /// A connection's credentials, opened: its mode and its own webhook secret, for the
+    /// webhook receiver. `None` when the connection holds none (never connected, or
+    /// disconnected).
+    pub fn open_credentials(
+        &self,
+        connection: &Connection,
+    ) -> ProviderResult<Option<StripeCredentials>> {
+        connection
+            .credentials
+            .as_ref()
+            .map(|sealed| {
+                StripeCredentials::open(sealed, &self.cipher)
+                    .map_err(|e| internal(format!("cannot open the Stripe credentials: {e}")))
+            })
+            .transpose()
     }
 
     async fn billing_records(
@@ -323,6 +349,13 @@ impl SourceProvider for StripeProvider {
     ) -> ProviderResult<BTreeMap<SourceId, bool>> {
         // Stripe connections have no company filter: every customer is in.
         Ok(ids.iter().map(|id| (id.clone(), true)).collect())
+    }
+
+    async fn updated_credentials(
+        &self,
+        connection: &ConnectionId,
+    ) -> ProviderResult<Option<SealedCredentials>> {
+        self.take_updated_credentials(connection).await
     }
 
     async fn properties(

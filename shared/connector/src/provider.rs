@@ -120,7 +120,10 @@ pub trait SourceProvider: Send + Sync {
     /// Credentials the provider changed since `connection` was read (a refresh token that
     /// rotated), sealed. The engine stores them on the connection after each job or page;
     /// providers whose tokens do not rotate keep the default.
-    async fn updated_credentials(&self, _connection: &ConnectionId) -> ProviderResult<Option<SealedCredentials>> {
+    async fn updated_credentials(
+        &self,
+        _connection: &ConnectionId,
+    ) -> ProviderResult<Option<SealedCredentials>> {
         Ok(None)
     }
 

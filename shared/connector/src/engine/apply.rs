@@ -28,6 +28,11 @@ pub enum Outcome {
     Skipped,
     /// Waits for the admin: an ambiguous match.
     Held(PendingMatchId),
+    /// Waits for the admin: nothing matches (a Stripe customer with no customer of ours).
+    Unmatched(PendingMatchId),
+    /// A billing source (Stripe customer) was deleted: its link is archived and the billing
+    /// fields cleared; the customer itself stays (HubSpot owns it).
+    Cleared,
 }
 
 /// What happened to one record, for the ledger and the log.
@@ -40,7 +45,7 @@ pub struct Applied {
 }
 
 impl Applied {
-    fn new(outcome: Outcome, target: Option<LinkTarget>) -> Self {
+    pub(crate) fn new(outcome: Outcome, target: Option<LinkTarget>) -> Self {
         Self {
             outcome,
             target,
@@ -60,7 +65,11 @@ pub struct ApplyContext<'a> {
 
 /// Ids of records the service creates are derived from their source, so two workers that
 /// race to create the same record write the same item and the loser sees the winner.
-fn derived_id(connection: &Connection, kind: ObjectKind, source_id: &SourceId) -> String {
+pub(crate) fn derived_id(
+    connection: &Connection,
+    kind: ObjectKind,
+    source_id: &SourceId,
+) -> String {
     let mut hasher = Sha256::new();
     for part in [
         connection.id.as_str(),
@@ -82,11 +91,17 @@ fn derived_id(connection: &Connection, kind: ObjectKind, source_id: &SourceId) -
     )
 }
 
+/// Whether a link already holds what a record at `version` with `hash` would write: the
+/// same content (whatever the version: an unmapped property changed), or an older version.
+pub(crate) fn is_current(link: &SourceLink, version: SourceVersion, hash: &ContentHash) -> bool {
+    !link.source_gone && (link.content_hash == *hash || !link.is_superseded_by(version, hash))
+}
+
 fn archived_marker(reason: ArchiveReason) -> ContentHash {
     ContentHash::of(&("archived", reason))
 }
 
-fn new_link(
+pub(crate) fn new_link(
     ctx: &ApplyContext<'_>,
     kind: ObjectKind,
     source_id: &SourceId,
@@ -106,6 +121,37 @@ fn new_link(
         content_hash: hash,
         source_gone,
         updated_at: ctx.now,
+    }
+}
+
+/// Any record, fresh from the provider, to what it mirrors into. `in_filter` matters for
+/// companies only (the company filter).
+pub async fn apply_record(
+    ctx: &ApplyContext<'_>,
+    record: &SourceRecord,
+    in_filter: bool,
+) -> Result<Applied, EngineError> {
+    match record.kind {
+        ObjectKind::Company => apply_company(ctx, record, in_filter).await,
+        ObjectKind::Contact => apply_contact(ctx, record).await,
+        ObjectKind::BillingCustomer => super::billing::apply_billing(ctx, record).await,
+        ObjectKind::Subscription => Err(EngineError::Corrupt(
+            "subscriptions are synced through their customer".into(),
+        )),
+    }
+}
+
+/// A record that is gone at the provider (or left the filter): companies and contacts are
+/// archived, a billing customer's fields are cleared.
+pub async fn apply_gone(
+    ctx: &ApplyContext<'_>,
+    kind: ObjectKind,
+    source_id: &SourceId,
+    reason: ArchiveReason,
+) -> Result<Applied, EngineError> {
+    match kind {
+        ObjectKind::BillingCustomer => super::billing::clear_billing(ctx, source_id).await,
+        _ => archive(ctx, kind, source_id, reason).await,
     }
 }
 
@@ -173,7 +219,7 @@ async fn write_company(
         .await?;
     let fallback_name = format!("Company {}", record.id);
     let (mut customer, restoring) = match &link {
-        Some(link) if !link.source_gone && !link.is_superseded_by(record.version, hash) => {
+        Some(link) if is_current(link, record.version, hash) => {
             return Ok(Applied::new(Outcome::Unchanged, Some(link.target.clone())));
         }
         Some(link) => {
@@ -196,6 +242,7 @@ async fn write_company(
                 ctx.connection,
                 ObjectKind::Company,
                 &record.id,
+                None,
                 probe.domain.as_ref(),
                 NormalizedName::of(&probe.name).as_ref(),
             )
@@ -209,7 +256,7 @@ async fn write_company(
                         .ok_or(StoreError::NotFound { entity: "customer" })?;
                     (customer, false)
                 }
-                MatchDecision::CreateNew => {
+                MatchDecision::CreateNew | MatchDecision::NoCandidate => {
                     let mut customer =
                         Customer::new(tenant.clone(), fallback_name.clone(), ctx.now);
                     customer.id = CustomerId::parse(derived_id(
@@ -274,7 +321,7 @@ async fn write_company(
     })
 }
 
-async fn raise_match(
+pub(crate) async fn raise_match(
     ctx: &ApplyContext<'_>,
     record: &SourceRecord,
     probe: &Customer,
@@ -451,7 +498,7 @@ async fn write_contact(
         )
         .await?;
     let (mut contact, restoring) = match &link {
-        Some(link) if !link.source_gone && !link.is_superseded_by(record.version, hash) => {
+        Some(link) if is_current(link, record.version, hash) => {
             return Ok(Applied::new(Outcome::Unchanged, Some(link.target.clone())));
         }
         Some(link) => {

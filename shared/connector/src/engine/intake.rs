@@ -111,8 +111,16 @@ impl Engine {
     /// The provider says our access to `account` is gone (Stripe's
     /// `account.application.deauthorized`): the connection goes to Reauthorize, its jobs
     /// stop, and the log says `oauth_revoked`. False when no connection is bound to it.
-    pub async fn provider_deauthorized(&self, provider: Provider, account: &ProviderAccountId) -> Result<bool, EngineError> {
-        let Some(connection) = self.store.find_connection_by_account(provider, account).await? else {
+    pub async fn provider_deauthorized(
+        &self,
+        provider: Provider,
+        account: &ProviderAccountId,
+    ) -> Result<bool, EngineError> {
+        let Some(connection) = self
+            .store
+            .find_connection_by_account(provider, account)
+            .await?
+        else {
             return Ok(false);
         };
         self.update_connection(&connection.tenant_id, &connection.id, |c| {
@@ -129,7 +137,9 @@ impl Engine {
             Timestamp::now(),
         );
         entry.error_code = Some(crate::model::ErrorCode::OauthRevoked);
-        entry.message = Some(format!("{provider} account {account} removed our access: connect again"));
+        entry.message = Some(format!(
+            "{provider} account {account} removed our access: connect again"
+        ));
         self.log(entry).await;
         Ok(true)
     }

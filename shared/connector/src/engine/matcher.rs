@@ -12,8 +12,10 @@ use crate::ports::{Store, StoreResult};
 pub enum MatchDecision {
     /// Link the record to this existing customer.
     Link(CustomerId),
-    /// No candidate: mirror the record as a new customer.
+    /// The admin chose to mirror the record as a new customer.
     CreateNew,
+    /// No candidate at all (HubSpot then creates the customer; Stripe lists it as unmatched).
+    NoCandidate,
     /// Two or more candidates, or one already owned by another record: ask the admin.
     Ambiguous(Vec<CustomerId>),
     /// The admin chose not to mirror this record.
@@ -27,6 +29,7 @@ pub async fn decide(
     connection: &Connection,
     kind: ObjectKind,
     source_id: &SourceId,
+    explicit: Option<CustomerId>,
     domain: Option<&Domain>,
     name: Option<&NormalizedName>,
 ) -> StoreResult<MatchDecision> {
@@ -53,6 +56,12 @@ pub async fn decide(
             }
         }
     }
+    // An explicit link (Stripe metadata naming the HubSpot company) comes before any guess.
+    if let Some(id) = explicit
+        && store.get_customer(tenant, &id).await?.is_some()
+    {
+        return Ok(MatchDecision::Link(id));
+    }
     if let Some(domain) = domain {
         let found = store.find_customers_by_domain(tenant, domain).await?;
         if let Some(decision) = judge(store, connection, kind, source_id, found).await? {
@@ -71,7 +80,7 @@ pub async fn decide(
             return Ok(decision);
         }
     }
-    Ok(MatchDecision::CreateNew)
+    Ok(MatchDecision::NoCandidate)
 }
 
 /// `None` when there is no active candidate, so the next rule gets its turn.

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod apply;
+pub mod billing;
 pub mod intake;
 pub mod mapping;
 pub mod matcher;
@@ -190,6 +191,23 @@ impl Engine {
             }
         }
         Err(EngineError::Contention)
+    }
+
+    /// Stores credentials the provider rotated while serving this connection (Stripe's
+    /// refresh tokens), so the next process does not hold one the provider refuses.
+    pub async fn persist_rotated_credentials(
+        &self,
+        connection: &Connection,
+    ) -> Result<(), EngineError> {
+        let provider = self.provider(connection.provider)?;
+        if let Some(sealed) = provider.updated_credentials(&connection.id).await? {
+            self.update_connection(&connection.tenant_id, &connection.id, |c| {
+                c.credentials = Some(sealed.clone());
+                true
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     pub async fn enqueue_records(&self, jobs: &[Job]) -> Result<(), EngineError> {

@@ -11,7 +11,7 @@ use super::apply::{self, Applied, ApplyContext, Outcome};
 use super::{Engine, EngineError};
 use crate::model::{
     ArchiveReason, Connection, ConnectionStatus, ErrorCode, Job, JobCause, JobKind, LogEntry,
-    LogStatus, ObjectKind, SourceId, SourceVersion, SyncCounters, SyncRun, SyncRunId,
+    LogStatus, ObjectKind, Provider, SourceId, SourceVersion, SyncCounters, SyncRun, SyncRunId,
     SyncRunStatus, SyncTrigger, Timestamp,
 };
 use crate::ports::{OutgoingMessage, PageRequest, StoreError};
@@ -24,16 +24,55 @@ pub const MAX_PENDING_ARCHIVES: usize = 20_000;
 /// A run whose checkpoint has not moved for this long is presumed dead, and a new one may start.
 pub const STALE_RUN_AFTER: Duration = Duration::from_secs(20 * 60);
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a pass stands: listing one kind, re-checking one kind's mirrored records, the
+/// guarded company archives, or done. The kinds come from the provider ([`kinds_of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
-    #[default]
-    ListCompanies,
-    ListContacts,
-    CheckCompanies,
-    CheckContacts,
+    List(ObjectKind),
+    Check(ObjectKind),
     ArchiveCompanies,
     Done,
+}
+
+impl Default for Phase {
+    fn default() -> Self {
+        Phase::List(ObjectKind::Company)
+    }
+}
+
+/// The record kinds a pass over one provider covers, in order (companies before the
+/// contacts that attach to them).
+pub fn kinds_of(provider: Provider) -> &'static [ObjectKind] {
+    match provider {
+        Provider::Hubspot => &[ObjectKind::Company, ObjectKind::Contact],
+        Provider::Stripe => &[ObjectKind::BillingCustomer],
+    }
+}
+
+impl Phase {
+    pub fn first(provider: Provider) -> Self {
+        kinds_of(provider)
+            .first()
+            .map_or(Phase::Done, |k| Phase::List(*k))
+    }
+
+    fn after(self, provider: Provider) -> Self {
+        let kinds = kinds_of(provider);
+        let next_kind = |k: ObjectKind| kinds.iter().skip_while(|x| **x != k).nth(1).copied();
+        match self {
+            Phase::List(k) => match next_kind(k) {
+                Some(n) => Phase::List(n),
+                None => kinds.first().map_or(Phase::Done, |f| Phase::Check(*f)),
+            },
+            Phase::Check(k) => match next_kind(k) {
+                Some(n) => Phase::Check(n),
+                None if kinds.contains(&ObjectKind::Company) => Phase::ArchiveCompanies,
+                None => Phase::Done,
+            },
+            Phase::ArchiveCompanies | Phase::Done => Phase::Done,
+        }
+    }
 }
 
 /// What a run carries from one invocation to the next (besides `SyncRun::cursor`, the
@@ -160,6 +199,7 @@ impl Engine {
             now,
         );
         let checkpoint = Checkpoint {
+            phase: Phase::first(connection.provider),
             approved: approved_archives,
             heartbeat: Some(now),
             ..Checkpoint::default()
@@ -270,6 +310,7 @@ impl Engine {
                     .await;
             }
             let step = self.one_page(&connection, &mut run, &mut checkpoint).await;
+            self.persist_rotated_credentials(&connection).await?;
             match step {
                 Ok(()) => {}
                 Err(e) => return self.page_failed(run, checkpoint, &connection, e).await,
@@ -420,34 +461,16 @@ impl Engine {
         cp: &mut Checkpoint,
     ) -> Result<(), EngineError> {
         match cp.phase {
-            Phase::ListCompanies | Phase::ListContacts => {
-                let kind = if cp.phase == Phase::ListCompanies {
-                    ObjectKind::Company
-                } else {
-                    ObjectKind::Contact
-                };
+            Phase::List(kind) => {
                 self.list_page(connection, run, kind).await?;
                 if run.cursor.is_none() {
-                    cp.phase = if kind == ObjectKind::Company {
-                        Phase::ListContacts
-                    } else {
-                        Phase::CheckCompanies
-                    };
+                    cp.phase = cp.phase.after(connection.provider);
                 }
             }
-            Phase::CheckCompanies | Phase::CheckContacts => {
-                let kind = if cp.phase == Phase::CheckCompanies {
-                    ObjectKind::Company
-                } else {
-                    ObjectKind::Contact
-                };
+            Phase::Check(kind) => {
                 self.check_page(connection, run, cp, kind).await?;
                 if run.cursor.is_none() {
-                    cp.phase = if kind == ObjectKind::Company {
-                        Phase::CheckContacts
-                    } else {
-                        Phase::ArchiveCompanies
-                    };
+                    cp.phase = cp.phase.after(connection.provider);
                 }
             }
             Phase::ArchiveCompanies => {
@@ -493,13 +516,9 @@ impl Engine {
         let ctx = self.apply_context(connection, &schema);
         for record in &page.records {
             let started = Instant::now();
-            let result = match kind {
-                ObjectKind::Company => {
-                    let in_filter = members.get(&record.id).copied().unwrap_or(false);
-                    apply::apply_company(&ctx, record, in_filter).await
-                }
-                _ => apply::apply_contact(&ctx, record).await,
-            };
+            let in_filter =
+                kind != ObjectKind::Company || members.get(&record.id).copied().unwrap_or(false);
+            let result = apply::apply_record(&ctx, record, in_filter).await;
             self.count(
                 connection,
                 run,
@@ -583,16 +602,13 @@ impl Engine {
                         }
                     }
                     (Some(reason), _) => {
-                        let result = apply::archive(&ctx, kind, &asked, reason).await;
+                        let result = apply::apply_gone(&ctx, kind, &asked, reason).await;
                         self.count(connection, run, kind, &asked, None, result, started)
                             .await;
                     }
                     // Merged away at the provider: the survivor takes over the link.
                     (None, Fetched::Found(record)) if record.id != asked => {
-                        let result = match kind {
-                            ObjectKind::Company => apply::apply_company(&ctx, &record, true).await,
-                            _ => apply::apply_contact(&ctx, &record).await,
-                        };
+                        let result = apply::apply_record(&ctx, &record, true).await;
                         self.count(
                             connection,
                             run,
@@ -701,7 +717,7 @@ impl Engine {
                     c.applied += 1;
                     true
                 }
-                Outcome::Archived => {
+                Outcome::Archived | Outcome::Cleared => {
                     c.archived += 1;
                     true
                 }
@@ -709,7 +725,7 @@ impl Engine {
                     c.unchanged += 1;
                     false
                 }
-                Outcome::Held(_) => {
+                Outcome::Held(_) | Outcome::Unmatched(_) => {
                     c.failed += 1;
                     false
                 }
@@ -721,7 +737,12 @@ impl Engine {
         };
         if changed && run.trigger != SyncTrigger::Initial {
             let cutoff = run.started_at.minus(self.settings.webhook_miss_grace);
-            let old_enough = record.is_none_or(|r| r.version < SourceVersion(cutoff.as_millis()));
+            // Billing records carry no modification time (their version is when they were
+            // read), so every billing change a pass finds counts as missed.
+            let old_enough = record.is_none_or(|r| {
+                r.kind == ObjectKind::BillingCustomer
+                    || r.version < SourceVersion(cutoff.as_millis())
+            });
             if old_enough {
                 c.webhook_misses += 1;
             }

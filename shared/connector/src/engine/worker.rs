@@ -52,6 +52,7 @@ impl Engine {
         let started = Instant::now();
         let result = self.sync_record(&connection, *object, source_id).await;
         let took = started.elapsed();
+        self.persist_rotated_credentials(&connection).await?;
         match result {
             Ok(applied) => {
                 self.record_outcome(&connection, &job, *object, source_id, &applied, took)
@@ -97,23 +98,19 @@ impl Engine {
         };
         match fetched.into_iter().next().map(|(_, f)| f) {
             None | Some(Fetched::Gone) => {
-                apply::archive(&ctx, kind, source_id, ArchiveReason::SourceDeleted).await
+                apply::apply_gone(&ctx, kind, source_id, ArchiveReason::SourceDeleted).await
             }
-            Some(Fetched::Found(record)) => match kind {
-                ObjectKind::Company => {
+            Some(Fetched::Found(record)) => {
+                let in_filter = if record.kind == ObjectKind::Company {
                     let members = provider
                         .filter_members(connection, std::slice::from_ref(&record.id))
                         .await?;
-                    let in_filter = members.get(&record.id).copied().unwrap_or(false);
-                    apply::apply_company(&ctx, &record, in_filter).await
-                }
-                ObjectKind::Contact => apply::apply_contact(&ctx, &record).await,
-                ObjectKind::BillingCustomer | ObjectKind::Subscription => {
-                    Err(EngineError::Corrupt(format!(
-                        "{kind} records are not synced by the record worker"
-                    )))
-                }
-            },
+                    members.get(&record.id).copied().unwrap_or(false)
+                } else {
+                    true
+                };
+                apply::apply_record(&ctx, &record, in_filter).await
+            }
         }
     }
 
@@ -140,6 +137,16 @@ impl Engine {
                 Some(format!(
                     "several customers match: pending match {id} waits for the admin"
                 )),
+            ),
+            Outcome::Unmatched(id) => (
+                LogStatus::Held,
+                None,
+                Some(format!("no customer matches: listed as unmatched ({id}) for the admin")),
+            ),
+            Outcome::Cleared => (
+                LogStatus::Archived,
+                Some(ErrorCode::SourceDeleted),
+                Some("the billing record was deleted at the provider: its fields were cleared; the customer stays".into()),
             ),
         };
         let mut entry = record_entry(connection, job, kind, source_id, status, took);
