@@ -110,6 +110,7 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
         admin_secret: Secret::new(random_key()),
         public_base_url: Some(base_url.clone()),
         mass_archive_share: None,
+        stripe: None,
     };
     let limits = sandbox_config.rate_limit.clone();
     let mut app = config.build(ports.store, ports.records, ports.reconciles, |mut h| {

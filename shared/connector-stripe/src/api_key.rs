@@ -37,7 +37,11 @@ impl StripeClient {
         let session = StripeSession::new(StripeAuth::ApiKey(key.clone()));
         let one = |extra: &[(&str, &str)]| {
             let mut q = vec![("limit".to_owned(), "1".to_owned())];
-            q.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+            q.extend(
+                extra
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            );
             q
         };
         self.get_raw(&session, "/v1/customers", &one(&[])).await?;
@@ -48,7 +52,12 @@ impl StripeClient {
             .await
         {
             Ok(account) => ProviderAccountId::parse(account.id).ok(),
-            Err(e) if matches!(e.code, ErrorCode::RateLimited | ErrorCode::ProviderUnavailable) => {
+            Err(e)
+                if matches!(
+                    e.code,
+                    ErrorCode::RateLimited | ErrorCode::ProviderUnavailable
+                ) =>
+            {
                 return Err(e);
             }
             Err(e) => {

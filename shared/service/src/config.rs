@@ -7,6 +7,9 @@ use connector::crypto::TokenCipher;
 use connector::engine::{Engine, EngineSettings};
 use connector::ports::{JobQueue, Store};
 use connector_hubspot::{HubSpotConfig, HubSpotProvider};
+use connector_stripe::api_key::looks_like_api_key;
+use connector_stripe::mrr::MrrPolicy;
+use connector_stripe::{StripeClient, StripeConfig, StripeProvider};
 
 use crate::app::App;
 use crate::auth::AdminAuth;
@@ -30,9 +33,26 @@ pub struct HubSpotSettings {
     pub base_url: Option<String>,
 }
 
+/// Stripe, when the deployment offers it. Tenants connect with Connect OAuth (needs
+/// `client_id` and `redirect_uri`) or by pasting an API key (needs neither).
+#[derive(Clone, Debug)]
+pub struct StripeSettings {
+    /// The platform's secret key: authenticates OAuth token calls and `Stripe-Account` calls.
+    pub secret_key: Secret,
+    /// The platform's Connect client id (`ca_...`); without it there is no OAuth connect.
+    pub client_id: Option<String>,
+    /// `<base>/oauth/stripe/callback`, as registered with Stripe. Required with `client_id`.
+    pub redirect_uri: Option<String>,
+    /// Signing secrets of the platform's Connect webhook endpoint; two while one is rolled.
+    pub webhook_secrets: Vec<Secret>,
+    /// Overrides Stripe's API and Connect hosts (the sandbox, locally).
+    pub base_url: Option<String>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub hubspot: Option<HubSpotSettings>,
+    pub stripe: Option<StripeSettings>,
     /// AES-256-GCM key for tokens at rest, base64 (on AWS resolved from Secrets Manager).
     pub token_key: Secret,
     /// Signs admin API tokens.
@@ -57,6 +77,7 @@ impl Config {
                 base_url: get("HUBSPOT_BASE_URL"),
             }),
         };
+        let stripe = stripe_settings(&get)?;
         let mass_archive_share = match get("MASS_ARCHIVE_SHARE") {
             None => None,
             Some(raw) => Some(
@@ -71,6 +92,7 @@ impl Config {
         };
         Ok(Self {
             hubspot,
+            stripe,
             token_key: Secret::new(need("TOKEN_ENCRYPTION_KEY")?),
             admin_secret: Secret::new(need("ADMIN_TOKEN_SECRET")?),
             public_base_url: get("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
@@ -85,6 +107,18 @@ impl Config {
         record_jobs: Arc<dyn JobQueue>,
         reconcile_jobs: Arc<dyn JobQueue>,
         tune_hubspot: impl FnOnce(HubSpotConfig) -> HubSpotConfig,
+    ) -> Result<App, ConfigError> {
+        self.build_tuned(store, record_jobs, reconcile_jobs, tune_hubspot, |s| s)
+    }
+
+    /// [`Config::build`], also adjusting the Stripe client (a sandbox's rate limits).
+    pub fn build_tuned(
+        &self,
+        store: Arc<dyn Store>,
+        record_jobs: Arc<dyn JobQueue>,
+        reconcile_jobs: Arc<dyn JobQueue>,
+        tune_hubspot: impl FnOnce(HubSpotConfig) -> HubSpotConfig,
+        tune_stripe: impl FnOnce(StripeConfig) -> StripeConfig,
     ) -> Result<App, ConfigError> {
         let cipher = TokenCipher::from_base64_key(self.token_key.expose()).map_err(|e| {
             ConfigError::Invalid {
@@ -111,14 +145,97 @@ impl Config {
         if let Some(provider) = &hubspot {
             engine = engine.with_provider(Arc::new(provider.clone()));
         }
+        let stripe = match &self.stripe {
+            None => None,
+            Some(settings) => {
+                let client = StripeClient::new(tune_stripe(settings.client_config()))
+                    .map_err(|e| ConfigError::Backend(e.to_string()))?;
+                Some(Arc::new(StripeProvider::new(
+                    client,
+                    cipher.clone(),
+                    MrrPolicy::default(),
+                )))
+            }
+        };
+        if let Some(provider) = &stripe {
+            engine = engine.with_provider(provider.clone());
+        }
         Ok(App {
             engine,
             hubspot,
             hubspot_client_secret: self.hubspot.as_ref().map(|h| h.client_secret.clone()),
+            stripe,
+            stripe_webhook_secrets: self
+                .stripe
+                .as_ref()
+                .map(|s| s.webhook_secrets.clone())
+                .unwrap_or_default(),
             admin_auth: AdminAuth::new(self.admin_secret.clone()),
             public_base_url: self.public_base_url.clone(),
         })
     }
+}
+
+impl StripeSettings {
+    /// The Stripe client's configuration: production hosts unless `base_url` is set.
+    pub fn client_config(&self) -> StripeConfig {
+        let mut config = StripeConfig::new(self.secret_key.clone());
+        if let Some(base) = &self.base_url {
+            config = config.with_base_url(base);
+        }
+        config.client_id = self.client_id.clone();
+        config.redirect_uri = self.redirect_uri.clone();
+        config.webhook_secrets = self.webhook_secrets.clone();
+        config
+    }
+}
+
+/// Stripe is on when `STRIPE_SECRET_KEY` is set; its other variables then complete it,
+/// and any of them without the key is a mistake worth failing on.
+fn stripe_settings(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<StripeSettings>, ConfigError> {
+    let Some(secret_key) = get("STRIPE_SECRET_KEY") else {
+        for dependent in ["STRIPE_CLIENT_ID", "STRIPE_WEBHOOK_SECRETS"] {
+            if get(dependent).is_some() {
+                return Err(ConfigError::Missing("STRIPE_SECRET_KEY"));
+            }
+        }
+        return Ok(None);
+    };
+    if !looks_like_api_key(&secret_key) {
+        return Err(ConfigError::Invalid {
+            name: "STRIPE_SECRET_KEY",
+            reason: "not a Stripe secret or restricted key (sk_... / rk_...)".into(),
+        });
+    }
+    let client_id = get("STRIPE_CLIENT_ID");
+    let redirect_uri = get("STRIPE_REDIRECT_URI");
+    if client_id.is_some() && redirect_uri.is_none() {
+        return Err(ConfigError::Missing("STRIPE_REDIRECT_URI"));
+    }
+    let mut webhook_secrets = Vec::new();
+    for secret in get("STRIPE_WEBHOOK_SECRETS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        if !secret.starts_with("whsec_") {
+            return Err(ConfigError::Invalid {
+                name: "STRIPE_WEBHOOK_SECRETS",
+                reason: "each comma-separated secret starts with whsec_".into(),
+            });
+        }
+        webhook_secrets.push(Secret::new(secret));
+    }
+    Ok(Some(StripeSettings {
+        secret_key: Secret::new(secret_key),
+        client_id,
+        redirect_uri,
+        webhook_secrets,
+        base_url: get("STRIPE_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
+    }))
 }
 
 #[cfg(test)]
@@ -143,6 +260,80 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "environment variable HUBSPOT_CLIENT_SECRET is not set"
+        );
+    }
+
+    fn config_of(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut env: HashMap<&str, &str> =
+            HashMap::from([("ADMIN_TOKEN_SECRET", "s"), ("TOKEN_ENCRYPTION_KEY", "k")]);
+        env.extend(pairs.iter().copied());
+        Config::from_lookup(|k| env.get(k).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn without_a_stripe_key_stripe_is_off() {
+        let config = config_of(&[]).unwrap();
+        assert!(config.stripe.is_none());
+    }
+
+    #[test]
+    fn stripe_settings_come_from_the_environment_with_rotated_webhook_secrets() {
+        let config = config_of(&[
+            ("STRIPE_SECRET_KEY", "sk_test_platform"),
+            ("STRIPE_CLIENT_ID", "ca_1"),
+            (
+                "STRIPE_REDIRECT_URI",
+                "https://api.example/oauth/stripe/callback",
+            ),
+            ("STRIPE_WEBHOOK_SECRETS", "whsec_new, whsec_old,"),
+            ("STRIPE_BASE_URL", "http://127.0.0.1:9/"),
+        ])
+        .unwrap();
+        let stripe = config.stripe.unwrap();
+        assert_eq!(stripe.secret_key.expose(), "sk_test_platform");
+        assert_eq!(stripe.client_id.as_deref(), Some("ca_1"));
+        let secrets: Vec<&str> = stripe.webhook_secrets.iter().map(Secret::expose).collect();
+        assert_eq!(secrets, ["whsec_new", "whsec_old"]);
+        let client = stripe.client_config();
+        assert_eq!(client.api_base, "http://127.0.0.1:9");
+        assert_eq!(client.connect_base, "http://127.0.0.1:9");
+        assert_eq!(
+            client.redirect_uri.as_deref(),
+            Some("https://api.example/oauth/stripe/callback")
+        );
+    }
+
+    #[test]
+    fn an_api_key_only_stripe_needs_no_client_id_and_uses_stripes_hosts() {
+        let stripe = config_of(&[("STRIPE_SECRET_KEY", "rk_live_platform")])
+            .unwrap()
+            .stripe
+            .unwrap();
+        assert!(stripe.client_id.is_none() && stripe.webhook_secrets.is_empty());
+        assert_eq!(stripe.client_config().api_base, "https://api.stripe.com");
+    }
+
+    #[test]
+    fn incomplete_or_malformed_stripe_settings_are_named() {
+        let err = |pairs: &[(&str, &str)]| config_of(pairs).unwrap_err().to_string();
+        assert_eq!(
+            err(&[("STRIPE_WEBHOOK_SECRETS", "whsec_1")]),
+            "environment variable STRIPE_SECRET_KEY is not set"
+        );
+        assert_eq!(
+            err(&[
+                ("STRIPE_SECRET_KEY", "sk_test_1"),
+                ("STRIPE_CLIENT_ID", "ca_1")
+            ]),
+            "environment variable STRIPE_REDIRECT_URI is not set"
+        );
+        assert!(err(&[("STRIPE_SECRET_KEY", "pk_test_1")]).contains("STRIPE_SECRET_KEY"));
+        assert!(
+            err(&[
+                ("STRIPE_SECRET_KEY", "sk_test_1"),
+                ("STRIPE_WEBHOOK_SECRETS", "whsec_1,oops")
+            ])
+            .contains("STRIPE_WEBHOOK_SECRETS")
         );
     }
 

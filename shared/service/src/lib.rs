@@ -12,6 +12,7 @@ pub mod config;
 pub mod http;
 pub mod jobs;
 pub mod oauth;
+pub mod stripe;
 
 #[cfg(feature = "aws")]
 pub mod aws;

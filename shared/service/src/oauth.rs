@@ -1,6 +1,8 @@
-//! The OAuth connect flow: the admin asks for the provider's URL (a single-use `state` is
-//! stored for 10 minutes), the provider redirects back with a code, the callback takes the
-//! state exactly once, exchanges the code, seals the tokens and starts the initial sync.
+//! Connecting a connection. OAuth: the admin asks for the provider's URL (a single-use
+//! `state` is stored for 10 minutes), the provider redirects back with a code, the callback
+//! takes the state exactly once and exchanges the code. Either way (OAuth, or a pasted
+//! Stripe API key: [`crate::stripe`]) the sealed credentials are stored on the connection,
+//! it becomes Connected and its initial sync starts ([`connect`]).
 
 use base64::Engine as _;
 use rand::RngCore;
@@ -9,9 +11,11 @@ use connector::engine::admin::AdminError;
 use connector::engine::reconcile::StartError;
 use connector::ports::{OAUTH_STATE_TTL, OAuthState};
 use connector::{
-    Connection, ConnectionFlags, ConnectionId, ConnectionStatus, Provider, SyncTrigger, TenantId,
-    Timestamp,
+    Connection, ConnectionFlags, ConnectionId, ConnectionStatus, Provider, ProviderAccountId,
+    SealedCredentials, SyncTrigger, TenantId, Timestamp,
 };
+use connector_stripe::StripeCredentials;
+use connector_stripe::oauth::OAuthScope;
 
 use crate::app::App;
 
@@ -29,6 +33,15 @@ pub enum OAuthError {
     Admin(#[from] AdminError),
 }
 
+/// What a successful authorization produced, whichever way it was obtained.
+#[derive(Clone, Debug)]
+pub struct Authorized {
+    /// Webhooks are routed to the connection by it.
+    pub account_id: ProviderAccountId,
+    pub scopes: Vec<String>,
+    pub credentials: SealedCredentials,
+}
+
 fn new_state() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
@@ -42,19 +55,23 @@ pub async fn start(
     connection_id: &ConnectionId,
 ) -> Result<String, OAuthError> {
     let connection = app.engine.admin_connection(tenant, connection_id).await?;
-    let hubspot = match connection.provider {
-        Provider::Hubspot => app
-            .hubspot
-            .as_ref()
-            .ok_or(OAuthError::NotConfigured(Provider::Hubspot))?,
+    let provider = connection.provider;
+    // Refuse before a state is stored when the provider cannot do OAuth here.
+    match provider {
+        Provider::Hubspot if app.hubspot.is_some() => {}
+        Provider::Stripe
+            if app
+                .stripe
+                .as_ref()
+                .is_some_and(|s| s.client().config().client_id.is_some()) => {}
         other => return Err(OAuthError::NotConfigured(other)),
-    };
+    }
     let now = Timestamp::now();
     let state = OAuthState {
         state: new_state(),
         tenant_id: tenant.clone(),
         connection_id: connection_id.clone(),
-        provider: connection.provider,
+        provider,
         code_verifier: None,
         created_at: now,
         expires_at: now.plus(OAUTH_STATE_TTL),
@@ -64,7 +81,15 @@ pub async fn start(
         .put_oauth_state(&state)
         .await
         .map_err(AdminError::from)?;
-    Ok(hubspot.authorize_url(&state.state))
+    match (provider, &app.hubspot, &app.stripe) {
+        (Provider::Hubspot, Some(hubspot), _) => Ok(hubspot.authorize_url(&state.state)),
+        (Provider::Stripe, _, Some(stripe)) => stripe
+            .client()
+            // Read-only: the sync never writes to Stripe.
+            .authorize_url(&state.state, OAuthScope::ReadOnly)
+            .map_err(|e| AdminError::Engine(e.into()).into()),
+        _ => Err(OAuthError::NotConfigured(provider)),
+    }
 }
 
 /// The provider's redirect back to us.
@@ -88,26 +113,71 @@ pub async fn complete(
         .map_err(AdminError::from)?
         .filter(|s| s.provider == provider)
         .ok_or(OAuthError::BadState)?;
-    let hubspot = app
-        .hubspot
-        .as_ref()
-        .ok_or(OAuthError::NotConfigured(provider))?;
-    let account = hubspot
-        .exchange_code(code)
-        .await
-        .map_err(|e| AdminError::Engine(e.into()))?;
+    let authorized = exchange_code(app, provider, code).await?;
+    Ok(connect(app, &taken.tenant_id, &taken.connection_id, authorized).await?)
+}
+
+/// The provider-specific step: the code for sealed credentials and the account.
+async fn exchange_code(
+    app: &App,
+    provider: Provider,
+    code: &str,
+) -> Result<Authorized, OAuthError> {
+    let provider_error = |e: connector::provider::ProviderError| AdminError::Engine(e.into());
+    match provider {
+        Provider::Hubspot => {
+            let hubspot = app
+                .hubspot
+                .as_ref()
+                .ok_or(OAuthError::NotConfigured(provider))?;
+            let account = hubspot.exchange_code(code).await.map_err(provider_error)?;
+            Ok(Authorized {
+                account_id: account.account_id,
+                scopes: account.scopes,
+                credentials: account.credentials,
+            })
+        }
+        Provider::Stripe => {
+            let stripe = app
+                .stripe
+                .as_ref()
+                .ok_or(OAuthError::NotConfigured(provider))?;
+            let grant = stripe
+                .client()
+                .exchange_code(code)
+                .await
+                .map_err(provider_error)?;
+            let credentials = stripe
+                .seal_credentials(&StripeCredentials::new(grant.auth, None))
+                .map_err(provider_error)?;
+            Ok(Authorized {
+                account_id: grant.account,
+                scopes: grant.scope.into_iter().collect(),
+                credentials,
+            })
+        }
+    }
+}
+
+/// Stores the credentials, sets the connection Connected (clearing its warnings) and starts
+/// the initial sync (one already running is fine).
+pub async fn connect(
+    app: &App,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    authorized: Authorized,
+) -> Result<Connection, AdminError> {
     let connection = app
         .engine
-        .update_connection(&taken.tenant_id, &taken.connection_id, |c| {
+        .update_connection(tenant, connection_id, |c| {
             c.status = ConnectionStatus::Connected;
-            c.account_id = Some(account.account_id.clone());
-            c.scopes = account.scopes.clone();
-            c.credentials = Some(account.credentials.clone());
+            c.account_id = Some(authorized.account_id.clone());
+            c.scopes = authorized.scopes.clone();
+            c.credentials = Some(authorized.credentials.clone());
             c.flags = ConnectionFlags::default();
             true
         })
-        .await
-        .map_err(AdminError::from)?
+        .await?
         .ok_or(AdminError::NotFound("connection"))?;
     match app
         .engine
@@ -115,7 +185,7 @@ pub async fn complete(
         .await
     {
         Ok(_) | Err(StartError::AlreadyRunning(_)) => {}
-        Err(e) => return Err(AdminError::from(e).into()),
+        Err(e) => return Err(e.into()),
     }
     Ok(connection)
 }

@@ -193,6 +193,7 @@ def test_the_http_api_routes_reach_the_functions_whose_routers_serve_them(templa
     routes = http_routes(template)
     assert routes == {
         ("post", "/webhooks/{provider}", "webhook-intake"),
+        ("post", "/webhooks/stripe/{tenant}/{connection}", "webhook-intake"),
         ("get", "/oauth/{provider}/callback", "oauth-callback"),
         ("any", "/admin/{proxy+}", "admin-api"),
     }
@@ -214,15 +215,21 @@ def test_every_variable_the_service_reads_is_set(template):
     read = set()
     for source in ("config.rs", "aws.rs"):
         read.update(re.findall(r'\b(?:need|get)\("([A-Z_]+)"\)', (SERVICE / "src" / source).read_text()))
-    local_only = {"HUBSPOT_BASE_URL"}  # points HubSpot at the local sandbox
-    assert {"TABLE_NAME", "RECORD_QUEUE_URL", "TOKEN_ENCRYPTION_KEY"} <= read, "the env parser broke"
+    local_only = {"HUBSPOT_BASE_URL", "STRIPE_BASE_URL"}  # point the providers at local sandboxes
+    assert {"TABLE_NAME", "RECORD_QUEUE_URL", "TOKEN_ENCRYPTION_KEY", "STRIPE_SECRET_KEY"} <= read, "the env parser broke"
     assert sorted(read - local_only - set(variables)) == []
     assert "RUST_LOG" in variables
 
 
 def test_secrets_come_from_secrets_manager(template):
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
-    for name in ("TOKEN_ENCRYPTION_KEY", "ADMIN_TOKEN_SECRET", "HUBSPOT_CLIENT_SECRET"):
+    for name in (
+        "TOKEN_ENCRYPTION_KEY",
+        "ADMIN_TOKEN_SECRET",
+        "HUBSPOT_CLIENT_SECRET",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRETS",
+    ):
         assert "{{resolve:secretsmanager:" in repr(variables[name]), name
 
 

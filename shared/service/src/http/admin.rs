@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use connector::ports::{ArchivedFilter, PageRequest};
 use connector::{
     CompanyFilter, ConnectionId, CustomerId, FieldMapping, LogEntryId, MatchResolution,
-    PendingMatchId, PendingMatchStatus, Provider, TenantId, Timestamp,
+    PendingMatchId, PendingMatchStatus, Provider, Secret, TenantId, Timestamp,
 };
 
 use super::error::ApiError;
@@ -33,6 +33,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/admin/connections/{id}", get(connection))
         .route("/admin/connections/{id}/authorize", post(authorize))
+        .route("/admin/connections/{id}/api-key", post(connect_api_key))
         .route("/admin/connections/{id}/disconnect", post(disconnect))
         .route("/admin/connections/{id}/sync", post(run_sync_now))
         .route("/admin/connections/{id}/runs", get(runs))
@@ -173,6 +174,26 @@ async fn authorize(
     let id = parse_id(&id, ConnectionId::parse)?;
     let url = crate::oauth::start(&app, &t, &id).await?;
     Ok(Json(json!({"authorize_url": url})))
+}
+
+/// Never `Debug`: it holds the key.
+#[derive(Deserialize)]
+struct ApiKeyBody {
+    api_key: Secret,
+    #[serde(default)]
+    webhook_secret: Option<Secret>,
+}
+
+async fn connect_api_key(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    let new: ApiKeyBody = body(&raw)?;
+    crate::stripe::connect_api_key(&app, &t, &id, new.api_key, new.webhook_secret).await?;
+    Ok(Json(json!(app.engine.view_connection(&t, &id).await?)))
 }
 
 async fn disconnect(

@@ -11,9 +11,13 @@ use connector::ErrorCode;
 use connector::engine::EngineError;
 use connector::engine::admin::AdminError;
 use connector_hubspot::webhook::WebhookError;
+use connector_stripe::webhook::{
+    EventParseError, LivemodeMismatch, WebhookError as StripeWebhookError,
+};
 
 use crate::auth::AuthError;
 use crate::oauth::OAuthError;
+use crate::stripe::ApiKeyError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -37,7 +41,8 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", detail)
     }
 
-    fn internal(cause: &dyn std::error::Error) -> Self {
+    /// A 500 whose cause is logged with a correlation id, never returned.
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
         let correlation = uuid_like();
         tracing::error!(correlation_id = %correlation, error = %cause, source = ?cause.source(), "request failed");
         Self::new(
@@ -139,5 +144,50 @@ impl From<WebhookError> for ApiError {
             WebhookError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_payload"),
         };
         ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<StripeWebhookError> for ApiError {
+    fn from(e: StripeWebhookError) -> Self {
+        let (status, code) = match e {
+            StripeWebhookError::MissingHeader => {
+                (StatusCode::UNAUTHORIZED, "missing_signature_header")
+            }
+            StripeWebhookError::StaleTimestamp => (StatusCode::UNAUTHORIZED, "stale_timestamp"),
+            StripeWebhookError::BadSignature => (StatusCode::UNAUTHORIZED, "bad_signature"),
+            StripeWebhookError::Malformed => {
+                (StatusCode::BAD_REQUEST, "malformed_signature_header")
+            }
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<EventParseError> for ApiError {
+    fn from(e: EventParseError) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed_payload", e.to_string())
+    }
+}
+
+impl From<LivemodeMismatch> for ApiError {
+    fn from(e: LivemodeMismatch) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "livemode_mismatch", e.to_string())
+    }
+}
+
+impl From<ApiKeyError> for ApiError {
+    fn from(e: ApiKeyError) -> Self {
+        match e {
+            ApiKeyError::Admin(inner) => inner.into(),
+            ApiKeyError::NotConfigured => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_configured", e.to_string())
+            }
+            ApiKeyError::Invalid(_) | ApiKeyError::KeyRefused(_) => {
+                ApiError::bad_request(e.to_string())
+            }
+            ApiKeyError::PermissionDenied(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "permission_denied", e.to_string())
+            }
+        }
     }
 }

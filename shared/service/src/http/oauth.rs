@@ -1,4 +1,4 @@
-//! `GET /oauth/hubspot/callback`: the provider's redirect after the admin consented.
+//! `GET /oauth/{hubspot,stripe}/callback`: the provider's redirect after the admin consented.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use crate::app::App;
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/oauth/hubspot/callback", get(hubspot_callback))
+        .route("/oauth/stripe/callback", get(stripe_callback))
         .with_state(app)
 }
 
@@ -24,16 +25,26 @@ async fn hubspot_callback(
     State(app): State<Arc<App>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
+    callback(&app, Provider::Hubspot, &query).await
+}
+
+async fn stripe_callback(
+    State(app): State<Arc<App>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    callback(&app, Provider::Stripe, &query).await
+}
+
+/// Both providers redirect with `code` and `state`, or `error` (+ `error_description`).
+async fn callback(
+    app: &App,
+    provider: Provider,
+    query: &HashMap<String, String>,
+) -> Result<Json<Value>, ApiError> {
     let param = |name: &str| query.get(name).map(String::as_str);
     let error = param("error_description").or(param("error"));
-    let connection = crate::oauth::complete(
-        &app,
-        Provider::Hubspot,
-        param("code"),
-        param("state"),
-        error,
-    )
-    .await?;
+    let connection =
+        crate::oauth::complete(app, provider, param("code"), param("state"), error).await?;
     Ok(Json(json!({
         "status": connection.status,
         "connection_id": connection.id,
