@@ -34,6 +34,9 @@ pub enum AdminError {
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match e {
+            StoreError::NotFound {
+                entity: "page cursor",
+            } => AdminError::Invalid("the page cursor is not one this listing returned".into()),
             StoreError::NotFound { entity } => AdminError::NotFound(entity),
             StoreError::NotArchived => {
                 AdminError::Conflict("only archived customers can be deleted permanently".into())

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{delete, get, post};
@@ -100,6 +100,19 @@ impl FromRequestParts<Arc<App>> for Tenant {
         Ok(Tenant(
             app.admin_auth.verify(token.trim(), Timestamp::now())?,
         ))
+    }
+}
+
+/// Query parameters, refused with the API's own `{code, detail}` body when they do not parse.
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
+            .map(Params)
+            .map_err(|e| ApiError::bad_request(format!("invalid query parameters: {e}")))
     }
 }
 
@@ -219,7 +232,7 @@ async fn runs(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
     Path(id): Path<String>,
-    Query(p): Query<Paging>,
+    Params(p): Params<Paging>,
 ) -> ApiResult {
     let id = parse_id(&id, ConnectionId::parse)?;
     app.engine.admin_connection(&t, &id).await?;
@@ -244,7 +257,7 @@ async fn log(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
     Path(id): Path<String>,
-    Query(q): Query<LogQuery>,
+    Params(q): Params<LogQuery>,
 ) -> ApiResult {
     let id = parse_id(&id, ConnectionId::parse)?;
     let page = PageRequest {
@@ -378,7 +391,7 @@ struct CustomerQuery {
 async fn customers(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Query(q): Query<CustomerQuery>,
+    Params(q): Params<CustomerQuery>,
 ) -> ApiResult {
     let filter = match q.archived.as_deref() {
         None | Some("false") => ArchivedFilter::Active,
@@ -427,7 +440,7 @@ async fn resync_customer(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
     Path(id): Path<String>,
-    Query(q): Query<ResyncQuery>,
+    Params(q): Params<ResyncQuery>,
 ) -> ApiResult {
     let id = parse_id(&id, CustomerId::parse)?;
     let provider = Provider::parse(q.provider.as_deref().unwrap_or("hubspot"))
@@ -447,7 +460,7 @@ struct MatchQuery {
 async fn matches(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Query(q): Query<MatchQuery>,
+    Params(q): Params<MatchQuery>,
 ) -> ApiResult {
     let status = match q.status.as_deref() {
         None | Some("open") => PendingMatchStatus::Open,
