@@ -1,7 +1,15 @@
 //! The local stack: the service's own handlers (`sync_service`) served over HTTP on
 //! loopback, with pollers standing in for the SQS triggers and a timer for the 02:00 UTC
-//! schedule, against the HubSpot sandbox. The same code runs here as on Lambda; only the
-//! ports differ (embedded by default, any [`Ports`] in tests).
+//! schedule, against the HubSpot sandbox and (unless turned off) the Stripe sandbox. The
+//! same code runs here as on Lambda; only the ports differ (embedded by default, any
+//! [`Ports`] in tests).
+
+mod stripe;
+
+pub use stripe::{
+    BillingFigures, ExpectedMatch, STRIPE_ACCOUNT, SeededStripeCustomer, StripeSeed,
+    StripeSeeding, format_money,
+};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +25,7 @@ use connector::ports::{JobQueue, PageRequest, Store};
 use connector::{ConnectionId, Secret, SyncRun, SyncRunStatus, TenantId, Timestamp};
 use hubspot_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
 use sync_service::App;
-use sync_service::config::{Config, HubSpotSettings};
+use sync_service::config::{Config, HubSpotSettings, StripeSettings};
 use sync_service::jobs::{self, Message};
 
 /// The three ports the service runs on.
@@ -33,6 +41,9 @@ pub struct StackOptions {
     /// The service's port (0: any free port).
     pub port: u16,
     pub sandbox: SandboxConfig,
+    /// The Stripe sandbox (`None`: no Stripe in this stack). Its webhook target and secret
+    /// are set by [`start`].
+    pub stripe: Option<stripe_sandbox::SandboxConfig>,
     /// The demo tenant the admin token is issued for.
     pub tenant: String,
     /// How long pollers wait when a queue is empty.
@@ -53,6 +64,7 @@ impl Default for StackOptions {
         Self {
             port: 0,
             sandbox: SandboxConfig::default(),
+            stripe: Some(stripe_sandbox::SandboxConfig::default()),
             tenant: "demo".into(),
             idle_poll: Duration::from_millis(100),
             reconcile_budget: Duration::from_secs(14 * 60),
@@ -68,6 +80,8 @@ pub struct RunningStack {
     /// `http://127.0.0.1:PORT` of the service (admin API, webhooks, OAuth callback).
     pub base_url: String,
     pub sandbox: RunningSandbox,
+    /// The Stripe sandbox, when [`StackOptions::stripe`] asked for one.
+    pub stripe: Option<stripe_sandbox::RunningSandbox>,
     pub tenant: TenantId,
     pub admin_token: Secret,
     http: reqwest::Client,
@@ -99,6 +113,10 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
     sandbox_config.webhooks.target_url = Some(format!("{base_url}/webhooks/hubspot"));
     let sandbox = Sandbox::start(sandbox_config.clone()).await?;
     let app_config = sandbox.app().clone();
+    let stripe = match &options.stripe {
+        Some(stripe_config) => Some(stripe::start_sandbox(stripe_config, &base_url).await?),
+        None => None,
+    };
     let config = Config {
         hubspot: Some(HubSpotSettings {
             client_id: app_config.client_id.clone(),
@@ -110,15 +128,32 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
         admin_secret: Secret::new(random_key()),
         public_base_url: Some(base_url.clone()),
         mass_archive_share: None,
-        stripe: None,
+        stripe: stripe.as_ref().map(|(sandbox, webhook_secret)| StripeSettings {
+            secret_key: Secret::new(sandbox.secret_key()),
+            client_id: Some(sandbox.config().oauth_client_id.clone()),
+            redirect_uri: Some(format!("{base_url}/oauth/stripe/callback")),
+            webhook_secrets: vec![webhook_secret.clone()],
+            base_url: Some(sandbox.base_url()),
+        }),
     };
     let limits = sandbox_config.rate_limit.clone();
-    let mut app = config.build(ports.store, ports.records, ports.reconciles, |mut h| {
-        // The sandbox may run with lowered limits: the client's limiter follows them.
-        h.rate_limit.max_requests = limits.max_per_interval.max(1);
-        h.rate_limit.per = Duration::from_millis(limits.interval_ms + limits.interval_ms / 100);
-        h
-    })?;
+    let stripe_limits = stripe.as_ref().map(|(s, _)| s.config().rate_limits.clone());
+    let mut app = config.build_tuned(
+        ports.store,
+        ports.records,
+        ports.reconciles,
+        |mut h| {
+            // The sandbox may run with lowered limits: the client's limiter follows them.
+            h.rate_limit.max_requests = limits.max_per_interval.max(1);
+            h.rate_limit.per =
+                Duration::from_millis(limits.interval_ms + limits.interval_ms / 100);
+            h
+        },
+        |s| match &stripe_limits {
+            Some(limits) => stripe::follow_rate_limits(s, limits),
+            None => s,
+        },
+    )?;
     if let Some(grace) = options.webhook_miss_grace {
         app.engine.settings.webhook_miss_grace = grace;
     }
@@ -150,6 +185,7 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
         app,
         base_url,
         sandbox,
+        stripe: stripe.map(|(sandbox, _)| sandbox),
         tenant,
         admin_token,
         http: reqwest::Client::builder()
@@ -278,15 +314,20 @@ impl RunningStack {
     /// The admin's connect flow, as a browser would do it: create the connection, ask for
     /// the authorize URL, follow the sandbox's consent redirect to our callback.
     pub async fn connect_hubspot(&self) -> anyhow::Result<ConnectionId> {
+        self.connect("hubspot").await
+    }
+
+    /// Creates a connection to `provider` and runs its OAuth consent.
+    pub(crate) async fn connect(&self, provider: &str) -> anyhow::Result<ConnectionId> {
         let (status, created) = self
             .admin(
                 reqwest::Method::POST,
                 "/admin/connections",
-                Some(serde_json::json!({"provider": "hubspot"})),
+                Some(serde_json::json!({ "provider": provider })),
             )
             .await?;
         if status != 201 {
-            bail!("creating the connection answered {status}: {created}");
+            bail!("creating the {provider} connection answered {status}: {created}");
         }
         let id = created["id"].as_str().context("connection id")?.to_owned();
         let connection = ConnectionId::parse(id.clone())?;
