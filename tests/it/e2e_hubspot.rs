@@ -385,6 +385,41 @@ async fn a_deleted_company_is_archived_and_a_restore_unarchives_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_keeps_the_survivor_and_archives_the_merged_companys_customer() {
+    let (stack, connection) = stack(10, 0).await;
+    let ids = linked_ids(&stack, &connection, ObjectKind::Company).await;
+    let (survivor, merged) = (ids[0].clone(), ids[1].clone());
+    let survivor_customer = customer_of(&stack, &survivor).await.unwrap();
+    let merged_customer = customer_of(&stack, &merged).await.unwrap();
+    let kept = control(&stack)
+        .merge_companies(&survivor, &merged)
+        .await
+        .unwrap();
+    eventually("the merged company's archive", LAND_TIMEOUT, || async {
+        is_archived(&stack, &merged_customer).await.then_some(())
+    })
+    .await;
+    assert!(!is_archived(&stack, &survivor_customer).await);
+    assert_eq!(
+        customer_of(&stack, &kept).await.as_deref(),
+        Some(survivor_customer.as_str()),
+        "the surviving HubSpot company stays linked to its customer"
+    );
+    // A full pass afterwards agrees: nothing more to archive, the survivor untouched.
+    let (status, body) = stack
+        .admin(Method::POST, &format!("/admin/connections/{connection}/sync"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let run = stack
+        .wait_for_sync(&connection, SYNC_TIMEOUT, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(run.status, SyncRunStatus::Completed);
+    assert!(!is_archived(&stack, &survivor_customer).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archived_customer_can_be_deleted_permanently_and_an_active_one_cannot() {
     let (stack, connection) = stack(10, 0).await;
     let company = linked_ids(&stack, &connection, ObjectKind::Company).await[0].clone();

@@ -1,16 +1,20 @@
 //! `make dev`: the whole service on this machine. Seeds the HubSpot sandbox, connects to it
-//! through the real OAuth flow, runs the initial sync with a progress bar, then serves the
-//! webhook intake, the worker, the nightly reconcile and the admin API until Ctrl-C.
+//! through the real OAuth flow and runs the initial sync with a progress bar; then seeds the
+//! Stripe sandbox with billing customers for most of the mirrored companies, connects it
+//! through Connect OAuth and runs its initial sync; then serves the webhook intake, the
+//! worker, the nightly reconcile and the admin API until Ctrl-C.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use connector::{ConnectionId, CustomerId};
 use hubspot_sandbox::SandboxConfig;
-use local_stack::{Ports, StackOptions};
+use local_stack::{
+    ExpectedMatch, Ports, RunningStack, STRIPE_ACCOUNT, StackOptions, StripeSeeding, format_money,
+};
 
 struct Args {
     port: u16,
@@ -19,6 +23,9 @@ struct Args {
     contacts: usize,
     seed: u64,
     data: PathBuf,
+    /// `None`: no Stripe.
+    stripe_port: Option<u16>,
+    unmatched: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -29,6 +36,8 @@ fn parse_args() -> anyhow::Result<Args> {
         contacts: 9000,
         seed: 7,
         data: PathBuf::from(".local/sync.sqlite"),
+        stripe_port: Some(8082),
+        unmatched: 25,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -40,9 +49,12 @@ fn parse_args() -> anyhow::Result<Args> {
             "--contacts" => args.contacts = value()?.parse()?,
             "--seed" => args.seed = value()?.parse()?,
             "--data" => args.data = PathBuf::from(value()?),
+            "--stripe-port" => args.stripe_port = Some(value()?.parse()?),
+            "--unmatched" => args.unmatched = value()?.parse()?,
+            "--no-stripe" => args.stripe_port = None,
             "--help" | "-h" => {
                 println!(
-                    "local-stack [--port 8080] [--sandbox-port 8081] [--companies 3000] [--contacts 9000] [--seed 7] [--data .local/sync.sqlite]"
+                    "local-stack [--port 8080] [--sandbox-port 8081] [--companies 3000] [--contacts 9000] [--seed 7] [--data .local/sync.sqlite]\n            [--stripe-port 8082] [--unmatched 25] [--no-stripe]"
                 );
                 std::process::exit(0);
             }
@@ -83,23 +95,29 @@ async fn main() -> anyhow::Result<()> {
             contacts: args.contacts,
             ..SandboxConfig::default()
         },
+        stripe: args.stripe_port.map(|port| stripe_sandbox::SandboxConfig {
+            port,
+            seed: args.seed,
+            ..stripe_sandbox::SandboxConfig::default()
+        }),
         ..StackOptions::default()
     };
     println!(
-        "starting the HubSpot sandbox ({} companies, {} contacts) and the service...",
-        args.companies, args.contacts
+        "starting the HubSpot sandbox ({} companies, {} contacts){} and the service...",
+        args.companies,
+        args.contacts,
+        if args.stripe_port.is_some() {
+            ", the Stripe sandbox"
+        } else {
+            ""
+        }
     );
     let stack = local_stack::start(options, ports).await?;
     let started = Instant::now();
     let connection = stack.connect_hubspot().await?;
     println!("connected to the sandbox portal through OAuth; initial sync:");
     let total = (args.companies + args.contacts) as u64;
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("  [{elapsed_precise}] {bar:40} {pos}/{len} records  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let bar = Arc::new(bar);
+    let bar = progress_bar(total, "records");
     let run = stack
         .wait_for_sync(&connection, Duration::from_secs(3600), |run| {
             bar.set_position(run.counters.seen.min(total));
@@ -123,6 +141,127 @@ async fn main() -> anyhow::Result<()> {
         c.failed,
         run.invocations
     );
+    let stripe = match &stack.stripe {
+        Some(_) => Some(connect_stripe(&stack, &connection, &args).await?),
+        None => None,
+    };
+    print_usage(&stack, &connection, stripe.as_ref(), &args);
+    tokio::signal::ctrl_c().await?;
+    println!("stopping");
+    Ok(())
+}
+
+/// What the Stripe part of the demo set up, for the examples printed at the end.
+struct StripeDemo {
+    connection: ConnectionId,
+    /// A paying customer matched to a HubSpot company, with its subscription.
+    example: Option<(CustomerId, String)>,
+}
+
+/// Seeds Stripe from the mirrored companies, connects through Connect OAuth, runs the
+/// initial sync with a progress bar and prints the MRR figures.
+async fn connect_stripe(
+    stack: &RunningStack,
+    hubspot: &ConnectionId,
+    args: &Args,
+) -> anyhow::Result<StripeDemo> {
+    let seeding = StripeSeeding {
+        unmatched: args.unmatched,
+        seed: args.seed,
+        ..StripeSeeding::default()
+    };
+    let seed = stack.seed_stripe_from_hubspot(hubspot, &seeding).await?;
+    let metadata = seed.count(|e| matches!(e, ExpectedMatch::Metadata { .. }));
+    let domain = seed.count(|e| matches!(e, ExpectedMatch::Domain { .. }));
+    let unmatched = seed.count(|e| *e == ExpectedMatch::Unmatched);
+    let subscriptions: usize = seed.customers.iter().map(|c| c.subscriptions.len()).sum();
+    println!(
+        "\nseeded Stripe account {} with {} customers ({metadata} naming their HubSpot company in metadata, {domain} with a billing email at its domain, {unmatched} matching no company) and {subscriptions} subscriptions",
+        seed.account,
+        seed.customers.len(),
+    );
+    let started = Instant::now();
+    let connection = stack.connect_stripe().await?;
+    println!("connected to Stripe through Connect OAuth; initial sync:");
+    let total = seed.customers.len() as u64;
+    let bar = progress_bar(total, "customers");
+    let run = stack
+        .wait_for_sync(&connection, Duration::from_secs(3600), |run| {
+            bar.set_position(run.counters.seen.min(total));
+            bar.set_message(format!(
+                "applied {} · unchanged {} · unmatched/held/failed {}",
+                run.counters.applied, run.counters.unchanged, run.counters.failed
+            ));
+        })
+        .await?;
+    bar.finish();
+    let c = run.counters;
+    println!(
+        "Stripe initial sync {:?} in {:.1} s: seen {}, applied {}, unchanged {}, unmatched/held/failed {} ({} invocations)",
+        run.status,
+        started.elapsed().as_secs_f64(),
+        c.seen,
+        c.applied,
+        c.unchanged,
+        c.failed,
+        run.invocations,
+    );
+    let figures = stack.billing_figures().await?;
+    let mrr: Vec<String> = figures
+        .mrr
+        .iter()
+        .map(|(currency, amount)| format_money(*amount, *currency))
+        .collect();
+    println!(
+        "billing: {} customers carry Stripe billing ({} paying), {} Stripe customers unmatched, {} ambiguous\ntotal MRR: {}",
+        figures.customers_with_billing,
+        figures.paying,
+        figures.unmatched,
+        figures.ambiguous,
+        if mrr.is_empty() {
+            "none".to_owned()
+        } else {
+            mrr.join(" + ")
+        }
+    );
+    let mut example = None;
+    for seeded in &seed.customers {
+        let Some(customer) = seeded.expected.customer() else {
+            continue;
+        };
+        let Some(subscription) = seeded
+            .subscriptions
+            .iter()
+            .find(|s| s.status == stripe_sandbox::SubscriptionStatus::Active)
+        else {
+            continue;
+        };
+        example = Some((customer.clone(), subscription.id.clone()));
+        break;
+    }
+    Ok(StripeDemo {
+        connection,
+        example,
+    })
+}
+
+fn progress_bar(total: u64, unit: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "  [{{elapsed_precise}}] {{bar:40}} {{pos}}/{{len}} {unit}  {{msg}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn print_usage(
+    stack: &RunningStack,
+    connection: &ConnectionId,
+    stripe: Option<&StripeDemo>,
+    args: &Args,
+) {
     let base = &stack.base_url;
     let token = stack.admin_token.expose();
     let sandbox = stack.sandbox.base_url();
@@ -143,12 +282,31 @@ Try:
   curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/admin/customers?limit=5'
   curl -s -X POST -H \"Authorization: Bearer $TOKEN\" {base}/admin/connections/{connection}/sync
   # change a company at the sandbox; its webhook lands here in about a second:
-  curl -s -X PATCH -H 'content-type: application/json' {sandbox}/_sandbox/companies/<id> -d '{{\"properties\":{{\"name\":\"Renamed Inc\"}}}}'
-",
+  curl -s -X PATCH -H 'content-type: application/json' {sandbox}/_sandbox/companies/<id> -d '{{\"properties\":{{\"name\":\"Renamed Inc\"}}}}'",
         tenant = stack.tenant,
         data = args.data.display(),
     );
-    tokio::signal::ctrl_c().await?;
-    println!("stopping");
-    Ok(())
+    if let (Some(demo), Some(stripe)) = (stripe, &stack.stripe) {
+        let stripe_url = stripe.base_url();
+        let stripe_connection = &demo.connection;
+        println!(
+            "
+Stripe (sandbox {stripe_url}, control API under {stripe_url}/_sandbox/; webhooks to {base}/webhooks/stripe):
+  curl -s -H \"Authorization: Bearer $TOKEN\" {base}/admin/connections/{stripe_connection}
+  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/admin/matches?limit=100'   # Stripe customers matching no company
+  curl -s -X POST -H \"Authorization: Bearer $TOKEN\" {base}/admin/connections/{stripe_connection}/sync"
+        );
+        if let Some((customer, subscription)) = &demo.example {
+            println!(
+                "  # the customer's billing (MRR per currency, status, plans, next renewal):
+  curl -s -H \"Authorization: Bearer $TOKEN\" {base}/admin/customers/{customer}
+  # re-read it from Stripe now:
+  curl -s -X POST -H \"Authorization: Bearer $TOKEN\" '{base}/admin/customers/{customer}/resync?provider=stripe'
+  # upgrade its subscription at the sandbox (see the item id with the GET); the webhook updates MRR in about a second:
+  curl -s '{stripe_url}/_sandbox/subscriptions/{subscription}?account={account}'
+  curl -s -X POST -H 'content-type: application/json' {stripe_url}/_sandbox/subscriptions/{subscription} -d '{{\"account\":\"{account}\",\"items\":[{{\"id\":\"<si_...>\",\"quantity\":40}}]}}'",
+                account = STRIPE_ACCOUNT,
+            );
+        }
+    }
 }
