@@ -407,7 +407,11 @@ async fn a_merge_keeps_the_survivor_and_archives_the_merged_companys_customer() 
     );
     // A full pass afterwards agrees: nothing more to archive, the survivor untouched.
     let (status, body) = stack
-        .admin(Method::POST, &format!("/admin/connections/{connection}/sync"), None)
+        .admin(
+            Method::POST,
+            &format!("/admin/connections/{connection}/sync"),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(status, 202, "{body}");
@@ -671,6 +675,52 @@ async fn a_company_leaving_the_list_filter_is_archived() {
         "left_filter"
     );
     assert_eq!(customers(&stack, "false").await.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_company_moving_out_of_the_lifecycle_stage_filter_is_archived_by_its_webhook() {
+    let (stack, connection) = stack(10, 0).await;
+    // Every stage the portal uses but one: nothing leaves when the filter is set.
+    let kept_stages = [
+        "subscriber",
+        "lead",
+        "marketingqualifiedlead",
+        "salesqualifiedlead",
+        "opportunity",
+        "customer",
+        "evangelist",
+        "other",
+    ];
+    let (status, body) = stack
+        .admin(
+            Method::PUT,
+            &format!("/admin/connections/{connection}/filter"),
+            Some(json!({"type": "lifecycle_stage", "stages": kept_stages})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    if let Some(run_id) = body["sync_run"]["id"].as_str() {
+        wait_for_run(&stack, &connection, run_id).await;
+    }
+    let active = customers(&stack, "false").await.len();
+    let company = linked_ids(&stack, &connection, ObjectKind::Company).await[0].clone();
+    let customer = customer_of(&stack, &company).await.unwrap();
+    assert!(!is_archived(&stack, &customer).await);
+
+    control(&stack)
+        .update_company(&company, &[("lifecyclestage", "churned")])
+        .await
+        .unwrap();
+    eventually("the archive", LAND_TIMEOUT, || async {
+        is_archived(&stack, &customer).await.then_some(())
+    })
+    .await;
+    assert_eq!(
+        customer_json(&stack, &customer).await["archived"]["reason"],
+        "left_filter"
+    );
+    assert_eq!(customers(&stack, "false").await.len(), active - 1);
 }
 
 // ---- 13. mass-archive guard -----------------------------------------------------------

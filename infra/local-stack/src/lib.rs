@@ -7,8 +7,8 @@
 mod stripe;
 
 pub use stripe::{
-    BillingFigures, ExpectedMatch, STRIPE_ACCOUNT, SeededStripeCustomer, StripeSeed,
-    StripeSeeding, format_money,
+    BillingFigures, ExpectedMatch, STRIPE_ACCOUNT, SeededStripeCustomer, StripeSeed, StripeSeeding,
+    format_money,
 };
 
 use std::collections::HashMap;
@@ -128,13 +128,15 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
         admin_secret: Secret::new(random_key()),
         public_base_url: Some(base_url.clone()),
         mass_archive_share: None,
-        stripe: stripe.as_ref().map(|(sandbox, webhook_secret)| StripeSettings {
-            secret_key: Secret::new(sandbox.secret_key()),
-            client_id: Some(sandbox.config().oauth_client_id.clone()),
-            redirect_uri: Some(format!("{base_url}/oauth/stripe/callback")),
-            webhook_secrets: vec![webhook_secret.clone()],
-            base_url: Some(sandbox.base_url()),
-        }),
+        stripe: stripe
+            .as_ref()
+            .map(|(sandbox, webhook_secret)| StripeSettings {
+                secret_key: Secret::new(sandbox.secret_key()),
+                client_id: Some(sandbox.config().oauth_client_id.clone()),
+                redirect_uri: Some(format!("{base_url}/oauth/stripe/callback")),
+                webhook_secrets: vec![webhook_secret.clone()],
+                base_url: Some(sandbox.base_url()),
+            }),
     };
     let limits = sandbox_config.rate_limit.clone();
     let stripe_limits = stripe.as_ref().map(|(s, _)| s.config().rate_limits.clone());
@@ -145,8 +147,7 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
         |mut h| {
             // The sandbox may run with lowered limits: the client's limiter follows them.
             h.rate_limit.max_requests = limits.max_per_interval.max(1);
-            h.rate_limit.per =
-                Duration::from_millis(limits.interval_ms + limits.interval_ms / 100);
+            h.rate_limit.per = Duration::from_millis(limits.interval_ms + limits.interval_ms / 100);
             h
         },
         |s| match &stripe_limits {

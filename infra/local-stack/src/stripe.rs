@@ -137,7 +137,10 @@ impl StripeSeed {
     }
 
     pub fn count(&self, wanted: impl Fn(&ExpectedMatch) -> bool) -> usize {
-        self.customers.iter().filter(|c| wanted(&c.expected)).count()
+        self.customers
+            .iter()
+            .filter(|c| wanted(&c.expected))
+            .count()
     }
 }
 
@@ -233,8 +236,10 @@ impl RunningStack {
                 *domains.entry(d.clone()).or_default() += 1;
             }
         }
-        let names: HashSet<NormalizedName> =
-            customers.iter().filter_map(Customer::normalized_name).collect();
+        let names: HashSet<NormalizedName> = customers
+            .iter()
+            .filter_map(Customer::normalized_name)
+            .collect();
         let by_id: HashMap<CustomerId, Customer> =
             customers.into_iter().map(|c| (c.id.clone(), c)).collect();
         let mut companies: Vec<(SourceId, Customer)> = self
@@ -371,7 +376,11 @@ impl RunningStack {
                 .store
                 .list_pending_matches(&self.tenant, PendingMatchStatus::Open, page.clone())
                 .await?;
-            for m in matches.items.iter().filter(|m| m.provider == Provider::Stripe) {
+            for m in matches
+                .items
+                .iter()
+                .filter(|m| m.provider == Provider::Stripe)
+            {
                 if m.candidates.is_empty() {
                     figures.unmatched += 1;
                 } else {
