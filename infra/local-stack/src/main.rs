@@ -98,6 +98,12 @@ async fn main() -> anyhow::Result<()> {
         stripe: args.stripe_port.map(|port| stripe_sandbox::SandboxConfig {
             port,
             seed: args.seed,
+            // Stripe's live-mode budget rather than test mode's 25/s, so the demo's initial
+            // sync takes seconds, not minutes; the client's limiter follows it.
+            rate_limits: stripe_sandbox::RateLimits {
+                test_per_sec: 100,
+                ..stripe_sandbox::RateLimits::default()
+            },
             ..stripe_sandbox::SandboxConfig::default()
         }),
         ..StackOptions::default()
