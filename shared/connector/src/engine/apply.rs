@@ -91,6 +91,38 @@ pub(crate) fn derived_id(
     )
 }
 
+/// Runs `attempt` again while it loses a write race (another writer stored first), up to
+/// [`WRITE_ATTEMPTS`] times: each attempt re-reads what it writes.
+pub(crate) async fn retrying<F, Fut>(mut attempt: F) -> Result<Applied, EngineError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Applied, EngineError>>,
+{
+    for _ in 0..WRITE_ATTEMPTS {
+        match attempt().await {
+            Err(EngineError::Store(
+                StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. },
+            )) => continue,
+            other => return other,
+        }
+    }
+    Err(EngineError::Contention)
+}
+
+/// The outcome of a write guarded by the source version: `StaleSource` (the store holds a
+/// newer version already) means nothing changed.
+pub(crate) fn written<T>(
+    result: Result<T, StoreError>,
+    outcome: Outcome,
+    target: LinkTarget,
+) -> Result<Applied, EngineError> {
+    match result {
+        Ok(_) => Ok(Applied::new(outcome, Some(target))),
+        Err(StoreError::StaleSource { .. }) => Ok(Applied::new(Outcome::Unchanged, Some(target))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether a link already holds what a record at `version` with `hash` would write: the
 /// same content (whatever the version: an unmapped property changed), or an older version.
 pub(crate) fn is_current(link: &SourceLink, version: SourceVersion, hash: &ContentHash) -> bool {
@@ -180,23 +212,12 @@ pub async fn apply_company(
         )
         .await;
     }
-    let mut result = None;
     for merged in &record.merged_from {
         repoint_merged(ctx, merged, &record.id).await?;
     }
     let mapped = mapping::map_record(&ctx.connection.field_mapping, record, ctx.schema);
     let hash = ContentHash::of(&mapped);
-    for _ in 0..WRITE_ATTEMPTS {
-        match write_company(ctx, record, &mapped, &hash).await {
-            Err(EngineError::Store(StoreError::VersionConflict { .. }))
-            | Err(EngineError::Store(StoreError::AlreadyExists { .. })) => continue,
-            other => {
-                result = Some(other);
-                break;
-            }
-        }
-    }
-    let mut applied = result.unwrap_or(Err(EngineError::Contention))?;
+    let mut applied = retrying(|| write_company(ctx, record, &mapped, &hash)).await?;
     applied.problems.splice(0..0, mapped.problems);
     Ok(applied)
 }
@@ -294,30 +315,22 @@ async fn write_company(
         hash.clone(),
         false,
     );
-    match ctx
+    let result = ctx
         .store
         .write_customer(CustomerWrite {
             customer: &customer,
             expected_version: customer.version,
             link: Some(&new),
         })
-        .await
-    {
-        Ok(_) => {}
-        Err(StoreError::StaleSource { .. }) => {
-            return Ok(Applied::new(Outcome::Unchanged, Some(target)));
-        }
-        Err(e) => return Err(e.into()),
-    }
+        .await;
     let outcome = if restored {
         Outcome::Restored
     } else {
         Outcome::Applied
     };
     Ok(Applied {
-        outcome,
-        target: Some(target),
         problems,
+        ..written(result, outcome, target)?
     })
 }
 
@@ -463,19 +476,7 @@ pub async fn apply_contact(
     }
     let mapped = mapping::map_record(&ctx.connection.field_mapping, record, ctx.schema);
     let hash = ContentHash::of(&(&mapped, &customer_id));
-    let mut last = Err(EngineError::Contention);
-    for _ in 0..WRITE_ATTEMPTS {
-        last = write_contact(ctx, record, &mapped, &hash, &customer_id).await;
-        if !matches!(
-            last,
-            Err(EngineError::Store(
-                StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. }
-            ))
-        ) {
-            break;
-        }
-    }
-    let mut applied = last?;
+    let mut applied = retrying(|| write_contact(ctx, record, &mapped, &hash, &customer_id)).await?;
     applied.problems.splice(0..0, mapped.problems);
     Ok(applied)
 }
@@ -535,29 +536,22 @@ async fn write_contact(
         hash.clone(),
         false,
     );
-    match ctx
+    let result = ctx
         .store
         .write_contact(ContactWrite {
             contact: &contact,
             expected_version: contact.version,
             link: Some(&new),
         })
-        .await
-    {
-        Ok(_) => {}
-        Err(StoreError::StaleSource { .. }) => {
-            return Ok(Applied::new(Outcome::Unchanged, Some(target)));
-        }
-        Err(e) => return Err(e.into()),
-    }
+        .await;
+    let outcome = if restored {
+        Outcome::Restored
+    } else {
+        Outcome::Applied
+    };
     Ok(Applied {
-        outcome: if restored {
-            Outcome::Restored
-        } else {
-            Outcome::Applied
-        },
-        target: Some(target),
         problems,
+        ..written(result, outcome, target)?
     })
 }
 
@@ -583,76 +577,75 @@ pub async fn archive(
     source_id: &SourceId,
     reason: ArchiveReason,
 ) -> Result<Applied, EngineError> {
+    retrying(|| archive_once(ctx, kind, source_id, reason)).await
+}
+
+async fn archive_once(
+    ctx: &ApplyContext<'_>,
+    kind: ObjectKind,
+    source_id: &SourceId,
+    reason: ArchiveReason,
+) -> Result<Applied, EngineError> {
     let tenant = &ctx.connection.tenant_id;
-    for _ in 0..WRITE_ATTEMPTS {
-        let Some(link) = ctx
-            .store
-            .get_link(tenant, ctx.connection.provider, kind, source_id)
-            .await?
-        else {
-            return Ok(Applied::new(Outcome::Unchanged, None));
-        };
-        if link.source_gone {
-            return Ok(Applied::new(Outcome::Unchanged, Some(link.target)));
-        }
-        let gone = SourceLink {
-            content_hash: archived_marker(reason),
-            source_gone: true,
-            updated_at: ctx.now,
-            ..link.clone()
-        };
-        let archival = Some(Archival {
-            at: ctx.now,
-            reason,
-        });
-        let written = match &link.target {
-            LinkTarget::Customer(id) => {
-                let Some(mut customer) = ctx.store.get_customer(tenant, id).await? else {
-                    return Err(EngineError::Corrupt(format!(
-                        "link {source_id} points at a missing customer"
-                    )));
-                };
-                if !customer.is_archived() {
-                    customer.archived = archival;
-                }
-                customer.updated_at = ctx.now;
-                ctx.store
-                    .write_customer(CustomerWrite {
-                        customer: &customer,
-                        expected_version: customer.version,
-                        link: Some(&gone),
-                    })
-                    .await
-                    .map(drop)
-            }
-            LinkTarget::Contact(id) => {
-                let Some(mut contact) = ctx.store.get_contact(tenant, id).await? else {
-                    return Err(EngineError::Corrupt(format!(
-                        "link {source_id} points at a missing contact"
-                    )));
-                };
-                if contact.archived.is_none() {
-                    contact.archived = archival;
-                }
-                contact.updated_at = ctx.now;
-                ctx.store
-                    .write_contact(ContactWrite {
-                        contact: &contact,
-                        expected_version: contact.version,
-                        link: Some(&gone),
-                    })
-                    .await
-                    .map(drop)
-            }
-        };
-        match written {
-            Ok(()) => return Ok(Applied::new(Outcome::Archived, Some(link.target))),
-            Err(StoreError::VersionConflict { .. }) => continue,
-            Err(StoreError::StaleSource { .. }) => {
-                return Ok(Applied::new(Outcome::Unchanged, Some(link.target)));
-            }
-            Err(e) => return Err(e.into()),
-        }
+    let Some(link) = ctx
+        .store
+        .get_link(tenant, ctx.connection.provider, kind, source_id)
+        .await?
+    else {
+        return Ok(Applied::new(Outcome::Unchanged, None));
+    };
+    if link.source_gone {
+        return Ok(Applied::new(Outcome::Unchanged, Some(link.target)));
     }
-    Err(EngineError::Contention)
+    let gone = SourceLink {
+        content_hash: archived_marker(reason),
+        source_gone: true,
+        updated_at: ctx.now,
+        ..link.clone()
+    };
+    let archival = Some(Archival {
+        at: ctx.now,
+        reason,
+    });
+    let result = match &link.target {
+        LinkTarget::Customer(id) => {
+            let Some(mut customer) = ctx.store.get_customer(tenant, id).await? else {
+                return Err(EngineError::Corrupt(format!(
+                    "link {source_id} points at a missing customer"
+                )));
+            };
+            if !customer.is_archived() {
+                customer.archived = archival;
+            }
+            customer.updated_at = ctx.now;
+            ctx.store
+                .write_customer(CustomerWrite {
+                    customer: &customer,
+                    expected_version: customer.version,
+                    link: Some(&gone),
+                })
+                .await
+                .map(drop)
+        }
+        LinkTarget::Contact(id) => {
+            let Some(mut contact) = ctx.store.get_contact(tenant, id).await? else {
+                return Err(EngineError::Corrupt(format!(
+                    "link {source_id} points at a missing contact"
+                )));
+            };
+            if contact.archived.is_none() {
+                contact.archived = archival;
+            }
+            contact.updated_at = ctx.now;
+            ctx.store
+                .write_contact(ContactWrite {
+                    contact: &contact,
+                    expected_version: contact.version,
+                    link: Some(&gone),
+                })
+                .await
+                .map(drop)
+        }
+    };
+    written(result, Outcome::Archived, link.target)
 }

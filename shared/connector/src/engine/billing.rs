@@ -48,8 +48,6 @@ const PERSONAL_MAIL_DOMAINS: &[&str] = &[
     "yandex.ru",
 ];
 
-const WRITE_ATTEMPTS: usize = 5;
-
 fn text<'a>(record: &'a SourceRecord, name: &str) -> Option<&'a str> {
     record
         .properties
@@ -80,15 +78,7 @@ pub async fn apply_billing(
         updated_at: None,
         ..billing.clone()
     });
-    for _ in 0..WRITE_ATTEMPTS {
-        match write_billing(ctx, record, &billing, &hash).await {
-            Err(EngineError::Store(
-                StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. },
-            )) => continue,
-            other => return other,
-        }
-    }
-    Err(EngineError::Contention)
+    apply::retrying(|| write_billing(ctx, record, &billing, &hash)).await
 }
 
 async fn explicit_link(
@@ -203,19 +193,15 @@ async fn write_billing(
         hash.clone(),
         false,
     );
-    match ctx
+    let result = ctx
         .store
         .write_customer(CustomerWrite {
             customer: &customer,
             expected_version: customer.version,
             link: Some(&new),
         })
-        .await
-    {
-        Ok(_) => Ok(Applied::new(Outcome::Applied, Some(target))),
-        Err(StoreError::StaleSource { .. }) => Ok(Applied::new(Outcome::Unchanged, Some(target))),
-        Err(e) => Err(e.into()),
-    }
+        .await;
+    apply::written(result, Outcome::Applied, target)
 }
 
 /// The Stripe customer is gone: archive its link and clear the billing fields it wrote.
@@ -223,59 +209,53 @@ pub async fn clear_billing(
     ctx: &ApplyContext<'_>,
     source_id: &SourceId,
 ) -> Result<Applied, EngineError> {
+    apply::retrying(|| clear_once(ctx, source_id)).await
+}
+
+async fn clear_once(ctx: &ApplyContext<'_>, source_id: &SourceId) -> Result<Applied, EngineError> {
     let tenant = &ctx.connection.tenant_id;
-    for _ in 0..WRITE_ATTEMPTS {
-        let Some(link) = ctx
-            .store
-            .get_link(
-                tenant,
-                ctx.connection.provider,
-                ObjectKind::BillingCustomer,
-                source_id,
-            )
-            .await?
-        else {
-            return Ok(Applied::new(Outcome::Unchanged, None));
-        };
-        if link.source_gone {
-            return Ok(Applied::new(Outcome::Unchanged, Some(link.target)));
-        }
-        let LinkTarget::Customer(id) = &link.target else {
-            return Err(EngineError::Corrupt(format!(
-                "billing link {source_id} targets a contact"
-            )));
-        };
-        let Some(mut customer) = ctx.store.get_customer(tenant, id).await? else {
-            return Err(EngineError::Corrupt(format!(
-                "link {source_id} points at a missing customer"
-            )));
-        };
-        customer.billing = None;
-        customer.updated_at = ctx.now;
-        let gone = crate::model::SourceLink {
-            content_hash: ContentHash::of(&"deleted"),
-            source_gone: true,
-            updated_at: ctx.now,
-            ..link.clone()
-        };
-        match ctx
-            .store
-            .write_customer(CustomerWrite {
-                customer: &customer,
-                expected_version: customer.version,
-                link: Some(&gone),
-            })
-            .await
-        {
-            Ok(_) => return Ok(Applied::new(Outcome::Cleared, Some(link.target))),
-            Err(StoreError::VersionConflict { .. }) => continue,
-            Err(StoreError::StaleSource { .. }) => {
-                return Ok(Applied::new(Outcome::Unchanged, Some(link.target)));
-            }
-            Err(e) => return Err(e.into()),
-        }
+    let Some(link) = ctx
+        .store
+        .get_link(
+            tenant,
+            ctx.connection.provider,
+            ObjectKind::BillingCustomer,
+            source_id,
+        )
+        .await?
+    else {
+        return Ok(Applied::new(Outcome::Unchanged, None));
+    };
+    if link.source_gone {
+        return Ok(Applied::new(Outcome::Unchanged, Some(link.target)));
     }
-    Err(EngineError::Contention)
+    let LinkTarget::Customer(id) = &link.target else {
+        return Err(EngineError::Corrupt(format!(
+            "billing link {source_id} targets a contact"
+        )));
+    };
+    let Some(mut customer) = ctx.store.get_customer(tenant, id).await? else {
+        return Err(EngineError::Corrupt(format!(
+            "link {source_id} points at a missing customer"
+        )));
+    };
+    customer.billing = None;
+    customer.updated_at = ctx.now;
+    let gone = crate::model::SourceLink {
+        content_hash: ContentHash::of(&"deleted"),
+        source_gone: true,
+        updated_at: ctx.now,
+        ..link.clone()
+    };
+    let result = ctx
+        .store
+        .write_customer(CustomerWrite {
+            customer: &customer,
+            expected_version: customer.version,
+            link: Some(&gone),
+        })
+        .await;
+    apply::written(result, Outcome::Cleared, link.target)
 }
 
 #[cfg(test)]
