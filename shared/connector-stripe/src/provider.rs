@@ -19,7 +19,7 @@ use connector::{
 use futures::StreamExt;
 
 use crate::auth::{StripeCredentials, StripeSession};
-use crate::client::{CustomerBilling, StripeClient};
+use crate::client::{CustomerBilling, RetrievedCustomer, StripeClient};
 use crate::error::internal;
 use crate::mrr::{BillingSummary, MrrPolicy};
 use crate::types::Customer;
@@ -340,6 +340,44 @@ impl SourceProvider for StripeProvider {
             out.push((id.clone(), fetched));
         }
         Ok(out)
+    }
+
+    /// Existence only: one customer read each (several at once), not the subscriptions.
+    async fn recheck(
+        &self,
+        connection: &Connection,
+        kind: ObjectKind,
+        ids: &[SourceId],
+        _properties: &[&str],
+    ) -> ProviderResult<Vec<(SourceId, Fetched)>> {
+        only_billing_customers(kind)?;
+        let session = self.session(connection)?;
+        let session = session.as_ref();
+        let concurrency = self.client.config().concurrency.max(1);
+        let now = Timestamp::now();
+        let results: Vec<ProviderResult<(SourceId, Fetched)>> =
+            futures::stream::iter(ids.iter().cloned())
+                .map(|id| async move {
+                    let fetched = match self.client.retrieve_customer(session, id.as_str()).await? {
+                        RetrievedCustomer::Found(_) => Fetched::Found(SourceRecord {
+                            kind,
+                            id: id.clone(),
+                            version: SourceVersion(now.as_millis()),
+                            archived: false,
+                            properties: BTreeMap::new(),
+                            associated_companies: Vec::new(),
+                            merged_from: Vec::new(),
+                        }),
+                        RetrievedCustomer::Deleted { .. } | RetrievedCustomer::Missing { .. } => {
+                            Fetched::Gone
+                        }
+                    };
+                    Ok((id, fetched))
+                })
+                .buffered(concurrency)
+                .collect()
+                .await;
+        results.into_iter().collect()
     }
 
     async fn filter_members(

@@ -109,6 +109,20 @@ pub trait SourceProvider: Send + Sync {
         properties: &[&str],
     ) -> ProviderResult<Vec<(SourceId, Fetched)>>;
 
+    /// Whether mirrored records still exist, for the reconciler's re-check after a listing.
+    /// The default fetches them; a provider whose fetch is costly (Stripe reads every
+    /// subscription to compute billing) answers from a cheaper read, and its `Found`
+    /// records may then carry no properties.
+    async fn recheck(
+        &self,
+        connection: &Connection,
+        kind: ObjectKind,
+        ids: &[SourceId],
+        properties: &[&str],
+    ) -> ProviderResult<Vec<(SourceId, Fetched)>> {
+        self.fetch(connection, kind, ids, properties).await
+    }
+
     /// Whether each company passes the connection's company filter. For `CompanyFilter::All`
     /// every id passes.
     async fn filter_members(

@@ -566,7 +566,9 @@ impl Engine {
         }
         if !live.is_empty() {
             let properties = connection.field_mapping.source_properties(kind);
-            let fetched = provider.fetch(connection, kind, &live, &properties).await?;
+            let fetched = provider
+                .recheck(connection, kind, &live, &properties)
+                .await?;
             let found: Vec<SourceId> = fetched
                 .iter()
                 .filter_map(|(_, f)| match f {
