@@ -136,6 +136,7 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
                 redirect_uri: Some(format!("{base_url}/oauth/stripe/callback")),
                 webhook_secrets: vec![webhook_secret.clone()],
                 base_url: Some(sandbox.base_url()),
+                mrr_policy: Default::default(),
             }),
     };
     let limits = sandbox_config.rate_limit.clone();

@@ -47,6 +47,9 @@ pub struct StripeSettings {
     pub webhook_secrets: Vec<Secret>,
     /// Overrides Stripe's API and Connect hosts (the sandbox, locally).
     pub base_url: Option<String>,
+    /// How MRR is counted (`MRR_CHURN_ON_CANCEL_REQUEST`, `MRR_DISCOUNT_DURATIONS`);
+    /// the default matches Stripe's own dashboard.
+    pub mrr_policy: MrrPolicy,
 }
 
 #[derive(Clone, Debug)]
@@ -153,7 +156,7 @@ impl Config {
                 Some(Arc::new(StripeProvider::new(
                     client,
                     cipher.clone(),
-                    MrrPolicy::default(),
+                    settings.mrr_policy,
                 )))
             }
         };
@@ -235,7 +238,45 @@ fn stripe_settings(
         redirect_uri,
         webhook_secrets,
         base_url: get("STRIPE_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
+        mrr_policy: mrr_policy(get)?,
     }))
+}
+
+/// `MRR_CHURN_ON_CANCEL_REQUEST=true|false` (default true) and
+/// `MRR_DISCOUNT_DURATIONS=forever,repeating,once` (any of them, or `none`; default `forever`).
+fn mrr_policy(get: &impl Fn(&str) -> Option<String>) -> Result<MrrPolicy, ConfigError> {
+    let mut policy = MrrPolicy::stripe_dashboard();
+    if let Some(raw) = get("MRR_CHURN_ON_CANCEL_REQUEST") {
+        policy.churn_on_cancel_request = match raw.trim() {
+            "true" => true,
+            "false" => false,
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "MRR_CHURN_ON_CANCEL_REQUEST",
+                    reason: format!("{other:?} is not true or false"),
+                });
+            }
+        };
+    }
+    if let Some(raw) = get("MRR_DISCOUNT_DURATIONS") {
+        let d = &mut policy.discount_durations;
+        (d.forever, d.repeating, d.once) = (false, false, false);
+        for duration in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match duration {
+                "forever" => d.forever = true,
+                "repeating" => d.repeating = true,
+                "once" => d.once = true,
+                "none" => {}
+                other => {
+                    return Err(ConfigError::Invalid {
+                        name: "MRR_DISCOUNT_DURATIONS",
+                        reason: format!("{other:?} is not forever, repeating, once or none"),
+                    });
+                }
+            }
+        }
+    }
+    Ok(policy)
 }
 
 #[cfg(test)]
@@ -274,6 +315,32 @@ mod tests {
     fn without_a_stripe_key_stripe_is_off() {
         let config = config_of(&[]).unwrap();
         assert!(config.stripe.is_none());
+    }
+
+    #[test]
+    fn mrr_policy_switches_come_from_the_environment_with_stripes_defaults() {
+        let default = config_of(&[("STRIPE_SECRET_KEY", "sk_test_platform")]).unwrap();
+        assert_eq!(
+            default.stripe.as_ref().map(|s| s.mrr_policy),
+            Some(MrrPolicy::stripe_dashboard())
+        );
+        let custom = config_of(&[
+            ("STRIPE_SECRET_KEY", "sk_test_platform"),
+            ("MRR_CHURN_ON_CANCEL_REQUEST", "false"),
+            ("MRR_DISCOUNT_DURATIONS", "forever, repeating"),
+        ])
+        .unwrap();
+        let policy = custom.stripe.map(|s| s.mrr_policy).unwrap();
+        assert!(!policy.churn_on_cancel_request);
+        assert!(policy.discount_durations.forever && policy.discount_durations.repeating);
+        assert!(!policy.discount_durations.once);
+        let env: HashMap<&str, &str> = HashMap::from([
+            ("ADMIN_TOKEN_SECRET", "s"),
+            ("TOKEN_ENCRYPTION_KEY", "k"),
+            ("STRIPE_SECRET_KEY", "sk_test_platform"),
+            ("MRR_DISCOUNT_DURATIONS", "sometimes"),
+        ]);
+        assert!(Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).is_err());
     }
 
     #[test]
