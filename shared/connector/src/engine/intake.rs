@@ -123,12 +123,8 @@ impl Engine {
         else {
             return Ok(false);
         };
-        self.update_connection(&connection.tenant_id, &connection.id, |c| {
-            let changed = c.status == crate::model::ConnectionStatus::Connected;
-            c.status = crate::model::ConnectionStatus::Reauthorize;
-            changed
-        })
-        .await?;
+        self.apply_refusal(&connection, crate::model::ErrorCode::OauthRevoked)
+            .await?;
         let mut entry = crate::model::LogEntry::new(
             connection.tenant_id.clone(),
             connection.id.clone(),

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::model::{
-    Connection, ConnectionId, Currency, ErrorCode, Job, LogEntry, ObjectKind, ParseError, Provider,
-    TenantId, Timestamp,
+    Connection, ConnectionId, ConnectionStatus, Currency, ErrorCode, Job, LogEntry, ObjectKind,
+    ParseError, Provider, TenantId, Timestamp,
 };
 use crate::ports::{JobQueue, OutgoingMessage, QueueError, Store, StoreError};
 use crate::provider::{ProviderError, SourceProvider};
@@ -52,6 +52,24 @@ impl EngineError {
                 ErrorCode::ProviderUnavailable
             }
             _ => ErrorCode::Internal,
+        }
+    }
+}
+
+impl EngineError {
+    /// How long the provider asked us to wait (`Retry-After`), when it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            EngineError::Provider(e) => e.retry_after,
+            _ => None,
+        }
+    }
+
+    /// The provider's response body, cut to what a log row keeps.
+    pub fn logged_response(&self) -> Option<String> {
+        match self {
+            EngineError::Provider(e) => e.body.as_deref().map(LogEntry::truncate_response),
+            _ => None,
         }
     }
 }
@@ -191,6 +209,36 @@ impl Engine {
             }
         }
         Err(EngineError::Contention)
+    }
+
+    /// What a provider's refusal means for its connection: `oauth_revoked` turns a Connected
+    /// connection to Reauthorize (its jobs stop until the admin connects again),
+    /// `permission_denied` flags it. Other codes change nothing.
+    pub async fn apply_refusal(
+        &self,
+        connection: &Connection,
+        code: ErrorCode,
+    ) -> Result<(), EngineError> {
+        match code {
+            ErrorCode::OauthRevoked => {
+                self.update_connection(&connection.tenant_id, &connection.id, |c| {
+                    let changed = c.status == ConnectionStatus::Connected;
+                    c.status = ConnectionStatus::Reauthorize;
+                    changed
+                })
+                .await?;
+            }
+            ErrorCode::PermissionDenied => {
+                let now = Timestamp::now();
+                self.update_connection(&connection.tenant_id, &connection.id, |c| {
+                    c.flags.permission_denied_at = Some(now);
+                    true
+                })
+                .await?;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Stores credentials the provider rotated while serving this connection (Stripe's

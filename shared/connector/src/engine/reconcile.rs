@@ -292,12 +292,10 @@ impl Engine {
             )));
         }
         let Some(connection) = self.store.get_connection(tenant, connection_id).await? else {
-            return self.finish(run, SyncRunStatus::Failed, None).await;
+            return self.finish(run, SyncRunStatus::Failed).await;
         };
         if !connection.accepts_jobs() {
-            return self
-                .finish(run, SyncRunStatus::Failed, Some(&connection))
-                .await;
+            return self.finish(run, SyncRunStatus::Failed).await;
         }
         run.invocations += 1;
         let mut checkpoint = Checkpoint::of(&run);
@@ -366,10 +364,18 @@ impl Engine {
         error: EngineError,
     ) -> Result<StepResult, EngineError> {
         let code = error.code();
-        let retry_after = match &error {
-            EngineError::Provider(e) => e.retry_after,
-            _ => None,
-        };
+        if matches!(
+            code,
+            ErrorCode::RateLimited | ErrorCode::ProviderUnavailable
+        ) {
+            let delay = error
+                .retry_after()
+                .unwrap_or(Duration::from_secs(30))
+                .min(crate::ports::MAX_DELAY);
+            tracing::warn!(run = %run.id, %code, ?delay, "reconcile page failed; continuing later");
+            return self.hand_over(run, &checkpoint, connection, delay).await;
+        }
+        self.apply_refusal(connection, code).await?;
         let mut entry = LogEntry::new(
             connection.tenant_id.clone(),
             connection.id.clone(),
@@ -379,45 +385,15 @@ impl Engine {
         );
         entry.error_code = Some(code);
         entry.message = Some(format!("full sync {}: {error}", run.id));
-        if let EngineError::Provider(e) = &error {
-            entry.provider_response = e.body.as_deref().map(LogEntry::truncate_response);
-        }
-        match code {
-            ErrorCode::RateLimited | ErrorCode::ProviderUnavailable => {
-                let delay = retry_after
-                    .unwrap_or(Duration::from_secs(30))
-                    .min(crate::ports::MAX_DELAY);
-                tracing::warn!(run = %run.id, %code, ?delay, "reconcile page failed; continuing later");
-                self.hand_over(run, &checkpoint, connection, delay).await
-            }
-            _ => {
-                if code == ErrorCode::OauthRevoked {
-                    self.update_connection(&connection.tenant_id, &connection.id, |c| {
-                        c.status = ConnectionStatus::Reauthorize;
-                        true
-                    })
-                    .await?;
-                }
-                if code == ErrorCode::PermissionDenied {
-                    let now = Timestamp::now();
-                    self.update_connection(&connection.tenant_id, &connection.id, |c| {
-                        c.flags.permission_denied_at = Some(now);
-                        true
-                    })
-                    .await?;
-                }
-                self.log(entry).await;
-                self.finish(run, SyncRunStatus::Failed, Some(connection))
-                    .await
-            }
-        }
+        entry.provider_response = error.logged_response();
+        self.log(entry).await;
+        self.finish(run, SyncRunStatus::Failed).await
     }
 
     async fn finish(
         &self,
         mut run: SyncRun,
         status: SyncRunStatus,
-        _connection: Option<&Connection>,
     ) -> Result<StepResult, EngineError> {
         run.status = status;
         run.finished_at = Some(Timestamp::now());

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use super::apply::{self, Applied, ApplyContext, Outcome};
 use super::{Engine, EngineError};
 use crate::model::{
-    ArchiveReason, Connection, ConnectionStatus, ErrorCode, Job, JobCause, JobKind, LogEntry,
-    LogStatus, ObjectKind, SourceId, Timestamp,
+    ArchiveReason, Connection, ErrorCode, Job, JobCause, JobKind, LogEntry, LogStatus, ObjectKind,
+    SourceId, Timestamp,
 };
 use crate::ports::OutgoingMessage;
 use crate::provider::Fetched;
@@ -175,10 +175,7 @@ impl Engine {
         took: Duration,
     ) -> Result<Disposition, EngineError> {
         let code = error.code();
-        let retry_after = match &error {
-            EngineError::Provider(e) => e.retry_after,
-            _ => None,
-        };
+        let retry_after = error.retry_after();
         if let Some(delay) = self
             .settings
             .retry
@@ -189,32 +186,12 @@ impl Engine {
             next.attempt += 1;
             return Ok(Disposition::Retry { job: next, delay });
         }
-        match code {
-            ErrorCode::OauthRevoked => {
-                self.update_connection(&connection.tenant_id, &connection.id, |c| {
-                    let changed = c.status == ConnectionStatus::Connected;
-                    c.status = ConnectionStatus::Reauthorize;
-                    changed
-                })
-                .await?;
-            }
-            ErrorCode::PermissionDenied => {
-                let now = Timestamp::now();
-                self.update_connection(&connection.tenant_id, &connection.id, |c| {
-                    c.flags.permission_denied_at = Some(now);
-                    true
-                })
-                .await?;
-            }
-            _ => {}
-        }
+        self.apply_refusal(connection, code).await?;
         let mut entry = record_entry(connection, &job, kind, source_id, LogStatus::Failed, took);
         entry.error_code = Some(code);
         entry.retry_count = job.attempt;
         entry.message = Some(error.to_string());
-        if let EngineError::Provider(e) = &error {
-            entry.provider_response = e.body.as_deref().map(LogEntry::truncate_response);
-        }
+        entry.provider_response = error.logged_response();
         if code == ErrorCode::Internal {
             let correlation = job.id.to_string();
             tracing::error!(correlation_id = %correlation, error = ?error, "record job failed with an internal error");
