@@ -135,6 +135,7 @@ struct Paging {
 }
 
 impl Paging {
+    /// Every listing's page: `limit` (50 unless given) and the cursor it returned.
     fn request(&self) -> PageRequest {
         PageRequest {
             limit: self.limit.unwrap_or(50),
@@ -249,8 +250,6 @@ async fn runs(
 struct LogQuery {
     #[serde(default)]
     errors_only: bool,
-    limit: Option<usize>,
-    cursor: Option<String>,
 }
 
 async fn log(
@@ -258,12 +257,10 @@ async fn log(
     Tenant(t): Tenant,
     Path(id): Path<String>,
     Params(q): Params<LogQuery>,
+    Params(paging): Params<Paging>,
 ) -> ApiResult {
     let id = parse_id(&id, ConnectionId::parse)?;
-    let page = PageRequest {
-        limit: q.limit.unwrap_or(50),
-        cursor: q.cursor,
-    };
+    let page = paging.request();
     Ok(Json(json!(
         app.engine.admin_log(&t, &id, q.errors_only, page).await?
     )))
@@ -384,14 +381,13 @@ async fn reject_archives(
 #[derive(Deserialize)]
 struct CustomerQuery {
     archived: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
 }
 
 async fn customers(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
     Params(q): Params<CustomerQuery>,
+    Params(paging): Params<Paging>,
 ) -> ApiResult {
     let filter = match q.archived.as_deref() {
         None | Some("false") => ArchivedFilter::Active,
@@ -403,10 +399,7 @@ async fn customers(
             )));
         }
     };
-    let page = PageRequest {
-        limit: q.limit.unwrap_or(50),
-        cursor: q.cursor,
-    };
+    let page = paging.request();
     Ok(Json(json!(
         app.engine.admin_customers(&t, filter, page).await?
     )))
@@ -453,14 +446,13 @@ async fn resync_customer(
 #[derive(Deserialize)]
 struct MatchQuery {
     status: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
 }
 
 async fn matches(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
     Params(q): Params<MatchQuery>,
+    Params(paging): Params<Paging>,
 ) -> ApiResult {
     let status = match q.status.as_deref() {
         None | Some("open") => PendingMatchStatus::Open,
@@ -471,10 +463,7 @@ async fn matches(
             )));
         }
     };
-    let page = PageRequest {
-        limit: q.limit.unwrap_or(50),
-        cursor: q.cursor,
-    };
+    let page = paging.request();
     Ok(Json(json!(
         app.engine.admin_matches(&t, status, page).await?
     )))
