@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
-use sync_service::jobs::{self, Message};
+use sync_service::jobs;
 
 /// Left for the checkpoint write and the hand-over message.
 const HANDOVER_MARGIN: Duration = Duration::from_secs(60);
@@ -22,25 +22,9 @@ async fn main() -> Result<(), Error> {
             let deadline = deadline_of(event.context.deadline);
             if event.payload.get("Records").is_some() {
                 let sqs: SqsEvent = serde_json::from_value(event.payload)?;
-                let messages = sqs
-                    .records
-                    .into_iter()
-                    .map(|r| Message {
-                        id: r.message_id.unwrap_or_default(),
-                        body: r.body.unwrap_or_default(),
-                    })
-                    .collect();
-                let failed = jobs::run_reconcile_batch(&app, messages, Some(deadline)).await;
-                let mut response = SqsBatchResponse::default();
-                response.batch_item_failures = failed
-                    .into_iter()
-                    .map(|id| {
-                        let mut f = BatchItemFailure::default();
-                        f.item_identifier = id;
-                        f
-                    })
-                    .collect();
-                Ok::<Value, Error>(serde_json::to_value(response)?)
+                let failed =
+                    jobs::run_reconcile_batch(&app, sqs_batch::messages(sqs), Some(deadline)).await;
+                Ok::<Value, Error>(serde_json::to_value(sqs_batch::batch_response(failed))?)
             } else {
                 let started = app.engine.start_nightly().await?;
                 tracing::info!(started, "nightly reconciliation fanned out");

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use sync_service::jobs::{self, Message};
+use sync_service::jobs;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,33 +13,9 @@ async fn main() -> Result<(), Error> {
     run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let app = app.clone();
         async move {
-            let failed = jobs::run_record_batch(&app, messages(event.payload)).await;
-            Ok::<_, Error>(batch_response(failed))
+            let failed = jobs::run_record_batch(&app, sqs_batch::messages(event.payload)).await;
+            Ok::<_, Error>(sqs_batch::batch_response(failed))
         }
     }))
     .await
-}
-
-fn messages(event: SqsEvent) -> Vec<Message> {
-    event
-        .records
-        .into_iter()
-        .map(|r| Message {
-            id: r.message_id.unwrap_or_default(),
-            body: r.body.unwrap_or_default(),
-        })
-        .collect()
-}
-
-fn batch_response(failed: Vec<String>) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failed
-        .into_iter()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
-    response
 }

@@ -1,0 +1,53 @@
+//! Lambda's SQS event in, the service's job messages out; failed message ids back as a
+//! partial batch response (`ReportBatchItemFailures`).
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use sync_service::jobs::Message;
+
+pub fn messages(event: SqsEvent) -> Vec<Message> {
+    event
+        .records
+        .into_iter()
+        .map(|r| Message {
+            id: r.message_id.unwrap_or_default(),
+            body: r.body.unwrap_or_default(),
+        })
+        .collect()
+}
+
+pub fn batch_response(failed: Vec<String>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_sqs_event_becomes_messages_and_failures_a_partial_batch_response() {
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({
+            "Records": [
+                {"messageId": "m1", "body": "{}", "eventSource": "aws:sqs"},
+                {"messageId": "m2", "body": "x", "eventSource": "aws:sqs"}
+            ]
+        }))
+        .unwrap();
+        let messages = messages(event);
+        assert_eq!(messages.len(), 2);
+        assert_eq!(
+            (messages[1].id.as_str(), messages[1].body.as_str()),
+            ("m2", "x")
+        );
+        let response = serde_json::to_value(batch_response(vec!["m2".into()])).unwrap();
+        assert_eq!(response["batchItemFailures"][0]["itemIdentifier"], "m2");
+    }
+}
