@@ -988,3 +988,55 @@ async fn a_forged_webhook_gets_401_and_writes_nothing() {
     assert!(!is_archived(&stack, &customer).await);
     assert_eq!(customers(&stack, "all").await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_unreadable_event_in_a_batch_costs_only_itself() {
+    let (stack, connection) = stack(3, 0).await;
+    let company = linked_ids(&stack, &connection, ObjectKind::Company).await[0].clone();
+    let sandbox = control(&stack);
+    sandbox
+        .set_faults(&Faults {
+            webhook_drop_rate: 1.0,
+            ..Faults::default()
+        })
+        .await
+        .unwrap();
+    sandbox
+        .update_company(&company, &[("name", "Renamed Beside A Bad Event")])
+        .await
+        .unwrap();
+    let url = format!("{}/webhooks/hubspot", stack.base_url);
+    let now = Timestamp::now().as_millis();
+    let body = json!([
+        {"eventId": "not-a-number", "portalId": 62515, "occurredAt": now,
+         "subscriptionType": "company.propertyChange", "objectId": 1},
+        {"eventId": 77, "subscriptionId": 1, "portalId": 62515, "appId": 54321,
+         "occurredAt": now, "subscriptionType": "company.propertyChange",
+         "propertyName": "name", "propertyValue": "Renamed Beside A Bad Event",
+         "attemptNumber": 0, "objectId": company.parse::<u64>().unwrap()},
+    ])
+    .to_string();
+    let now_ms = now.to_string();
+    let signature = hubspot_sandbox::signature::v3(
+        &stack.sandbox.app().client_secret,
+        "POST",
+        &hubspot_sandbox::signature::v3_uri(&url),
+        body.as_bytes(),
+        &now_ms,
+    );
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("X-HubSpot-Signature-v3", signature)
+        .header("X-HubSpot-Request-Timestamp", now_ms)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    // HubSpot never redelivers a batch answered with a 4xx: the good event must be taken.
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["enqueued"], 1, "{answer}");
+    assert_eq!(answer["rejected"][0]["index"], 0, "{answer}");
+    wait_for_name(&stack, &company, "Renamed Beside A Bad Event").await;
+}

@@ -5,3 +5,4 @@ mod conformance_queue;
 mod conformance_store;
 mod e2e_hubspot;
 mod e2e_stripe;
+mod engine_intake;

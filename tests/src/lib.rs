@@ -4,4 +4,5 @@
 
 pub mod adapters;
 pub mod conformance;
+pub mod faults;
 pub mod moto;

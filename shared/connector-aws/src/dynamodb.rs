@@ -320,8 +320,9 @@ impl Store for DynamoStore {
         expiring::record_event_once(self, key, expires_at, now).await
     }
 
-    async fn forget_event(&self, key: &str) -> StoreResult<()> {
-        self.delete_item(&keys::webhook_event(key)).await
+    async fn event_recorded(&self, key: &str, now: Timestamp) -> StoreResult<bool> {
+        let found = self.get_item(&keys::webhook_event(key)).await?;
+        Ok(found.is_some_and(|item| item::is_live(&item, now.as_millis())))
     }
 
     async fn put_oauth_state(&self, state: &OAuthState) -> StoreResult<()> {

@@ -355,9 +355,10 @@ impl Store for EmbeddedStore {
             .await
     }
 
-    async fn forget_event(&self, key: &str) -> StoreResult<()> {
+    async fn event_recorded(&self, key: &str, now: Timestamp) -> StoreResult<bool> {
         let key = key.to_owned();
-        self.run(move |c| ephemeral::forget_event(c, &key)).await
+        self.run(move |c| ephemeral::event_recorded(c, &key, now))
+            .await
     }
 
     async fn put_oauth_state(&self, state: &OAuthState) -> StoreResult<()> {

@@ -49,9 +49,9 @@ fn intake(c: &mut Criterion) {
             let verified =
                 webhook::verify_request("POST", URI, black_box(&body), &headers, &secret, now);
             assert!(verified.is_ok());
-            let events = webhook::parse_events(black_box(&body)).unwrap_or_default();
-            assert_eq!(events.len(), 100);
-            events
+            let batch = webhook::parse_events(black_box(&body)).unwrap_or_default();
+            assert_eq!(batch.events.len(), 100);
+            batch
         })
     });
     group.finish();

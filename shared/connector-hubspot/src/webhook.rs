@@ -510,10 +510,28 @@ impl RawEvent {
     }
 }
 
-/// Parses a webhook body: a JSON array of at most 100 events. Events about objects this
-/// service does not sync are left out; anything that is not such an array is `Malformed`.
-pub fn parse_events(raw_body: &[u8]) -> Result<Vec<HubSpotEvent>, WebhookError> {
-    let raw: Vec<RawEvent> = serde_json::from_slice(raw_body)
+/// A webhook body read event by event: one unreadable event must not cost the others,
+/// because HubSpot does not redeliver a batch it got a 4xx for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventBatch {
+    /// The events about objects this service syncs (others are left out).
+    pub events: Vec<HubSpotEvent>,
+    /// The events that could not be read, with why.
+    pub rejected: Vec<RejectedEvent>,
+}
+
+/// One event of a batch that could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedEvent {
+    /// Its position in the batch (0-based).
+    pub index: usize,
+    pub reason: String,
+}
+
+/// Parses a webhook body: a JSON array of at most 100 events. A body that is not such an
+/// array is `Malformed`; an event inside it that cannot be read is listed as rejected.
+pub fn parse_events(raw_body: &[u8]) -> Result<EventBatch, WebhookError> {
+    let raw: Vec<&serde_json::value::RawValue> = serde_json::from_slice(raw_body)
         .map_err(|e| WebhookError::Malformed(format!("body is not a HubSpot event array: {e}")))?;
     if raw.len() > MAX_EVENTS_PER_REQUEST {
         return Err(WebhookError::Malformed(format!(
@@ -521,13 +539,21 @@ pub fn parse_events(raw_body: &[u8]) -> Result<Vec<HubSpotEvent>, WebhookError> 
             raw.len()
         )));
     }
-    let mut events = Vec::with_capacity(raw.len());
-    for event in raw {
-        if let Some(event) = event.into_event()? {
-            events.push(event);
+    let mut batch = EventBatch::default();
+    for (index, event) in raw.into_iter().enumerate() {
+        let parsed = serde_json::from_str::<RawEvent>(event.get())
+            .map_err(|e| WebhookError::Malformed(format!("not a HubSpot event: {e}")))
+            .and_then(RawEvent::into_event);
+        match parsed {
+            Ok(Some(event)) => batch.events.push(event),
+            Ok(None) => {}
+            Err(e) => batch.rejected.push(RejectedEvent {
+                index,
+                reason: e.to_string(),
+            }),
         }
     }
-    Ok(events)
+    Ok(batch)
 }
 
 #[cfg(test)]
@@ -906,7 +932,7 @@ mod tests {
 
     #[test]
     fn the_documented_event_batch_parses() {
-        let events = parse_events(BATCH.as_bytes()).expect("parses");
+        let events = parse_events(BATCH.as_bytes()).expect("parses").events;
         // The deal event is not ours and is left out.
         assert_eq!(events.len(), 6);
 
@@ -962,7 +988,7 @@ mod tests {
         let again = one.replace("\"attemptNumber\":0", "\"attemptNumber\":4");
         let other_value = one.replace("\"A\"", "\"B\"");
         let key = |body: &str| {
-            parse_events(body.as_bytes()).expect("parses")[0]
+            parse_events(body.as_bytes()).expect("parses").events[0]
                 .event_id
                 .clone()
         };
@@ -975,20 +1001,14 @@ mod tests {
         let one = r#"{"eventId":1,"portalId":33,"occurredAt":10,"subscriptionType":"company.creation","objectId":5}"#;
         let hundred = format!("[{}]", vec![one; 100].join(","));
         assert_eq!(
-            parse_events(hundred.as_bytes()).expect("100 is fine").len(),
+            parse_events(hundred.as_bytes())
+                .expect("100 is fine")
+                .events
+                .len(),
             100
         );
         let too_many = format!("[{}]", vec![one; 101].join(","));
-        for bad in [
-            too_many.as_str(),
-            one,
-            "",
-            "not json",
-            r#"[{"eventId":1}]"#,
-            r#"[{"eventId":1,"portalId":33,"occurredAt":10,"objectId":5}]"#,
-            r#"[{"eventId":1,"portalId":33,"occurredAt":10,"subscriptionType":"nodot","objectId":5}]"#,
-            r#"[{"eventId":"x","portalId":33,"occurredAt":10,"subscriptionType":"company.creation","objectId":5}]"#,
-        ] {
+        for bad in [too_many.as_str(), one, "", "not json", "[1,"] {
             assert!(
                 matches!(
                     parse_events(bad.as_bytes()),
@@ -997,6 +1017,26 @@ mod tests {
                 "{bad}"
             );
         }
-        assert_eq!(parse_events(b"[]"), Ok(vec![]));
+        assert_eq!(parse_events(b"[]"), Ok(EventBatch::default()));
+    }
+
+    #[test]
+    fn an_unreadable_event_is_rejected_alone_and_the_rest_are_kept() {
+        let good = r#"{"eventId":1,"portalId":33,"occurredAt":10,"subscriptionType":"company.creation","objectId":5}"#;
+        let bad = [
+            r#"{"eventId":1}"#,
+            r#"{"eventId":1,"portalId":33,"occurredAt":10,"objectId":5}"#,
+            r#"{"eventId":1,"portalId":33,"occurredAt":10,"subscriptionType":"nodot","objectId":5}"#,
+            r#"{"eventId":"x","portalId":33,"occurredAt":10,"subscriptionType":"company.creation","objectId":5}"#,
+            "42",
+        ];
+        for one_bad in bad {
+            let body = format!("[{good},{one_bad},{good}]");
+            let batch = parse_events(body.as_bytes()).expect("the array itself is fine");
+            assert_eq!(batch.events.len(), 2, "{one_bad}");
+            assert_eq!(batch.rejected.len(), 1, "{one_bad}");
+            assert_eq!(batch.rejected[0].index, 1);
+            assert!(!batch.rejected[0].reason.is_empty());
+        }
     }
 }

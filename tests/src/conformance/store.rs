@@ -1086,12 +1086,17 @@ pub async fn events_are_recorded_once_until_they_expire(store: &dyn Store) {
             .unwrap()
     );
 
-    // a forgotten key is new again; forgetting an unknown key is fine
-    let again = |now| store.record_event_once(key, at_secs(40), now);
-    assert!(!again(at_secs(26)).await.unwrap());
-    store.forget_event(key).await.unwrap();
-    assert!(again(at_secs(26)).await.unwrap());
-    store.forget_event("never-recorded").await.unwrap();
+    // a recorded key reads as recorded until it expires; an unknown key never does
+    let recorded = |now| store.event_recorded(key, now);
+    assert!(recorded(at_secs(26)).await.unwrap());
+    assert!(recorded(at_secs(39)).await.unwrap());
+    assert!(!recorded(at_secs(40)).await.unwrap());
+    assert!(
+        !store
+            .event_recorded("never-recorded", at_secs(26))
+            .await
+            .unwrap()
+    );
 }
 
 pub async fn oauth_state_is_taken_once_and_expires(store: &dyn Store) {

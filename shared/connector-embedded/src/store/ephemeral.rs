@@ -48,12 +48,14 @@ pub(super) fn record_event_once(
     Ok(recorded == 1)
 }
 
-pub(super) fn forget_event(db: &mut Db, key: &str) -> StoreResult<()> {
-    db.prepare_cached("DELETE FROM store_events WHERE key = ?1")
+pub(super) fn event_recorded(db: &mut Db, key: &str, now: Timestamp) -> StoreResult<bool> {
+    let live: Option<i64> = db
+        .prepare_cached("SELECT 1 FROM store_events WHERE key = ?1 AND expires_at > ?2")
         .db()?
-        .execute([key])
+        .query_row(params![key, now.as_millis()], |row| row.get(0))
+        .optional()
         .db()?;
-    Ok(())
+    Ok(live.is_some())
 }
 
 pub(super) fn put_oauth_state(db: &mut Db, state: &OAuthState) -> StoreResult<()> {

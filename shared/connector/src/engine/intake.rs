@@ -43,7 +43,7 @@ impl Engine {
         };
         let mut routes: HashMap<(Provider, ProviderAccountId), Option<Connection>> = HashMap::new();
         let mut jobs = Vec::new();
-        let mut fresh_keys = Vec::new();
+        let mut fresh_keys = BTreeSet::new();
         let mut queued_objects = BTreeSet::new();
         for change in changes {
             let route_key = (change.provider, change.account.clone());
@@ -64,11 +64,11 @@ impl Engine {
                 continue;
             };
             let key = dedupe_key(change.provider, &change.event_id);
-            if !self.store.record_event_once(&key, expires, now).await? {
+            if fresh_keys.contains(&key) || self.store.event_recorded(&key, now).await? {
                 report.duplicates += 1;
                 continue;
             }
-            fresh_keys.push(key);
+            fresh_keys.insert(key);
             // A batch often carries several events for one object: one fresh fetch covers them.
             if !queued_objects.insert((
                 connection.id.clone(),
@@ -93,14 +93,11 @@ impl Engine {
                 now,
             ));
         }
-        if let Err(e) = self.enqueue_records(&jobs).await {
-            // Nothing may be lost: forget the events so the provider's redelivery is taken.
-            for key in &fresh_keys {
-                if let Err(forget) = self.store.forget_event(key).await {
-                    tracing::error!(error = %forget, key, "could not forget a webhook event after a failed enqueue");
-                }
-            }
-            return Err(e);
+        self.enqueue_records(&jobs).await?;
+        // Seen only once queued: an error or a crash before this point leaves the provider's
+        // redelivery to be taken, and a redelivery after it only repeats an idempotent job.
+        for key in &fresh_keys {
+            self.store.record_event_once(key, expires, now).await?;
         }
         report.enqueued = jobs.len();
         Ok(report)

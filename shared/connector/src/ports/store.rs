@@ -302,9 +302,9 @@ pub trait Store: Send + Sync {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> StoreResult<bool>;
-    /// Removes a recorded event key (intake rolls back when it could not enqueue the job,
-    /// so the provider's redelivery is not dropped as a duplicate). Absent keys are fine.
-    async fn forget_event(&self, key: &str) -> StoreResult<()>;
+    /// Whether `key` is recorded and not expired at `now`. Intake checks this before it
+    /// enqueues and records the key only after, so an event is seen once it is queued.
+    async fn event_recorded(&self, key: &str, now: Timestamp) -> StoreResult<bool>;
 
     // ---- OAuth state
     async fn put_oauth_state(&self, state: &OAuthState) -> StoreResult<()>;

@@ -11,9 +11,7 @@ use connector::ErrorCode;
 use connector::engine::EngineError;
 use connector::engine::admin::AdminError;
 use connector_hubspot::webhook::WebhookError;
-use connector_stripe::webhook::{
-    EventParseError, LivemodeMismatch, WebhookError as StripeWebhookError,
-};
+use connector_stripe::webhook::{EventParseError, WebhookError as StripeWebhookError};
 
 use crate::auth::AuthError;
 use crate::oauth::OAuthError;
@@ -166,12 +164,6 @@ impl From<StripeWebhookError> for ApiError {
 impl From<EventParseError> for ApiError {
     fn from(e: EventParseError) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, "malformed_payload", e.to_string())
-    }
-}
-
-impl From<LivemodeMismatch> for ApiError {
-    fn from(e: LivemodeMismatch) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "livemode_mismatch", e.to_string())
     }
 }
 

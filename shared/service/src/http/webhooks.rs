@@ -79,11 +79,25 @@ async fn hubspot(
         secret,
         Timestamp::now(),
     )?;
-    let events = webhook::parse_events(&body)?;
-    let changes: Vec<Change> = events.iter().flat_map(changes_of).collect();
+    let batch = webhook::parse_events(&body)?;
+    for rejected in &batch.rejected {
+        tracing::warn!(index = rejected.index, reason = %rejected.reason, "hubspot webhook event unreadable: left out, the rest of the batch is taken");
+    }
+    let changes: Vec<Change> = batch.events.iter().flat_map(changes_of).collect();
     let report = intake(&app, changes).await?;
-    tracing::info!(?report, "hubspot webhook batch accepted");
-    Ok((StatusCode::OK, Json(json!(report))))
+    tracing::info!(
+        ?report,
+        rejected = batch.rejected.len(),
+        "hubspot webhook batch accepted"
+    );
+    let rejected: Vec<Value> = batch
+        .rejected
+        .iter()
+        .map(|r| json!({"index": r.index, "reason": r.reason}))
+        .collect();
+    let mut answer = json!(report);
+    answer["rejected"] = json!(rejected);
+    Ok((StatusCode::OK, Json(answer)))
 }
 
 /// A 503: the provider redelivers later, and nothing was kept meanwhile.
@@ -292,8 +306,12 @@ async fn handle_stripe_event(
             "the connection holds no credentials",
         ));
     };
-    // Connect endpoints receive test and live events alike.
-    event.check_livemode(credentials.auth.livemode())?;
+    // Connect endpoints receive test and live events alike. A 4xx would only have Stripe
+    // retry an event that is never ours for days: it is answered and ignored.
+    if let Err(mismatch) = event.check_livemode(credentials.auth.livemode()) {
+        tracing::warn!(event = %event.id, %mismatch, "stripe webhook event of the other mode: ignored");
+        return Ok(answer(&event, Outcome::Ignored, mismatch.to_string()));
+    }
     if event.is_deauthorization() {
         let found = app
             .engine

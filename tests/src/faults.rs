@@ -1,0 +1,536 @@
+//! Fault injection around the real adapters: a store and a queue that pass every call
+//! through, except the calls a test (or the simulation) told to fail. Used to prove what
+//! the engine does when a write fails half-way.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use connector::model::*;
+use connector::ports::{
+    ArchivedFilter, ContactWrite, CustomerWrite, JobQueue, LogFilter, OAuthState, OutgoingMessage,
+    Page, PageRequest, QueueError, QueueResult, ReceivedMessage, Store, StoreError, StoreResult,
+};
+
+/// Which calls fail: per operation name, how many calls to let through before the next
+/// one fails (once).
+#[derive(Default)]
+pub struct Faults {
+    planned: Mutex<HashMap<&'static str, usize>>,
+    injected: Mutex<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("injected fault in {0}")]
+pub struct InjectedFault(&'static str);
+
+impl Faults {
+    /// The call to `operation` after `skip` successful ones fails, once.
+    pub fn fail(&self, operation: &'static str, skip: usize) {
+        self.lock_planned().insert(operation, skip);
+    }
+
+    /// How many faults were injected so far.
+    pub fn injected(&self) -> usize {
+        *self.injected.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_planned(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, usize>> {
+        self.planned.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn fires(&self, operation: &'static str) -> bool {
+        let mut planned = self.lock_planned();
+        match planned.get_mut(operation) {
+            Some(0) => {
+                planned.remove(operation);
+                *self.injected.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                true
+            }
+            Some(skip) => {
+                *skip -= 1;
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn store(&self, operation: &'static str) -> StoreResult<()> {
+        if self.fires(operation) {
+            return Err(StoreError::backend(InjectedFault(operation)));
+        }
+        Ok(())
+    }
+
+    fn queue(&self, operation: &'static str) -> QueueResult<()> {
+        if self.fires(operation) {
+            return Err(QueueError::Backend(Box::new(InjectedFault(operation))));
+        }
+        Ok(())
+    }
+}
+
+/// A store that fails where its [`Faults`] say and otherwise is `inner`.
+pub struct FaultyStore {
+    pub inner: Arc<dyn Store>,
+    pub faults: Arc<Faults>,
+}
+
+/// A queue that fails where its [`Faults`] say and otherwise is `inner`.
+pub struct FaultyQueue {
+    pub inner: Arc<dyn JobQueue>,
+    pub faults: Arc<Faults>,
+}
+
+macro_rules! pass {
+    ($self:ident, $op:literal, $faults:ident, $call:expr) => {{
+        $self.faults.$faults($op)?;
+        $call.await
+    }};
+}
+
+#[async_trait]
+impl Store for FaultyStore {
+    async fn put_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
+        pass!(self, "put_tenant", store, self.inner.put_tenant(tenant))
+    }
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>> {
+        pass!(self, "get_tenant", store, self.inner.get_tenant(id))
+    }
+    async fn get_connection(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> StoreResult<Option<Connection>> {
+        pass!(
+            self,
+            "get_connection",
+            store,
+            self.inner.get_connection(tenant, id)
+        )
+    }
+    async fn put_connection(&self, connection: &Connection) -> StoreResult<Connection> {
+        pass!(
+            self,
+            "put_connection",
+            store,
+            self.inner.put_connection(connection)
+        )
+    }
+    async fn list_connections(&self, tenant: &TenantId) -> StoreResult<Vec<Connection>> {
+        pass!(
+            self,
+            "list_connections",
+            store,
+            self.inner.list_connections(tenant)
+        )
+    }
+    async fn find_connection_by_account(
+        &self,
+        provider: Provider,
+        account: &ProviderAccountId,
+    ) -> StoreResult<Option<Connection>> {
+        pass!(
+            self,
+            "find_connection_by_account",
+            store,
+            self.inner.find_connection_by_account(provider, account)
+        )
+    }
+    async fn list_all_connections(&self, page: PageRequest) -> StoreResult<Page<Connection>> {
+        pass!(
+            self,
+            "list_all_connections",
+            store,
+            self.inner.list_all_connections(page)
+        )
+    }
+    async fn get_customer(
+        &self,
+        tenant: &TenantId,
+        id: &CustomerId,
+    ) -> StoreResult<Option<Customer>> {
+        pass!(
+            self,
+            "get_customer",
+            store,
+            self.inner.get_customer(tenant, id)
+        )
+    }
+    async fn write_customer(&self, write: CustomerWrite<'_>) -> StoreResult<Customer> {
+        pass!(
+            self,
+            "write_customer",
+            store,
+            self.inner.write_customer(write)
+        )
+    }
+    async fn find_customers_by_domain(
+        &self,
+        tenant: &TenantId,
+        domain: &Domain,
+    ) -> StoreResult<Vec<Customer>> {
+        pass!(
+            self,
+            "find_customers_by_domain",
+            store,
+            self.inner.find_customers_by_domain(tenant, domain)
+        )
+    }
+    async fn find_customers_by_name(
+        &self,
+        tenant: &TenantId,
+        name: &NormalizedName,
+    ) -> StoreResult<Vec<Customer>> {
+        pass!(
+            self,
+            "find_customers_by_name",
+            store,
+            self.inner.find_customers_by_name(tenant, name)
+        )
+    }
+    async fn list_customers(
+        &self,
+        tenant: &TenantId,
+        filter: ArchivedFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Customer>> {
+        pass!(
+            self,
+            "list_customers",
+            store,
+            self.inner.list_customers(tenant, filter, page)
+        )
+    }
+    async fn delete_customer_permanently(
+        &self,
+        tenant: &TenantId,
+        id: &CustomerId,
+    ) -> StoreResult<()> {
+        pass!(
+            self,
+            "delete_customer_permanently",
+            store,
+            self.inner.delete_customer_permanently(tenant, id)
+        )
+    }
+    async fn get_contact(&self, tenant: &TenantId, id: &ContactId) -> StoreResult<Option<Contact>> {
+        pass!(
+            self,
+            "get_contact",
+            store,
+            self.inner.get_contact(tenant, id)
+        )
+    }
+    async fn write_contact(&self, write: ContactWrite<'_>) -> StoreResult<Contact> {
+        pass!(
+            self,
+            "write_contact",
+            store,
+            self.inner.write_contact(write)
+        )
+    }
+    async fn list_contacts_of_customer(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Contact>> {
+        pass!(
+            self,
+            "list_contacts_of_customer",
+            store,
+            self.inner.list_contacts_of_customer(tenant, customer, page)
+        )
+    }
+    async fn get_link(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        kind: ObjectKind,
+        source_id: &SourceId,
+    ) -> StoreResult<Option<SourceLink>> {
+        pass!(
+            self,
+            "get_link",
+            store,
+            self.inner.get_link(tenant, provider, kind, source_id)
+        )
+    }
+    async fn put_link(&self, link: &SourceLink) -> StoreResult<()> {
+        pass!(self, "put_link", store, self.inner.put_link(link))
+    }
+    async fn delete_link(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        kind: ObjectKind,
+        source_id: &SourceId,
+    ) -> StoreResult<()> {
+        pass!(
+            self,
+            "delete_link",
+            store,
+            self.inner.delete_link(tenant, provider, kind, source_id)
+        )
+    }
+    async fn list_links(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        kind: ObjectKind,
+        page: PageRequest,
+    ) -> StoreResult<Page<SourceLink>> {
+        pass!(
+            self,
+            "list_links",
+            store,
+            self.inner.list_links(tenant, connection, kind, page)
+        )
+    }
+    async fn links_to(
+        &self,
+        tenant: &TenantId,
+        target: &LinkTarget,
+    ) -> StoreResult<Vec<SourceLink>> {
+        pass!(self, "links_to", store, self.inner.links_to(tenant, target))
+    }
+    async fn create_pending_match(&self, m: &PendingMatch) -> StoreResult<()> {
+        pass!(
+            self,
+            "create_pending_match",
+            store,
+            self.inner.create_pending_match(m)
+        )
+    }
+    async fn get_pending_match(
+        &self,
+        tenant: &TenantId,
+        id: &PendingMatchId,
+    ) -> StoreResult<Option<PendingMatch>> {
+        pass!(
+            self,
+            "get_pending_match",
+            store,
+            self.inner.get_pending_match(tenant, id)
+        )
+    }
+    async fn find_pending_match_for_source(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        kind: ObjectKind,
+        source_id: &SourceId,
+    ) -> StoreResult<Option<PendingMatch>> {
+        pass!(
+            self,
+            "find_pending_match_for_source",
+            store,
+            self.inner
+                .find_pending_match_for_source(tenant, provider, kind, source_id)
+        )
+    }
+    async fn list_pending_matches(
+        &self,
+        tenant: &TenantId,
+        status: PendingMatchStatus,
+        page: PageRequest,
+    ) -> StoreResult<Page<PendingMatch>> {
+        pass!(
+            self,
+            "list_pending_matches",
+            store,
+            self.inner.list_pending_matches(tenant, status, page)
+        )
+    }
+    async fn resolve_pending_match(
+        &self,
+        tenant: &TenantId,
+        id: &PendingMatchId,
+        resolution: MatchResolution,
+        at: Timestamp,
+    ) -> StoreResult<PendingMatch> {
+        pass!(
+            self,
+            "resolve_pending_match",
+            store,
+            self.inner.resolve_pending_match(tenant, id, resolution, at)
+        )
+    }
+    async fn append_log(&self, entry: &LogEntry) -> StoreResult<()> {
+        pass!(self, "append_log", store, self.inner.append_log(entry))
+    }
+    async fn list_log(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        filter: LogFilter,
+        page: PageRequest,
+        now: Timestamp,
+    ) -> StoreResult<Page<LogEntry>> {
+        pass!(
+            self,
+            "list_log",
+            store,
+            self.inner.list_log(tenant, connection, filter, page, now)
+        )
+    }
+    async fn get_log_entry(
+        &self,
+        tenant: &TenantId,
+        id: &LogEntryId,
+        now: Timestamp,
+    ) -> StoreResult<Option<LogEntry>> {
+        pass!(
+            self,
+            "get_log_entry",
+            store,
+            self.inner.get_log_entry(tenant, id, now)
+        )
+    }
+    async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
+        pass!(self, "purge_expired", store, self.inner.purge_expired(now))
+    }
+    async fn record_event_once(
+        &self,
+        key: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        pass!(
+            self,
+            "record_event_once",
+            store,
+            self.inner.record_event_once(key, expires_at, now)
+        )
+    }
+    async fn event_recorded(&self, key: &str, now: Timestamp) -> StoreResult<bool> {
+        pass!(
+            self,
+            "event_recorded",
+            store,
+            self.inner.event_recorded(key, now)
+        )
+    }
+    async fn put_oauth_state(&self, state: &OAuthState) -> StoreResult<()> {
+        pass!(
+            self,
+            "put_oauth_state",
+            store,
+            self.inner.put_oauth_state(state)
+        )
+    }
+    async fn take_oauth_state(
+        &self,
+        state: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<OAuthState>> {
+        pass!(
+            self,
+            "take_oauth_state",
+            store,
+            self.inner.take_oauth_state(state, now)
+        )
+    }
+    async fn get_sync_run(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        id: &SyncRunId,
+    ) -> StoreResult<Option<SyncRun>> {
+        pass!(
+            self,
+            "get_sync_run",
+            store,
+            self.inner.get_sync_run(tenant, connection, id)
+        )
+    }
+    async fn put_sync_run(&self, run: &SyncRun) -> StoreResult<SyncRun> {
+        pass!(self, "put_sync_run", store, self.inner.put_sync_run(run))
+    }
+    async fn add_sync_counters(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        id: &SyncRunId,
+        delta: &SyncCounters,
+    ) -> StoreResult<()> {
+        pass!(
+            self,
+            "add_sync_counters",
+            store,
+            self.inner.add_sync_counters(tenant, connection, id, delta)
+        )
+    }
+    async fn list_sync_runs(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        page: PageRequest,
+    ) -> StoreResult<Page<SyncRun>> {
+        pass!(
+            self,
+            "list_sync_runs",
+            store,
+            self.inner.list_sync_runs(tenant, connection, page)
+        )
+    }
+}
+
+#[async_trait]
+impl JobQueue for FaultyQueue {
+    async fn send_batch(&self, messages: &[OutgoingMessage]) -> QueueResult<()> {
+        pass!(self, "send_batch", queue, self.inner.send_batch(messages))
+    }
+    async fn receive(&self, max: usize, visibility: Duration) -> QueueResult<Vec<ReceivedMessage>> {
+        pass!(self, "receive", queue, self.inner.receive(max, visibility))
+    }
+    async fn delete(&self, receipt: &str) -> QueueResult<()> {
+        pass!(self, "delete", queue, self.inner.delete(receipt))
+    }
+    async fn change_visibility(&self, receipt: &str, timeout: Duration) -> QueueResult<()> {
+        pass!(
+            self,
+            "change_visibility",
+            queue,
+            self.inner.change_visibility(receipt, timeout)
+        )
+    }
+    async fn receive_dead_letters(
+        &self,
+        max: usize,
+        visibility: Duration,
+    ) -> QueueResult<Vec<ReceivedMessage>> {
+        pass!(
+            self,
+            "receive_dead_letters",
+            queue,
+            self.inner.receive_dead_letters(max, visibility)
+        )
+    }
+    async fn delete_dead_letter(&self, receipt: &str) -> QueueResult<()> {
+        pass!(
+            self,
+            "delete_dead_letter",
+            queue,
+            self.inner.delete_dead_letter(receipt)
+        )
+    }
+    async fn redrive_dead_letters(&self) -> QueueResult<u64> {
+        pass!(
+            self,
+            "redrive_dead_letters",
+            queue,
+            self.inner.redrive_dead_letters()
+        )
+    }
+    async fn approximate_depth(&self) -> QueueResult<u64> {
+        pass!(
+            self,
+            "approximate_depth",
+            queue,
+            self.inner.approximate_depth()
+        )
+    }
+}
