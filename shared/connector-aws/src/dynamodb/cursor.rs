@@ -41,12 +41,9 @@ pub struct MergedCursor {
     pub shards: Vec<ShardPosition>,
 }
 
-/// A cursor this adapter did not make (or made for another listing). Named as the
-/// embedded adapter names it, so the API maps both the same way.
+/// A cursor this adapter did not make (or made for another listing).
 fn invalid() -> StoreError {
-    StoreError::NotFound {
-        entity: "page cursor",
-    }
+    StoreError::BadCursor
 }
 
 pub fn encode<T: Serialize>(cursor: &T) -> StoreResult<String> {
@@ -145,9 +142,7 @@ mod tests {
     fn garbage_and_mismatched_cursors_are_rejected() {
         assert!(matches!(
             SequentialCursor::parse(Some("not base64 !"), 16),
-            Err(StoreError::NotFound {
-                entity: "page cursor"
-            })
+            Err(StoreError::BadCursor)
         ));
         assert!(SequentialCursor::parse(Some(&URL_SAFE_NO_PAD.encode("{}")), 16).is_err());
         let out_of_range = encode(&SequentialCursor {

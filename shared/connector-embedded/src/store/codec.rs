@@ -121,16 +121,12 @@ pub(super) fn join_cursor(first: &str, second: &str) -> String {
 }
 
 pub(super) fn split_cursor(cursor: &str) -> StoreResult<(&str, &str)> {
-    cursor.split_once('#').ok_or(StoreError::NotFound {
-        entity: "page cursor",
-    })
+    cursor.split_once('#').ok_or(StoreError::BadCursor)
 }
 
 /// A `millis#id` cursor (listings ordered by time).
 pub(super) fn split_time_cursor(cursor: &str) -> StoreResult<(i64, &str)> {
     let (millis, id) = split_cursor(cursor)?;
-    let millis = millis.parse().map_err(|_| StoreError::NotFound {
-        entity: "page cursor",
-    })?;
+    let millis = millis.parse().map_err(|_| StoreError::BadCursor)?;
     Ok((millis, id))
 }

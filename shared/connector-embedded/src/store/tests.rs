@@ -109,7 +109,7 @@ async fn two_stores_on_one_file_still_have_one_winner_per_version() {
 }
 
 #[tokio::test]
-async fn a_cursor_that_does_not_parse_is_not_found() {
+async fn a_cursor_that_does_not_parse_is_a_bad_cursor() {
     let (_dir, path) = temp_file();
     let store = EmbeddedStore::open(&path).unwrap();
     let page = PageRequest {
@@ -125,15 +125,7 @@ async fn a_cursor_that_does_not_parse_is_not_found() {
             T0,
         )
         .await;
-    assert!(
-        matches!(
-            listed,
-            Err(StoreError::NotFound {
-                entity: "page cursor"
-            })
-        ),
-        "{listed:?}"
-    );
+    assert!(matches!(listed, Err(StoreError::BadCursor)), "{listed:?}");
 }
 
 #[tokio::test]

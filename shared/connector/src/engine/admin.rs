@@ -34,9 +34,7 @@ pub enum AdminError {
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound {
-                entity: "page cursor",
-            } => AdminError::Invalid("the page cursor is not one this listing returned".into()),
+            StoreError::BadCursor => AdminError::Invalid(StoreError::BadCursor.to_string()),
             StoreError::NotFound { entity } => AdminError::NotFound(entity),
             StoreError::NotArchived => {
                 AdminError::Conflict("only archived customers can be deleted permanently".into())

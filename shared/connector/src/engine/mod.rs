@@ -49,7 +49,7 @@ impl EngineError {
         match self {
             EngineError::Provider(e) => e.code,
             EngineError::Store(StoreError::Backend(_)) | EngineError::Queue(_) => {
-                ErrorCode::ProviderUnavailable
+                ErrorCode::StoreUnavailable
             }
             _ => ErrorCode::Internal,
         }

@@ -366,7 +366,7 @@ impl Engine {
         let code = error.code();
         if matches!(
             code,
-            ErrorCode::RateLimited | ErrorCode::ProviderUnavailable
+            ErrorCode::RateLimited | ErrorCode::ProviderUnavailable | ErrorCode::StoreUnavailable
         ) {
             let delay = error
                 .retry_after()

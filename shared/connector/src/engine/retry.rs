@@ -40,7 +40,7 @@ impl RetryPolicy {
     ) -> Option<Duration> {
         let scheduled = |n: u32| self.schedule.get(n as usize).copied();
         let delay = match code {
-            ErrorCode::ProviderUnavailable => scheduled(attempt)?,
+            ErrorCode::ProviderUnavailable | ErrorCode::StoreUnavailable => scheduled(attempt)?,
             // Our own bug: one more try, then a log row with a correlation id.
             ErrorCode::Internal => (attempt == 0).then_some(Duration::ZERO)?,
             ErrorCode::RateLimited => {
@@ -55,6 +55,7 @@ impl RetryPolicy {
             | ErrorCode::SourceDeleted
             | ErrorCode::FieldMappingInvalid
             | ErrorCode::MatchAmbiguous
+            | ErrorCode::FilterInvalid
             | ErrorCode::PermissionDenied => return None,
         };
         Some(delay.min(MAX_DELAY))

@@ -200,7 +200,9 @@ impl Engine {
         let mut retry = job;
         retry.attempt = 0;
         entry.retry_job = Some(retry);
-        self.log(entry).await;
+        // This row is the job's only trace from here on: if it cannot be written, the
+        // message stays for redelivery instead of vanishing.
+        self.store.append_log(&entry).await?;
         Ok(Disposition::Done)
     }
 

@@ -21,12 +21,17 @@ pub enum ErrorCode {
     PermissionDenied,
     /// 5xx or timeout at the provider: retry with backoff.
     ProviderUnavailable,
+    /// Our own store or queue failed: leave the job for redelivery; never blame the provider.
+    StoreUnavailable,
+    /// The company filter names a list, lifecycle stage or pipeline the account does not
+    /// have (any more): nothing is archived or skipped by it until the admin fixes it.
+    FilterInvalid,
     /// Our bug: retry once, then log with a correlation id.
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 8] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::OauthRevoked,
         ErrorCode::SourceDeleted,
         ErrorCode::FieldMappingInvalid,
@@ -34,6 +39,8 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::PermissionDenied,
         ErrorCode::ProviderUnavailable,
+        ErrorCode::StoreUnavailable,
+        ErrorCode::FilterInvalid,
         ErrorCode::Internal,
     ];
 
@@ -46,6 +53,8 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::PermissionDenied => "permission_denied",
             ErrorCode::ProviderUnavailable => "provider_unavailable",
+            ErrorCode::StoreUnavailable => "store_unavailable",
+            ErrorCode::FilterInvalid => "filter_invalid",
             ErrorCode::Internal => "internal",
         }
     }
@@ -58,7 +67,10 @@ impl ErrorCode {
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            ErrorCode::RateLimited | ErrorCode::ProviderUnavailable | ErrorCode::Internal
+            ErrorCode::RateLimited
+                | ErrorCode::ProviderUnavailable
+                | ErrorCode::StoreUnavailable
+                | ErrorCode::Internal
         )
     }
 }

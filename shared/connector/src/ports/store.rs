@@ -26,6 +26,9 @@ pub enum StoreError {
     #[error("pending match is already resolved")]
     AlreadyResolved,
     /// Stored data that no longer parses: a bug or a hand edit, never user input.
+    /// A page cursor this listing did not hand out (garbage, or another listing's).
+    #[error("the page cursor is not one this listing returned")]
+    BadCursor,
     #[error("corrupt stored item: {0}")]
     Corrupt(String),
     /// The backend failed (network, throttling, disk). Transient unless proven otherwise.

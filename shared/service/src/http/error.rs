@@ -95,7 +95,7 @@ impl From<AdminError> for ApiError {
                 ErrorCode::RateLimited => {
                     ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, e.to_string())
                 }
-                ErrorCode::ProviderUnavailable => {
+                ErrorCode::ProviderUnavailable | ErrorCode::StoreUnavailable => {
                     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string())
                 }
                 // The provider refused: the admin can act on it (reconnect, fix scopes).

@@ -105,7 +105,7 @@ fn redeliver(cause: &dyn std::fmt::Display) -> ApiError {
     tracing::error!(error = %cause, "webhook intake could not take the events; the provider will redeliver");
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::ProviderUnavailable.as_str(),
+        ErrorCode::StoreUnavailable.as_str(),
         "could not accept the events right now; please redeliver",
     )
 }
