@@ -1040,3 +1040,168 @@ async fn one_unreadable_event_in_a_batch_costs_only_itself() {
     assert_eq!(answer["rejected"][0]["index"], 0, "{answer}");
     wait_for_name(&stack, &company, "Renamed Beside A Bad Event").await;
 }
+
+// ---- filters that name nothing -------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_naming_what_the_portal_lacks_is_refused_with_422_and_nothing_changes() {
+    let (stack, connection) = stack(6, 0).await;
+    let before = customers(&stack, "all").await;
+    let path = format!("/admin/connections/{connection}/filter");
+    for (filter, named) in [
+        (
+            json!({"type": "lifecycle_stage", "stages": ["Nope"]}),
+            "Nope",
+        ),
+        (json!({"type": "list", "list_id": "987654"}), "987654"),
+        (
+            json!({"type": "list", "list_id": "../../oauth/v1/access-tokens/x"}),
+            "access-tokens",
+        ),
+        (
+            json!({"type": "pipeline", "pipeline_id": "default"}),
+            "default",
+        ),
+        (
+            json!({"type": "lifecycle_stage", "stages": []}),
+            "at least one",
+        ),
+    ] {
+        let (status, body) = stack
+            .admin(Method::PUT, &path, Some(filter.clone()))
+            .await
+            .unwrap();
+        assert_eq!(status, 422, "{filter}: {body}");
+        assert_eq!(body["code"], "filter_invalid", "{body}");
+        assert!(body["detail"].as_str().unwrap().contains(named), "{body}");
+    }
+    let (_, stored) = stack.admin(Method::GET, &path, None).await.unwrap();
+    assert_eq!(stored, json!({"type": "all"}));
+    assert_eq!(customers(&stack, "all").await, before);
+
+    // What the portal does offer, and a filter naming it is taken.
+    let (status, choices) = stack
+        .admin(Method::GET, &format!("{path}/choices"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{choices}");
+    let stages: Vec<&str> = choices["lifecycle_stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert!(stages.contains(&"customer"), "{choices}");
+    let (status, body) = stack
+        .admin(
+            Method::PUT,
+            &path,
+            Some(json!({"type": "lifecycle_stage", "stages": stages})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_change_that_would_archive_past_the_guard_is_held_for_the_admin() {
+    let (stack, connection) = stack(30, 0).await;
+    let sandbox = control(&stack);
+    let companies = linked_ids(&stack, &connection, ObjectKind::Company).await;
+    let list = sandbox
+        .create_list(
+            "Two of thirty",
+            hubspot_sandbox::model::ObjectKind::Companies,
+        )
+        .await
+        .unwrap();
+    for company in companies.iter().take(2) {
+        sandbox
+            .set_list_membership(&list, company, true)
+            .await
+            .unwrap();
+    }
+    let (status, body) = stack
+        .admin(
+            Method::PUT,
+            &format!("/admin/connections/{connection}/filter"),
+            Some(json!({"type": "list", "list_id": list})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let run_id = body["sync_run"]["id"].as_str().expect("a pass started");
+    let run = wait_for_run(&stack, &connection, run_id).await;
+    assert_eq!(run.status, SyncRunStatus::Completed, "{run:?}");
+    assert_eq!(run.counters.archived, 0, "{run:?}");
+    assert_eq!(customers(&stack, "false").await.len(), 30);
+    let view = connection_json(&stack, &connection).await;
+    assert_eq!(view["flags"]["archives_held"], true, "{view}");
+
+    // Approved, the 28 leavers are archived.
+    let (status, body) = stack
+        .admin(
+            Method::POST,
+            &format!("/admin/connections/{connection}/archives/approve"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let run_id = body["sync_run"]["id"].as_str().unwrap();
+    wait_for_run(&stack, &connection, run_id).await;
+    assert_eq!(customers(&stack, "false").await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_list_deleted_later_flags_the_connection_and_archives_nothing() {
+    let (stack, connection) = stack(4, 0).await;
+    let sandbox = control(&stack);
+    let companies = linked_ids(&stack, &connection, ObjectKind::Company).await;
+    let list = sandbox
+        .create_list("Soon gone", hubspot_sandbox::model::ObjectKind::Companies)
+        .await
+        .unwrap();
+    for company in &companies {
+        sandbox
+            .set_list_membership(&list, company, true)
+            .await
+            .unwrap();
+    }
+    let (status, body) = stack
+        .admin(
+            Method::PUT,
+            &format!("/admin/connections/{connection}/filter"),
+            Some(json!({"type": "list", "list_id": list})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    if let Some(run_id) = body["sync_run"]["id"].as_str() {
+        wait_for_run(&stack, &connection, run_id).await;
+    }
+    sandbox.delete_list(&list).await.unwrap();
+
+    // A webhook for a company of the vanished list: a log row, never a silent skip.
+    sandbox
+        .update_company(&companies[0], &[("name", "Renamed After The List Went")])
+        .await
+        .unwrap();
+    let rows = eventually("a filter_invalid row", Duration::from_secs(20), || async {
+        let rows = log_rows_with(&stack, &connection, "filter_invalid").await;
+        (!rows.is_empty()).then_some(rows)
+    })
+    .await;
+    assert_eq!(rows[0]["record_id"], companies[0].as_str(), "{rows:?}");
+    assert!(rows[0]["retry_job"].is_object(), "{rows:?}");
+
+    let run = sync_now(&stack, &connection).await;
+    assert_eq!(run.status, SyncRunStatus::Failed, "{run:?}");
+    assert_eq!(customers(&stack, "false").await.len(), 4);
+    let view = connection_json(&stack, &connection).await;
+    assert!(view["flags"]["filter_invalid_at"].is_string(), "{view}");
+    assert!(
+        view["banner"].as_str().unwrap().contains("filter"),
+        "{view}"
+    );
+}

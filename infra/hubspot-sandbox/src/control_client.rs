@@ -312,6 +312,12 @@ impl ControlClient {
             .context("list answer has no id")
     }
 
+    /// Deletes a list (its id then answers 404).
+    pub async fn delete_list(&self, list_id: &str) -> anyhow::Result<()> {
+        self.del(&format!("/lists/{list_id}"), None).await?;
+        Ok(())
+    }
+
     // --- auth -------------------------------------------------------------------------
 
     /// Runs `GET /oauth/authorize` (which consents at once) and returns the `code` from

@@ -9,12 +9,13 @@ use async_trait::async_trait;
 use connector::crypto::TokenCipher;
 use connector::ports::Store;
 use connector::provider::{
-    Fetched, PropertySchema, ProviderResult, SourcePage, SourceProvider, SourceRecord,
+    Fetched, PropertySchema, ProviderError, ProviderResult, SourcePage, SourceProvider,
+    SourceRecord,
 };
 use connector::rate_limit::RateLimiter;
 use connector::{
-    CompanyFilter, Connection, ConnectionId, ErrorCode, ObjectKind, Provider, SourceId,
-    SourceVersion, Timestamp,
+    CompanyFilter, Connection, ConnectionId, ErrorCode, FilterChoice, FilterChoices, ObjectKind,
+    PipelineChoice, Provider, SourceId, SourceVersion, Timestamp,
 };
 use serde_json::json;
 use tokio::time::Instant;
@@ -25,8 +26,9 @@ use crate::http::{Api, Budget, Call, ErrorStyle, Reply, is_auth_error};
 use crate::oauth::StoredTokens;
 use crate::wire::{
     AssociatedObject, AssociationBatchResponse, AssociationPage, BatchReadResponse, CrmObject,
-    Filter, FilterGroup, MembershipPage, ObjectPage, OwnerPage, Paging, PropertyList,
-    RecordMemberships, SearchRequest, Sort, id_text,
+    Filter, FilterGroup, ListSearchPage, MembershipPage, ObjectPage, OwnerPage, Paging,
+    PipelineList, PropertyList, PropertyWithOptions, RecordMemberships, SearchRequest, Sort,
+    id_text,
 };
 
 /// Records per list page and per batch read (HubSpot's maximum).
@@ -37,6 +39,8 @@ const SEARCH_PAGE_SIZE: u32 = 200;
 const ASSOCIATION_BATCH: usize = 1000;
 /// List memberships per page (HubSpot's maximum).
 const MEMBERSHIP_PAGE: u32 = 250;
+/// Lists per search page (HubSpot's maximum).
+const LIST_SEARCH_PAGE: u32 = 500;
 /// Up to this many ids, list membership is asked per record instead of reading the list.
 const PER_RECORD_MEMBERSHIP_MAX: usize = 5;
 
@@ -48,6 +52,28 @@ pub const PIPELINE_STAGE_PROPERTY: &str = "hs_pipeline_stage";
 /// v4 association type: contact -> company, primary.
 const PRIMARY_CONTACT_TO_COMPANY: i64 = 1;
 const COMPANIES_OBJECT_TYPE_ID: &str = "0-2";
+
+/// A filter list's id as it goes into a URL path: ILS ids are numbers, so nothing else
+/// can reach the path.
+fn list_path_id(list_id: &str) -> ProviderResult<&str> {
+    if !list_id.is_empty() && list_id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(list_id)
+    } else {
+        Err(ProviderError::new(
+            ErrorCode::FilterInvalid,
+            format!("the company filter's list {list_id:?} is not a list id: pick another list"),
+        ))
+    }
+}
+
+fn list_gone(list_id: &str) -> ProviderError {
+    ProviderError::new(
+        ErrorCode::FilterInvalid,
+        format!(
+            "the company filter's list {list_id} no longer exists in HubSpot: pick another list"
+        ),
+    )
+}
 
 /// A mutex whose guard survives a panic elsewhere (the data is plain maps).
 #[derive(Default)]
@@ -515,24 +541,115 @@ impl HubSpotProvider {
         }
     }
 
+    /// Company lists, lifecycle stages and company pipelines, for the company filter.
+    pub async fn company_filter_choices(
+        &self,
+        connection: &Connection,
+    ) -> ProviderResult<FilterChoices> {
+        let mut lists = Vec::new();
+        let mut offset = 0u64;
+        loop {
+            let body = json!({
+                "objectTypeId": COMPANIES_OBJECT_TYPE_ID,
+                "count": LIST_SEARCH_PAGE,
+                "offset": offset,
+            });
+            let page: ListSearchPage = self
+                .call(
+                    connection,
+                    Budget::General,
+                    &Call::post_json("/crm/v3/lists/search", body),
+                )
+                .await?
+                .json()?;
+            lists.extend(page.lists.into_iter().filter_map(|l| {
+                let companies = l.object_type_id.as_deref() == Some(COMPANIES_OBJECT_TYPE_ID);
+                let id = id_text(&l.list_id).filter(|_| companies)?;
+                Some(FilterChoice { id, label: l.name })
+            }));
+            match page.offset {
+                Some(next) if page.has_more && next > offset => offset = next,
+                _ => break,
+            }
+        }
+        let stages: PropertyWithOptions = self
+            .call(
+                connection,
+                Budget::General,
+                &Call::get(format!("/crm/v3/properties/companies/{LIFECYCLE_PROPERTY}")),
+            )
+            .await?
+            .json()?;
+        let pipelines: PipelineList = self
+            .call(
+                connection,
+                Budget::General,
+                &Call::get("/crm/v3/pipelines/companies"),
+            )
+            .await?
+            .json()?;
+        Ok(FilterChoices {
+            lists,
+            lifecycle_stages: stages
+                .options
+                .into_iter()
+                .filter(|o| !o.hidden)
+                .map(|o| FilterChoice {
+                    id: o.value,
+                    label: o.label,
+                })
+                .collect(),
+            pipelines: pipelines
+                .results
+                .into_iter()
+                .filter(|p| !p.archived)
+                .map(|p| PipelineChoice {
+                    id: p.id,
+                    label: p.label,
+                    stages: p
+                        .stages
+                        .into_iter()
+                        .filter(|s| !s.archived)
+                        .map(|s| FilterChoice {
+                            id: s.id,
+                            label: s.label,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Fails with `filter_invalid` unless the filter's list exists now: a list deleted at
+    /// HubSpot must never read as "this company left the list", which archives it.
+    async fn require_list(&self, connection: &Connection, list_id: &str) -> ProviderResult<()> {
+        let call = Call::get(format!("/crm/v3/lists/{}", list_path_id(list_id)?));
+        match self.call(connection, Budget::General, &call).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == ErrorCode::SourceDeleted => Err(list_gone(list_id)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every record in a list (its current membership).
     pub async fn list_members(
         &self,
         connection: &Connection,
         list_id: &str,
     ) -> ProviderResult<BTreeSet<SourceId>> {
+        let path = format!("/crm/v3/lists/{}/memberships", list_path_id(list_id)?);
         let mut members = BTreeSet::new();
         let mut after: Option<String> = None;
         loop {
-            let mut call = Call::get(format!("/crm/v3/lists/{list_id}/memberships"))
-                .query("limit", MEMBERSHIP_PAGE.to_string());
+            let mut call = Call::get(path.clone()).query("limit", MEMBERSHIP_PAGE.to_string());
             if let Some(after) = &after {
                 call = call.query("after", after.clone());
             }
-            let page: MembershipPage = self
-                .call(connection, Budget::General, &call)
-                .await?
-                .json()?;
+            let page: MembershipPage = match self.call(connection, Budget::General, &call).await {
+                Ok(reply) => reply.json()?,
+                Err(e) if e.code == ErrorCode::SourceDeleted => return Err(list_gone(list_id)),
+                Err(e) => return Err(e),
+            };
             for entry in &page.results {
                 if let Some(id) = entry.record_id() {
                     members.insert(parse_source_id(&id)?);
@@ -755,6 +872,11 @@ impl SourceProvider for HubSpotProvider {
                     for id in ids {
                         out.insert(id.clone(), self.in_list(connection, list_id, id).await?);
                     }
+                    // A record's memberships cannot tell "left the list" from "the list is
+                    // gone": a company found outside is only believed if the list exists.
+                    if out.values().any(|member| !member) {
+                        self.require_list(connection, list_id).await?;
+                    }
                 } else {
                     let members = self.list_members_cached(connection, list_id).await?;
                     out.extend(ids.iter().map(|id| (id.clone(), members.contains(id))));
@@ -800,6 +922,10 @@ impl SourceProvider for HubSpotProvider {
                     .collect())
             }
         }
+    }
+
+    async fn filter_choices(&self, connection: &Connection) -> ProviderResult<FilterChoices> {
+        self.company_filter_choices(connection).await
     }
 
     async fn properties(

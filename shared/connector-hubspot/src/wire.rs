@@ -155,6 +155,65 @@ pub struct Property {
     pub archived: bool,
 }
 
+/// `GET /crm/v3/properties/{objectType}/{name}`, for an enumeration's options.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PropertyWithOptions {
+    #[serde(default)]
+    pub options: Vec<PropertyOption>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PropertyOption {
+    pub value: String,
+    pub label: String,
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+/// `POST /crm/v3/lists/search`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListSearchPage {
+    #[serde(default)]
+    pub lists: Vec<WireList>,
+    #[serde(default)]
+    pub has_more: bool,
+    pub offset: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireList {
+    pub list_id: serde_json::Value,
+    pub name: String,
+    pub object_type_id: Option<String>,
+}
+
+/// `GET /crm/v3/pipelines/{objectType}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PipelineList {
+    #[serde(default)]
+    pub results: Vec<WirePipeline>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WirePipeline {
+    pub id: String,
+    pub label: String,
+    #[serde(default)]
+    pub archived: bool,
+    #[serde(default)]
+    pub stages: Vec<WireStage>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WireStage {
+    pub id: String,
+    pub label: String,
+    #[serde(default)]
+    pub archived: bool,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct OwnerPage {
     #[serde(default)]

@@ -131,6 +131,12 @@ pub trait SourceProvider: Send + Sync {
         ids: &[SourceId],
     ) -> ProviderResult<BTreeMap<SourceId, bool>>;
 
+    /// The lists, lifecycle stages and pipelines the account offers for the company filter.
+    /// Providers without a company filter offer none.
+    async fn filter_choices(&self, _connection: &Connection) -> ProviderResult<FilterChoices> {
+        Ok(FilterChoices::default())
+    }
+
     /// Credentials the provider changed since `connection` was read (a refresh token that
     /// rotated), sealed. The engine stores them on the connection after each job or page;
     /// providers whose tokens do not rotate keep the default.

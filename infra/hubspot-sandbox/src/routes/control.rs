@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/objects/{object_type}/{id}/restore", post(restore_record))
         .route("/associations", post(associate).delete(disassociate))
         .route("/lists", post(create_list))
+        .route("/lists/{list_id}", delete(delete_list))
         .route(
             "/lists/{list_id}/members/{record_id}",
             put(add_member).delete(remove_member),
@@ -381,6 +382,21 @@ struct ListRequest {
     name: String,
     object_type: Option<String>,
     processing_type: Option<String>,
+}
+
+/// Deletes a list as a HubSpot user would: its id answers 404 from then on.
+async fn delete_list(
+    State(shared): State<AppState>,
+    Path(list_id): Path<String>,
+) -> Result<Json<Value>> {
+    let id: u64 = list_id
+        .parse()
+        .map_err(|_| bad(format!("{list_id:?} is not a list id")))?;
+    let removed = shared.lock().store.lists.remove(&id).is_some();
+    if !removed {
+        return Err(ControlError(StatusCode::NOT_FOUND, format!("no list {id}")));
+    }
+    Ok(Json(json!({ "deleted": id.to_string() })))
 }
 
 async fn create_list(State(shared): State<AppState>, raw: Bytes) -> Result<Response> {

@@ -9,9 +9,9 @@ use super::reconcile::StartError;
 use super::{Engine, EngineError};
 use crate::model::{
     CompanyFilter, Connection, ConnectionFlags, ConnectionId, ConnectionStatus, Customer,
-    CustomerId, FieldMapping, Job, JobCause, JobKind, LinkTarget, LogEntry, LogEntryId, LogStatus,
-    MatchResolution, ObjectKind, PendingMatch, PendingMatchId, PendingMatchStatus, Provider,
-    ProviderAccountId, SyncRun, SyncTrigger, TenantId, Timestamp,
+    CustomerId, FieldMapping, FilterChoices, Job, JobCause, JobKind, LinkTarget, LogEntry,
+    LogEntryId, LogStatus, MatchResolution, ObjectKind, PendingMatch, PendingMatchId,
+    PendingMatchStatus, Provider, ProviderAccountId, SyncRun, SyncTrigger, TenantId, Timestamp,
 };
 use crate::ports::{ArchivedFilter, LogFilter, Page, PageRequest, StoreError};
 
@@ -25,6 +25,8 @@ pub enum AdminError {
     Invalid(String),
     #[error("the field mapping is invalid")]
     InvalidMapping(Vec<FieldProblem>),
+    #[error("the company filter is invalid: {}", .0.join("; "))]
+    InvalidFilter(Vec<String>),
     #[error("the connection is not connected")]
     NotConnected,
     #[error(transparent)]
@@ -70,6 +72,7 @@ impl AdminError {
             AdminError::Conflict(_) => "conflict",
             AdminError::Invalid(_) => "invalid_request",
             AdminError::InvalidMapping(_) => "field_mapping_invalid",
+            AdminError::InvalidFilter(_) => "filter_invalid",
             AdminError::NotConnected => "not_connected",
             AdminError::Engine(e) if e.code() == crate::model::ErrorCode::Internal => "internal",
             AdminError::Engine(e) => e.code().as_str(),
@@ -101,6 +104,9 @@ impl ConnectionView {
         let banner = match c.status {
             ConnectionStatus::Connected if c.flags.archives_held => {
                 "Connected: a sync wants to archive many customers and waits for your approval"
+            }
+            ConnectionStatus::Connected if c.flags.filter_invalid_at.is_some() => {
+                "Connected, but the company filter names a list, stage or pipeline that no longer exists: pick another"
             }
             ConnectionStatus::Connected if c.flags.permission_denied_at.is_some() => {
                 "Connected, but the provider refused some requests: check the app's scopes"
@@ -453,17 +459,49 @@ impl Engine {
         .ok_or(AdminError::NotFound("connection"))
     }
 
+    /// The lists, lifecycle stages and pipelines the connection's account offers.
+    pub async fn company_filter_choices(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> AdminResult<FilterChoices> {
+        let connection = self.admin_connection(tenant, id).await?;
+        let provider = self.provider(connection.provider)?;
+        Ok(provider
+            .filter_choices(&connection)
+            .await
+            .map_err(EngineError::from)?)
+    }
+
     /// Changes the company filter and starts a full pass, which mirrors what entered the
-    /// filter and archives what left it.
+    /// filter and archives what left it (within the mass-archive guard). A filter naming a
+    /// list, stage or pipeline the account does not have is refused, each one named.
     pub async fn set_company_filter(
         &self,
         tenant: &TenantId,
         id: &ConnectionId,
         filter: CompanyFilter,
     ) -> AdminResult<(Connection, Option<SyncRun>)> {
+        let connection = self.admin_connection(tenant, id).await?;
+        let mut problems = filter.shape_problems();
+        if problems.is_empty() && filter != CompanyFilter::All {
+            if connection.provider != Provider::Hubspot {
+                problems.push(format!(
+                    "{} connections take no company filter",
+                    connection.provider
+                ));
+            } else {
+                let choices = self.company_filter_choices(tenant, id).await?;
+                problems = filter.unknown_names(&choices);
+            }
+        }
+        if !problems.is_empty() {
+            return Err(AdminError::InvalidFilter(problems));
+        }
         let stored = self
             .update_connection(tenant, id, |c| {
                 c.company_filter = filter.clone();
+                c.flags.filter_invalid_at = None;
                 true
             })
             .await?

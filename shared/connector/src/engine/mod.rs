@@ -213,7 +213,7 @@ impl Engine {
 
     /// What a provider's refusal means for its connection: `oauth_revoked` turns a Connected
     /// connection to Reauthorize (its jobs stop until the admin connects again),
-    /// `permission_denied` flags it. Other codes change nothing.
+    /// `permission_denied` and `filter_invalid` flag it. Other codes change nothing.
     pub async fn apply_refusal(
         &self,
         connection: &Connection,
@@ -232,6 +232,14 @@ impl Engine {
                 let now = Timestamp::now();
                 self.update_connection(&connection.tenant_id, &connection.id, |c| {
                     c.flags.permission_denied_at = Some(now);
+                    true
+                })
+                .await?;
+            }
+            ErrorCode::FilterInvalid => {
+                let now = Timestamp::now();
+                self.update_connection(&connection.tenant_id, &connection.id, |c| {
+                    c.flags.filter_invalid_at = Some(now);
                     true
                 })
                 .await?;

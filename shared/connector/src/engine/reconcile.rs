@@ -494,7 +494,13 @@ impl Engine {
             let started = Instant::now();
             let in_filter =
                 kind != ObjectKind::Company || members.get(&record.id).copied().unwrap_or(false);
-            let result = apply::apply_record(&ctx, record, in_filter).await;
+            let result = if in_filter {
+                apply::apply_record(&ctx, record, true).await
+            } else {
+                // A mirrored company outside the filter is archived by the check phase,
+                // under the mass-archive guard like any other archive.
+                Ok(Applied::new(Outcome::Skipped, None))
+            };
             self.count(
                 connection,
                 run,

@@ -62,6 +62,10 @@ pub struct ConnectionFlags {
     /// A run wanted to archive more than the guard allows; archives wait for the admin.
     #[serde(default)]
     pub archives_held: bool,
+    /// When the company filter was last found naming a list, stage or pipeline the account
+    /// does not have (`filter_invalid`); cleared when the admin sets a valid filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_invalid_at: Option<Timestamp>,
 }
 
 /// One tenant's link to one provider account.

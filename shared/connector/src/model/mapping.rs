@@ -236,9 +236,169 @@ pub enum CompanyFilter {
     },
 }
 
+impl CompanyFilter {
+    /// What is wrong with the filter before the provider is asked: every id is a plain
+    /// token (it goes into provider URLs), a list id is a number, and a stage filter names
+    /// at least one stage.
+    pub fn shape_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut token = |what: &str, id: &str| {
+            let plain = !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !plain {
+                problems.push(format!(
+                    "{what} {id:?} is not an id (letters, digits, '_' and '-', at most 64)"
+                ));
+            }
+            plain
+        };
+        match self {
+            CompanyFilter::All => {}
+            CompanyFilter::List { list_id } => {
+                if token("list", list_id) && !list_id.bytes().all(|b| b.is_ascii_digit()) {
+                    problems.push(format!("list {list_id:?} is not a list id (a number)"));
+                }
+            }
+            CompanyFilter::LifecycleStage { stages } => {
+                for stage in stages {
+                    token("lifecycle stage", stage);
+                }
+                if stages.is_empty() {
+                    problems.push("a lifecycle stage filter names at least one stage".into());
+                }
+            }
+            CompanyFilter::Pipeline {
+                pipeline_id,
+                stage_ids,
+            } => {
+                token("pipeline", pipeline_id);
+                for stage in stage_ids {
+                    token("pipeline stage", stage);
+                }
+            }
+        }
+        problems
+    }
+
+    /// What names the filter uses that `choices` does not offer.
+    pub fn unknown_names(&self, choices: &FilterChoices) -> Vec<String> {
+        match self {
+            CompanyFilter::All => Vec::new(),
+            CompanyFilter::List { list_id } => {
+                if choices.lists.iter().any(|l| &l.id == list_id) {
+                    Vec::new()
+                } else {
+                    vec![format!(
+                        "list {list_id} does not exist or holds no companies"
+                    )]
+                }
+            }
+            CompanyFilter::LifecycleStage { stages } => stages
+                .iter()
+                .filter(|s| !choices.lifecycle_stages.iter().any(|o| &o.id == *s))
+                .map(|s| format!("lifecycle stage {s:?} does not exist"))
+                .collect(),
+            CompanyFilter::Pipeline {
+                pipeline_id,
+                stage_ids,
+            } => match choices.pipelines.iter().find(|p| &p.id == pipeline_id) {
+                None => vec![format!("pipeline {pipeline_id:?} does not exist")],
+                Some(pipeline) => stage_ids
+                    .iter()
+                    .filter(|s| !pipeline.stages.iter().any(|o| &o.id == *s))
+                    .map(|s| format!("stage {s:?} is not a stage of pipeline {pipeline_id:?}"))
+                    .collect(),
+            },
+        }
+    }
+}
+
+/// What an account offers to filter companies by, read live from the provider.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterChoices {
+    /// Lists of companies.
+    pub lists: Vec<FilterChoice>,
+    pub lifecycle_stages: Vec<FilterChoice>,
+    /// Company pipelines, each with its stages.
+    pub pipelines: Vec<PipelineChoice>,
+}
+
+/// One pickable value: its id (what the filter stores) and its label.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterChoice {
+    pub id: String,
+    pub label: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineChoice {
+    pub id: String,
+    pub label: String,
+    pub stages: Vec<FilterChoice>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filter_ids_must_be_plain_tokens_and_list_ids_numbers() {
+        let list = |id: &str| CompanyFilter::List { list_id: id.into() };
+        assert!(list("987654").shape_problems().is_empty());
+        for bad in ["../../oauth/v1/access-tokens/x", "", "12 3", "abc", "1?x=2"] {
+            assert!(!list(bad).shape_problems().is_empty(), "{bad}");
+        }
+        let stages = |s: &[&str]| CompanyFilter::LifecycleStage {
+            stages: s.iter().map(|s| s.to_string()).collect(),
+        };
+        assert!(stages(&["customer", "lead"]).shape_problems().is_empty());
+        assert!(!stages(&[]).shape_problems().is_empty());
+        assert!(!stages(&["a/b"]).shape_problems().is_empty());
+        let pipeline = CompanyFilter::Pipeline {
+            pipeline_id: "default".into(),
+            stage_ids: vec!["x%2F".into()],
+        };
+        assert_eq!(pipeline.shape_problems().len(), 1);
+        assert!(CompanyFilter::All.shape_problems().is_empty());
+    }
+
+    #[test]
+    fn unknown_names_are_each_named() {
+        let choice = |id: &str| FilterChoice {
+            id: id.into(),
+            label: id.to_uppercase(),
+        };
+        let choices = FilterChoices {
+            lists: vec![choice("12")],
+            lifecycle_stages: vec![choice("lead"), choice("customer")],
+            pipelines: vec![PipelineChoice {
+                id: "p1".into(),
+                label: "P1".into(),
+                stages: vec![choice("s1")],
+            }],
+        };
+        let stages = CompanyFilter::LifecycleStage {
+            stages: vec!["lead".into(), "Nope".into()],
+        };
+        assert_eq!(
+            stages.unknown_names(&choices),
+            vec!["lifecycle stage \"Nope\" does not exist".to_owned()]
+        );
+        let list = |id: &str| CompanyFilter::List { list_id: id.into() };
+        assert!(list("12").unknown_names(&choices).is_empty());
+        assert_eq!(list("13").unknown_names(&choices).len(), 1);
+        let pipeline = |p: &str, s: &[&str]| CompanyFilter::Pipeline {
+            pipeline_id: p.into(),
+            stage_ids: s.iter().map(|s| s.to_string()).collect(),
+        };
+        assert!(pipeline("p1", &["s1"]).unknown_names(&choices).is_empty());
+        assert_eq!(pipeline("p1", &["s2"]).unknown_names(&choices).len(), 1);
+        assert_eq!(pipeline("p2", &[]).unknown_names(&choices).len(), 1);
+        assert!(CompanyFilter::All.unknown_names(&choices).is_empty());
+    }
 
     #[test]
     fn target_fields_round_trip_through_text() {

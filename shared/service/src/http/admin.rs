@@ -51,6 +51,10 @@ pub fn router(app: Arc<App>) -> Router {
             get(filter).put(set_filter),
         )
         .route(
+            "/admin/connections/{id}/filter/choices",
+            get(filter_choices),
+        )
+        .route(
             "/admin/connections/{id}/archives/approve",
             post(approve_archives),
         )
@@ -341,6 +345,17 @@ async fn filter(
     let id = parse_id(&id, ConnectionId::parse)?;
     Ok(Json(json!(
         app.engine.admin_connection(&t, &id).await?.company_filter
+    )))
+}
+
+async fn filter_choices(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    Ok(Json(json!(
+        app.engine.company_filter_choices(&t, &id).await?
     )))
 }
 

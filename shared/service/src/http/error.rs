@@ -85,6 +85,11 @@ impl From<AdminError> for ApiError {
                 err.extra = Some(("problems", json!(problems)));
                 err
             }
+            AdminError::InvalidFilter(ref problems) => {
+                let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string());
+                err.extra = Some(("problems", json!(problems)));
+                err
+            }
             AdminError::Engine(EngineError::ProviderNotConfigured(p)) => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_configured",
