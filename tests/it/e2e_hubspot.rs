@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 
 use connector::ports::PageRequest;
 use connector::{
-    ConnectionId, LinkTarget, ObjectKind, Provider, SourceId, SyncRun, SyncRunStatus, TenantId,
-    Timestamp,
+    ConnectionId, LinkTarget, ObjectKind, Provider, SyncRun, SyncRunStatus, TenantId, Timestamp,
 };
 use hubspot_sandbox::config::Faults;
 use hubspot_sandbox::{ControlClient, SandboxConfig};
@@ -114,9 +113,10 @@ async fn customer_of(stack: &RunningStack, company: &str) -> Option<String> {
         .store
         .get_link(
             &stack.tenant,
-            Provider::Hubspot,
-            ObjectKind::Company,
-            &SourceId::parse(company).unwrap(),
+            &stack
+                .source_ref(Provider::Hubspot, ObjectKind::Company, company)
+                .await
+                .unwrap(),
         )
         .await
         .unwrap()?;
@@ -132,6 +132,15 @@ async fn linked_ids(
     connection: &ConnectionId,
     kind: ObjectKind,
 ) -> Vec<String> {
+    let account = stack
+        .app
+        .engine
+        .store
+        .get_connection(&stack.tenant, connection)
+        .await
+        .unwrap()
+        .and_then(|c| c.account_id)
+        .expect("a connected connection");
     let mut out = Vec::new();
     let mut page = PageRequest::first(100);
     loop {
@@ -139,7 +148,13 @@ async fn linked_ids(
             .app
             .engine
             .store
-            .list_links(&stack.tenant, connection, kind, page.clone())
+            .list_links(
+                &stack.tenant,
+                Provider::Hubspot,
+                &account,
+                kind,
+                page.clone(),
+            )
             .await
             .unwrap();
         out.extend(links.items.iter().map(|l| l.source_id.to_string()));

@@ -154,9 +154,14 @@ async fn billing_target(stack: &RunningStack, stripe_customer: &str) -> Option<C
         .store
         .get_link(
             &stack.tenant,
-            Provider::Stripe,
-            ObjectKind::BillingCustomer,
-            &SourceId::parse(stripe_customer).unwrap(),
+            &stack
+                .source_ref(
+                    Provider::Stripe,
+                    ObjectKind::BillingCustomer,
+                    stripe_customer,
+                )
+                .await
+                .unwrap(),
         )
         .await
         .unwrap()?;
@@ -175,7 +180,12 @@ async fn companies_without_stripe(s: &StripeStack) -> Vec<(SourceId, CustomerId)
         .store
         .list_links(
             &s.stack.tenant,
-            &s.hubspot,
+            Provider::Hubspot,
+            &s.stack
+                .source_ref(Provider::Hubspot, ObjectKind::Company, "1")
+                .await
+                .unwrap()
+                .account,
             ObjectKind::Company,
             PageRequest::first(100),
         )
@@ -429,9 +439,14 @@ async fn a_deleted_stripe_customer_clears_mrr_but_keeps_the_customer() {
         .store
         .get_link(
             &s.stack.tenant,
-            Provider::Stripe,
-            ObjectKind::BillingCustomer,
-            &SourceId::parse(paying.stripe_customer.as_str()).unwrap(),
+            &s.stack
+                .source_ref(
+                    Provider::Stripe,
+                    ObjectKind::BillingCustomer,
+                    paying.stripe_customer.as_str(),
+                )
+                .await
+                .unwrap(),
         )
         .await
         .unwrap()

@@ -247,38 +247,26 @@ impl Store for FaultyStore {
     async fn get_link(
         &self,
         tenant: &TenantId,
-        provider: Provider,
-        kind: ObjectKind,
-        source_id: &SourceId,
+        source: &SourceRef,
     ) -> StoreResult<Option<SourceLink>> {
-        pass!(
-            self,
-            "get_link",
-            store,
-            self.inner.get_link(tenant, provider, kind, source_id)
-        )
+        pass!(self, "get_link", store, self.inner.get_link(tenant, source))
     }
     async fn put_link(&self, link: &SourceLink) -> StoreResult<()> {
         pass!(self, "put_link", store, self.inner.put_link(link))
     }
-    async fn delete_link(
-        &self,
-        tenant: &TenantId,
-        provider: Provider,
-        kind: ObjectKind,
-        source_id: &SourceId,
-    ) -> StoreResult<()> {
+    async fn delete_link(&self, tenant: &TenantId, source: &SourceRef) -> StoreResult<()> {
         pass!(
             self,
             "delete_link",
             store,
-            self.inner.delete_link(tenant, provider, kind, source_id)
+            self.inner.delete_link(tenant, source)
         )
     }
     async fn list_links(
         &self,
         tenant: &TenantId,
-        connection: &ConnectionId,
+        provider: Provider,
+        account: &ProviderAccountId,
         kind: ObjectKind,
         page: PageRequest,
     ) -> StoreResult<Page<SourceLink>> {
@@ -286,7 +274,7 @@ impl Store for FaultyStore {
             self,
             "list_links",
             store,
-            self.inner.list_links(tenant, connection, kind, page)
+            self.inner.list_links(tenant, provider, account, kind, page)
         )
     }
     async fn links_to(

@@ -22,7 +22,10 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use connector::ports::{JobQueue, PageRequest, Store};
-use connector::{ConnectionId, Secret, SyncRun, SyncRunStatus, TenantId, Timestamp};
+use connector::{
+    ConnectionId, ObjectKind, Provider, Secret, SourceId, SourceRef, SyncRun, SyncRunStatus,
+    TenantId, Timestamp,
+};
 use hubspot_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
 use sync_service::App;
 use sync_service::config::{Config, HubSpotSettings, StripeSettings};
@@ -364,6 +367,23 @@ impl RunningStack {
             bail!("the OAuth callback answered {status}: {body}");
         }
         Ok(body)
+    }
+
+    /// A record of the tenant's connected account of `provider`, as links are keyed.
+    pub async fn source_ref(
+        &self,
+        provider: Provider,
+        kind: ObjectKind,
+        source_id: &str,
+    ) -> anyhow::Result<SourceRef> {
+        let connections = self.app.engine.store.list_connections(&self.tenant).await?;
+        let connection = connections
+            .iter()
+            .find(|c| c.provider == provider && c.account_id.is_some())
+            .with_context(|| format!("no connected {provider} connection"))?;
+        connection
+            .source_ref(kind, &SourceId::parse(source_id)?)
+            .context("the connection has no account")
     }
 
     /// The connection's newest sync run.

@@ -440,14 +440,23 @@ impl RunningStack {
         &self,
         hubspot: &ConnectionId,
     ) -> anyhow::Result<Vec<(SourceId, CustomerId)>> {
+        let store = &self.app.engine.store;
+        let portal = store
+            .get_connection(&self.tenant, hubspot)
+            .await?
+            .and_then(|c| c.account_id)
+            .context("the HubSpot connection has no portal yet")?;
         let mut out = Vec::new();
         let mut page = PageRequest::first(500);
         loop {
-            let links = self
-                .app
-                .engine
-                .store
-                .list_links(&self.tenant, hubspot, ObjectKind::Company, page.clone())
+            let links = store
+                .list_links(
+                    &self.tenant,
+                    Provider::Hubspot,
+                    &portal,
+                    ObjectKind::Company,
+                    page.clone(),
+                )
                 .await?;
             for link in links.items {
                 if let (false, LinkTarget::Customer(id)) = (link.source_gone, link.target) {

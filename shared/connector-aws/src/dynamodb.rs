@@ -200,37 +200,28 @@ impl Store for DynamoStore {
     async fn get_link(
         &self,
         tenant: &TenantId,
-        provider: Provider,
-        kind: ObjectKind,
-        source_id: &SourceId,
+        source: &SourceRef,
     ) -> StoreResult<Option<SourceLink>> {
-        self.get_body(&keys::link(tenant, provider, kind, source_id))
-            .await
+        self.get_body(&keys::link(tenant, source)).await
     }
 
     async fn put_link(&self, link: &SourceLink) -> StoreResult<()> {
         records::put_link(self, link).await
     }
 
-    async fn delete_link(
-        &self,
-        tenant: &TenantId,
-        provider: Provider,
-        kind: ObjectKind,
-        source_id: &SourceId,
-    ) -> StoreResult<()> {
-        self.delete_item(&keys::link(tenant, provider, kind, source_id))
-            .await
+    async fn delete_link(&self, tenant: &TenantId, source: &SourceRef) -> StoreResult<()> {
+        self.delete_item(&keys::link(tenant, source)).await
     }
 
     async fn list_links(
         &self,
         tenant: &TenantId,
-        connection: &ConnectionId,
+        provider: Provider,
+        account: &ProviderAccountId,
         kind: ObjectKind,
         page: PageRequest,
     ) -> StoreResult<Page<SourceLink>> {
-        records::list_links(self, tenant, connection, kind, page).await
+        records::list_links(self, tenant, provider, account, kind, page).await
     }
 
     async fn links_to(

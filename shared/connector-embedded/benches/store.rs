@@ -39,6 +39,7 @@ async fn run(store: &EmbeddedStore) {
             tenant_id: tenant.clone(),
             connection_id: connection.clone(),
             provider: Provider::Hubspot,
+            account_id: ProviderAccountId::parse("62515").unwrap(),
             object_kind: ObjectKind::Company,
             source_id: SourceId::parse(i.to_string()).unwrap(),
             target: LinkTarget::Customer(c.id.clone()),

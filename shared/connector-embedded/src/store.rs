@@ -215,12 +215,10 @@ impl Store for EmbeddedStore {
     async fn get_link(
         &self,
         tenant: &TenantId,
-        provider: Provider,
-        kind: ObjectKind,
-        source_id: &SourceId,
+        source: &SourceRef,
     ) -> StoreResult<Option<SourceLink>> {
-        let (tenant, source_id) = (tenant.clone(), source_id.clone());
-        self.run(move |c| records::get_link(c, &tenant, provider, kind, &source_id))
+        let (tenant, source) = (tenant.clone(), source.clone());
+        self.run(move |c| records::get_link(c, &tenant, &source))
             .await
     }
 
@@ -229,27 +227,22 @@ impl Store for EmbeddedStore {
         self.run(move |c| records::put_link(c, &link)).await
     }
 
-    async fn delete_link(
-        &self,
-        tenant: &TenantId,
-        provider: Provider,
-        kind: ObjectKind,
-        source_id: &SourceId,
-    ) -> StoreResult<()> {
-        let (tenant, source_id) = (tenant.clone(), source_id.clone());
-        self.run(move |c| records::delete_link(c, &tenant, provider, kind, &source_id))
+    async fn delete_link(&self, tenant: &TenantId, source: &SourceRef) -> StoreResult<()> {
+        let (tenant, source) = (tenant.clone(), source.clone());
+        self.run(move |c| records::delete_link(c, &tenant, &source))
             .await
     }
 
     async fn list_links(
         &self,
         tenant: &TenantId,
-        connection: &ConnectionId,
+        provider: Provider,
+        account: &ProviderAccountId,
         kind: ObjectKind,
         page: PageRequest,
     ) -> StoreResult<Page<SourceLink>> {
-        let (tenant, connection) = (tenant.clone(), connection.clone());
-        self.run(move |c| records::list_links(c, &tenant, &connection, kind, &page))
+        let (tenant, account) = (tenant.clone(), account.clone());
+        self.run(move |c| records::list_links(c, &tenant, provider, &account, kind, &page))
             .await
     }
 

@@ -49,6 +49,7 @@ fn link(
         tenant_id: tenant.clone(),
         connection_id: connection.clone(),
         provider: Provider::Hubspot,
+        account_id: portal(),
         object_kind: kind,
         source_id: source(source_id),
         target,
@@ -56,6 +57,20 @@ fn link(
         content_hash: ContentHash::from_hex(hash),
         source_gone: false,
         updated_at: T0,
+    }
+}
+
+/// The HubSpot portal every test link lives in, unless a test says otherwise.
+fn portal() -> ProviderAccountId {
+    ProviderAccountId::parse("62515").unwrap()
+}
+
+fn hubspot_ref(kind: ObjectKind, source_id: &str) -> SourceRef {
+    SourceRef {
+        provider: Provider::Hubspot,
+        account: portal(),
+        kind,
+        source_id: source(source_id),
     }
 }
 
@@ -155,7 +170,7 @@ async fn hubspot_link(
     source_id: &str,
 ) -> Option<SourceLink> {
     store
-        .get_link(tenant, Provider::Hubspot, kind, &source(source_id))
+        .get_link(tenant, &hubspot_ref(kind, source_id))
         .await
         .unwrap()
 }
@@ -672,13 +687,19 @@ pub async fn customers_are_found_by_domain_name_and_link(store: &dyn Store) {
         hubspot_link(store, &t, ObjectKind::Company, "512").await,
         Some(acme_link.clone())
     );
-    assert_eq!(
-        store
-            .get_link(&t, Provider::Stripe, ObjectKind::Company, &source("512"))
-            .await
-            .unwrap(),
-        None
-    );
+    let elsewhere = |provider, account: &str| SourceRef {
+        provider,
+        account: ProviderAccountId::parse(account).unwrap(),
+        kind: ObjectKind::Company,
+        source_id: source("512"),
+    };
+    // Ids repeat across providers and across accounts of one provider.
+    for other in [
+        elsewhere(Provider::Stripe, "62515"),
+        elsewhere(Provider::Hubspot, "777"),
+    ] {
+        assert_eq!(store.get_link(&t, &other).await.unwrap(), None, "{other:?}");
+    }
     assert_eq!(
         store
             .links_to(&t, &LinkTarget::Customer(acme_inc.id.clone()))
@@ -708,14 +729,20 @@ pub async fn customers_are_found_by_domain_name_and_link(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .list_links(&t, &conn, ObjectKind::Company, PageRequest::first(10))
+            .list_links(
+                &t,
+                Provider::Hubspot,
+                &portal(),
+                ObjectKind::Company,
+                PageRequest::first(10)
+            )
             .await
             .unwrap()
             .items,
         vec![repointed]
     );
     store
-        .delete_link(&t, Provider::Hubspot, ObjectKind::Company, &source("512"))
+        .delete_link(&t, &hubspot_ref(ObjectKind::Company, "512"))
         .await
         .unwrap();
     assert_eq!(
@@ -745,7 +772,8 @@ pub async fn paging_covers_every_item_exactly_once(store: &dyn Store) {
         first.get_or_insert(c);
     }
     let first = first.unwrap();
-    // a link of another kind and one of another connection stay out of the link listing
+    // a link of another kind and one of another portal stay out of the link listing; one
+    // written through another connection to the same portal is in it
     let contact_link = link(
         &t,
         &conn,
@@ -756,16 +784,11 @@ pub async fn paging_covers_every_item_exactly_once(store: &dyn Store) {
         "aaaa",
     );
     store.put_link(&contact_link).await.unwrap();
-    store
-        .put_link(&company_link(
-            &first,
-            &ConnectionId::generate(),
-            "elsewhere",
-            1,
-            "aaaa",
-        ))
-        .await
-        .unwrap();
+    let mut other_portal = company_link(&first, &conn, "elsewhere", 1, "aaaa");
+    other_portal.account_id = ProviderAccountId::parse("777").unwrap();
+    store.put_link(&other_portal).await.unwrap();
+    let reconnected = company_link(&first, &ConnectionId::generate(), "src-25", 1, "aaaa");
+    store.put_link(&reconnected).await.unwrap();
 
     let listed = |filter| {
         let t = &t;
@@ -781,14 +804,23 @@ pub async fn paging_covers_every_item_exactly_once(store: &dyn Store) {
     let active: BTreeSet<_> = all_ids.difference(&archived_ids).cloned().collect();
     assert_eq!(ids(listed(ArchivedFilter::Active).await), active);
 
+    let hubspot_portal = portal();
     let links = read_all_pages(
         10,
         |l: &SourceLink| l.source_id.clone(),
-        |page| store.list_links(&t, &conn, ObjectKind::Company, page),
+        |page| {
+            store.list_links(
+                &t,
+                Provider::Hubspot,
+                &hubspot_portal,
+                ObjectKind::Company,
+                page,
+            )
+        },
     )
     .await;
     let link_sources: BTreeSet<_> = links.iter().map(|l| l.source_id.clone()).collect();
-    let want: BTreeSet<_> = (0..25).map(|i| source(&format!("src-{i}"))).collect();
+    let want: BTreeSet<_> = (0..26).map(|i| source(&format!("src-{i}"))).collect();
     assert_eq!(link_sources, want);
 
     let mut contact_ids = BTreeSet::new();
@@ -1325,7 +1357,13 @@ pub async fn no_read_crosses_into_another_tenant(store: &dyn Store) {
         None
     );
     let links = store
-        .list_links(&b, &conn.id, ObjectKind::Company, first.clone())
+        .list_links(
+            &b,
+            Provider::Hubspot,
+            &portal(),
+            ObjectKind::Company,
+            first.clone(),
+        )
         .await
         .unwrap();
     assert!(links.items.is_empty());

@@ -4,7 +4,7 @@
 use connector::{
     ConnectionId, ContactId, CustomerId, Domain, LinkTarget, LogEntryId, NormalizedName,
     ObjectKind, PendingMatchId, PendingMatchStatus, Provider, ProviderAccountId, SourceId,
-    SyncRunId, TenantId, Timestamp,
+    SourceRef, SyncRunId, TenantId, Timestamp,
 };
 use sha2::{Digest, Sha256};
 
@@ -209,22 +209,31 @@ pub fn contacts_of_customer(tenant: &TenantId, customer: &CustomerId) -> String 
 
 // ---- source links
 
-pub fn link(tenant: &TenantId, provider: Provider, kind: ObjectKind, source: &SourceId) -> Key {
+/// A link is named by its provider account, never its connection (see `SourceRef`).
+pub fn link(tenant: &TenantId, source: &SourceRef) -> Key {
     Key::new(
-        format!("{}{LINK}{provider}#{kind}#{source}", tenant_prefix(tenant)),
+        format!(
+            "{}{LINK}{}#{}#{}#{}",
+            tenant_prefix(tenant),
+            source.provider,
+            source.account,
+            source.kind,
+            source.source_id
+        ),
         SK_LINK,
     )
 }
 
-/// GSI1 partition: one shard of a connection's links of one object kind.
+/// GSI1 partition: one shard of a provider account's links of one object kind.
 pub fn links_partition(
     tenant: &TenantId,
-    connection: &ConnectionId,
+    provider: Provider,
+    account: &ProviderAccountId,
     kind: ObjectKind,
     shard: u32,
 ) -> String {
     format!(
-        "{}{CONN}{connection}#{LINKS}{kind}#{shard:x}",
+        "{}{LINKS}{provider}#{account}#{kind}#{shard:x}",
         tenant_prefix(tenant)
     )
 }
@@ -239,8 +248,11 @@ pub fn links_to_target(tenant: &TenantId, target: &LinkTarget) -> String {
 }
 
 /// GSI2 sort key of a link under its target: unique per link.
-pub fn link_under_target(provider: Provider, kind: ObjectKind, source: &SourceId) -> String {
-    format!("{provider}#{kind}#{source}")
+pub fn link_under_target(source: &SourceRef) -> String {
+    format!(
+        "{}#{}#{}#{}",
+        source.provider, source.account, source.kind, source.source_id
+    )
 }
 
 // ---- pending matches
@@ -349,10 +361,15 @@ mod tests {
                 sk: "CUSTOMER".into()
             }
         );
-        let s = SourceId::parse("512").expect("valid");
+        let source = SourceRef {
+            provider: Provider::Hubspot,
+            account: ProviderAccountId::parse("62515").expect("valid"),
+            kind: ObjectKind::Company,
+            source_id: SourceId::parse("512").expect("valid"),
+        };
         assert_eq!(
-            link(&t, Provider::Hubspot, ObjectKind::Company, &s).pk,
-            "T#acme#LINK#hubspot#company#512"
+            link(&t, &source).pk,
+            "T#acme#LINK#hubspot#62515#company#512"
         );
         assert_eq!(tenant(&t).pk, "T#acme");
         assert_eq!(

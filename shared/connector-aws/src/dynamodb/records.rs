@@ -5,8 +5,8 @@ use connector::ports::{
     ArchivedFilter, ContactWrite, CustomerWrite, Page, PageRequest, StoreError, StoreResult,
 };
 use connector::{
-    ConnectionId, Contact, Customer, CustomerId, LinkTarget, ObjectKind, SourceLink, SourceVersion,
-    TenantId,
+    Contact, Customer, CustomerId, LinkTarget, ObjectKind, Provider, ProviderAccountId, SourceLink,
+    SourceVersion, TenantId,
 };
 
 use super::item::{self, Item, ItemBuilder};
@@ -71,12 +71,7 @@ fn contact_item(contact: &Contact) -> StoreResult<Item> {
 }
 
 fn link_key(link: &SourceLink) -> Key {
-    keys::link(
-        &link.tenant_id,
-        link.provider,
-        link.object_kind,
-        &link.source_id,
-    )
+    keys::link(&link.tenant_id, &link.source_ref())
 }
 
 fn link_item(link: &SourceLink) -> StoreResult<Item> {
@@ -88,7 +83,8 @@ fn link_item(link: &SourceLink) -> StoreResult<Item> {
             keys::GSI1_PK,
             keys::links_partition(
                 &link.tenant_id,
-                &link.connection_id,
+                link.provider,
+                &link.account_id,
                 link.object_kind,
                 keys::shard_of(link.source_id.as_str()),
             ),
@@ -99,7 +95,7 @@ fn link_item(link: &SourceLink) -> StoreResult<Item> {
             keys::GSI2_PK,
             keys::links_to_target(&link.tenant_id, &link.target),
             keys::GSI2_SK,
-            keys::link_under_target(link.provider, link.object_kind, &link.source_id),
+            keys::link_under_target(&link.source_ref()),
         )
         .build())
 }
@@ -332,7 +328,8 @@ pub async fn put_link(store: &DynamoStore, link: &SourceLink) -> StoreResult<()>
 pub async fn list_links(
     store: &DynamoStore,
     tenant: &TenantId,
-    connection: &ConnectionId,
+    provider: Provider,
+    account: &ProviderAccountId,
     kind: ObjectKind,
     request: PageRequest,
 ) -> StoreResult<Page<SourceLink>> {
@@ -340,7 +337,7 @@ pub async fn list_links(
         .map(|shard| {
             Partition::gsi(
                 keys::GSI1,
-                keys::links_partition(tenant, connection, kind, shard),
+                keys::links_partition(tenant, provider, account, kind, shard),
             )
         })
         .collect();

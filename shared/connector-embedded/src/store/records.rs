@@ -1,15 +1,14 @@
 //! Customers, contacts and the source links that point at them.
 
 use connector::model::{
-    ConnectionId, Contact, ContactId, Customer, CustomerId, Domain, LinkTarget, NormalizedName,
-    ObjectKind, Provider, SourceId, SourceLink, TenantId,
+    Contact, ContactId, Customer, CustomerId, Domain, LinkTarget, NormalizedName, ObjectKind,
+    Provider, ProviderAccountId, SourceLink, SourceRef, TenantId,
 };
 use connector::ports::{ArchivedFilter, Page, PageRequest, StoreError, StoreResult};
 use rusqlite::{Connection as Db, OptionalExtension, TransactionBehavior, params};
 
 use super::codec::{
-    SqlResult, encode, fetch_size, into_page, join_cursor, next_version, query_all, query_one,
-    split_cursor, stored_version,
+    SqlResult, encode, fetch_size, into_page, next_version, query_all, query_one, stored_version,
 };
 
 // ---- customers
@@ -156,11 +155,11 @@ pub(super) fn delete_customer_permanently(
         Some(true) => {}
     }
     let statements = [
-        "DELETE FROM store_links
+        "DELETE FROM store_source_links
          WHERE tenant_id = ?1 AND target_type = 'contact' AND target_id IN
              (SELECT id FROM store_contacts WHERE tenant_id = ?1 AND customer_id = ?2)",
         "DELETE FROM store_contacts WHERE tenant_id = ?1 AND customer_id = ?2",
-        "DELETE FROM store_links WHERE tenant_id = ?1 AND target_type = 'customer' AND target_id = ?2",
+        "DELETE FROM store_source_links WHERE tenant_id = ?1 AND target_type = 'customer' AND target_id = ?2",
         "DELETE FROM store_customers WHERE tenant_id = ?1 AND id = ?2",
     ];
     for sql in statements {
@@ -255,13 +254,7 @@ fn target_columns(target: &LinkTarget) -> (&'static str, &str) {
 
 /// `StaleSource` unless the stored link (if any) is superseded by `link`.
 fn check_link_is_superseded(db: &Db, link: &SourceLink) -> StoreResult<()> {
-    let stored = get_link(
-        db,
-        &link.tenant_id,
-        link.provider,
-        link.object_kind,
-        &link.source_id,
-    )?;
+    let stored = get_link(db, &link.tenant_id, &link.source_ref())?;
     match stored {
         Some(stored) if !stored.is_superseded_by(link.source_version, &link.content_hash) => {
             Err(StoreError::StaleSource {
@@ -276,20 +269,20 @@ fn check_link_is_superseded(db: &Db, link: &SourceLink) -> StoreResult<()> {
 pub(super) fn get_link(
     db: &Db,
     tenant: &TenantId,
-    provider: Provider,
-    kind: ObjectKind,
-    source_id: &SourceId,
+    source: &SourceRef,
 ) -> StoreResult<Option<SourceLink>> {
     query_one(
         db,
         "source link",
-        "SELECT body FROM store_links
-         WHERE tenant_id = ?1 AND provider = ?2 AND object_kind = ?3 AND source_id = ?4",
+        "SELECT body FROM store_source_links
+         WHERE tenant_id = ?1 AND provider = ?2 AND account_id = ?3 AND object_kind = ?4
+           AND source_id = ?5",
         [
             tenant.as_str(),
-            provider.as_str(),
-            kind.as_str(),
-            source_id.as_str(),
+            source.provider.as_str(),
+            source.account.as_str(),
+            source.kind.as_str(),
+            source.source_id.as_str(),
         ],
     )
 }
@@ -297,21 +290,21 @@ pub(super) fn get_link(
 pub(super) fn put_link(db: &Db, link: &SourceLink) -> StoreResult<()> {
     let (target_type, target_id) = target_columns(&link.target);
     db.prepare_cached(
-        "INSERT INTO store_links
-             (tenant_id, provider, object_kind, source_id, connection_id,
+        "INSERT INTO store_source_links
+             (tenant_id, provider, account_id, object_kind, source_id,
               target_type, target_id, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (tenant_id, provider, object_kind, source_id) DO UPDATE SET
-             connection_id = excluded.connection_id, target_type = excluded.target_type,
-             target_id = excluded.target_id, body = excluded.body",
+         ON CONFLICT (tenant_id, provider, account_id, object_kind, source_id) DO UPDATE SET
+             target_type = excluded.target_type, target_id = excluded.target_id,
+             body = excluded.body",
     )
     .db()?
     .execute(params![
         link.tenant_id.as_str(),
         link.provider.as_str(),
+        link.account_id.as_str(),
         link.object_kind.as_str(),
         link.source_id.as_str(),
-        link.connection_id.as_str(),
         target_type,
         target_id,
         encode(link)?,
@@ -320,60 +313,52 @@ pub(super) fn put_link(db: &Db, link: &SourceLink) -> StoreResult<()> {
     Ok(())
 }
 
-pub(super) fn delete_link(
-    db: &mut Db,
-    tenant: &TenantId,
-    provider: Provider,
-    kind: ObjectKind,
-    source_id: &SourceId,
-) -> StoreResult<()> {
+pub(super) fn delete_link(db: &mut Db, tenant: &TenantId, source: &SourceRef) -> StoreResult<()> {
     db.prepare_cached(
-        "DELETE FROM store_links
-         WHERE tenant_id = ?1 AND provider = ?2 AND object_kind = ?3 AND source_id = ?4",
+        "DELETE FROM store_source_links
+         WHERE tenant_id = ?1 AND provider = ?2 AND account_id = ?3 AND object_kind = ?4
+           AND source_id = ?5",
     )
     .db()?
     .execute([
         tenant.as_str(),
-        provider.as_str(),
-        kind.as_str(),
-        source_id.as_str(),
+        source.provider.as_str(),
+        source.account.as_str(),
+        source.kind.as_str(),
+        source.source_id.as_str(),
     ])
     .db()?;
     Ok(())
 }
 
-/// Ordered by `(provider, source id)`; the cursor is `provider#source_id`.
+/// Ordered by source id; the cursor is the last source id.
 pub(super) fn list_links(
     db: &mut Db,
     tenant: &TenantId,
-    connection: &ConnectionId,
+    provider: Provider,
+    account: &ProviderAccountId,
     kind: ObjectKind,
     page: &PageRequest,
 ) -> StoreResult<Page<SourceLink>> {
     let limit = page.effective_limit();
-    let (after_provider, after_source) = match &page.cursor {
-        Some(cursor) => split_cursor(cursor)?,
-        None => ("", ""),
-    };
+    let after = page.cursor.as_deref().unwrap_or("");
     let items: Vec<SourceLink> = query_all(
         db,
         "source link",
-        "SELECT body FROM store_links
-         WHERE tenant_id = ?1 AND connection_id = ?2 AND object_kind = ?3
-           AND (provider, source_id) > (?4, ?5)
-         ORDER BY provider, source_id LIMIT ?6",
+        "SELECT body FROM store_source_links
+         WHERE tenant_id = ?1 AND provider = ?2 AND account_id = ?3 AND object_kind = ?4
+           AND source_id > ?5
+         ORDER BY source_id LIMIT ?6",
         params![
             tenant.as_str(),
-            connection.as_str(),
+            provider.as_str(),
+            account.as_str(),
             kind.as_str(),
-            after_provider,
-            after_source,
+            after,
             fetch_size(limit),
         ],
     )?;
-    Ok(into_page(items, limit, |l| {
-        join_cursor(l.provider.as_str(), l.source_id.as_str())
-    }))
+    Ok(into_page(items, limit, |l| l.source_id.as_str().to_owned()))
 }
 
 pub(super) fn links_to(
@@ -385,9 +370,9 @@ pub(super) fn links_to(
     query_all(
         db,
         "source link",
-        "SELECT body FROM store_links INDEXED BY store_links_by_target
+        "SELECT body FROM store_source_links INDEXED BY store_source_links_by_target
          WHERE tenant_id = ?1 AND target_type = ?2 AND target_id = ?3
-         ORDER BY provider, object_kind, source_id",
+         ORDER BY provider, account_id, object_kind, source_id",
         [tenant.as_str(), target_type, target_id],
     )
 }

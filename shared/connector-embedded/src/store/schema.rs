@@ -61,21 +61,21 @@ CREATE TABLE IF NOT EXISTS store_contacts (
 CREATE INDEX IF NOT EXISTS store_contacts_by_customer
     ON store_contacts (tenant_id, customer_id, id);
 
-CREATE TABLE IF NOT EXISTS store_links (
+-- Keyed by the provider account, not the connection: ids repeat across accounts, and a
+-- reconnect through a new connection must find its links.
+CREATE TABLE IF NOT EXISTS store_source_links (
     tenant_id     TEXT NOT NULL,
     provider      TEXT NOT NULL,
+    account_id    TEXT NOT NULL,
     object_kind   TEXT NOT NULL,
     source_id     TEXT NOT NULL,
-    connection_id TEXT NOT NULL,
     target_type   TEXT NOT NULL,
     target_id     TEXT NOT NULL,
     body          TEXT NOT NULL,
-    PRIMARY KEY (tenant_id, provider, object_kind, source_id)
+    PRIMARY KEY (tenant_id, provider, account_id, object_kind, source_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS store_links_by_connection
-    ON store_links (tenant_id, connection_id, object_kind, provider, source_id);
-CREATE INDEX IF NOT EXISTS store_links_by_target
-    ON store_links (tenant_id, target_type, target_id, provider, object_kind, source_id);
+CREATE INDEX IF NOT EXISTS store_source_links_by_target
+    ON store_source_links (tenant_id, target_type, target_id, provider, account_id, object_kind, source_id);
 
 CREATE TABLE IF NOT EXISTS store_pending_matches (
     tenant_id   TEXT NOT NULL,

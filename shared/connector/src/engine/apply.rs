@@ -9,7 +9,7 @@ use super::matcher::{self, MatchDecision};
 use crate::model::{
     Archival, ArchiveReason, Connection, Contact, ContactId, ContentHash, Currency, Customer,
     CustomerId, LinkTarget, NormalizedName, ObjectKind, PendingMatch, PendingMatchId,
-    PendingMatchStatus, SourceId, SourceLink, SourceVersion, Timestamp,
+    PendingMatchStatus, SourceId, SourceLink, SourceRef, SourceVersion, Timestamp,
 };
 use crate::ports::{ContactWrite, CustomerWrite, Store, StoreError};
 use crate::provider::SourceRecord;
@@ -63,19 +63,27 @@ pub struct ApplyContext<'a> {
     pub now: Timestamp,
 }
 
+impl ApplyContext<'_> {
+    /// A record of the connection's provider account, as links are keyed.
+    pub fn source(&self, kind: ObjectKind, source_id: &SourceId) -> Result<SourceRef, EngineError> {
+        self.connection.source_ref(kind, source_id).ok_or_else(|| {
+            EngineError::Corrupt(format!(
+                "connection {} syncs before its provider account is known",
+                self.connection.id
+            ))
+        })
+    }
+}
+
 /// Ids of records the service creates are derived from their source, so two workers that
 /// race to create the same record write the same item and the loser sees the winner.
-pub(crate) fn derived_id(
-    connection: &Connection,
-    kind: ObjectKind,
-    source_id: &SourceId,
-) -> String {
+pub(crate) fn derived_id(source: &SourceRef) -> String {
     let mut hasher = Sha256::new();
     for part in [
-        connection.id.as_str(),
-        connection.provider.as_str(),
-        kind.as_str(),
-        source_id.as_str(),
+        source.provider.as_str(),
+        source.account.as_str(),
+        source.kind.as_str(),
+        source.source_id.as_str(),
     ] {
         hasher.update(part.as_bytes());
         hasher.update([0u8]);
@@ -135,8 +143,7 @@ fn archived_marker(reason: ArchiveReason) -> ContentHash {
 
 pub(crate) fn new_link(
     ctx: &ApplyContext<'_>,
-    kind: ObjectKind,
-    source_id: &SourceId,
+    source: &SourceRef,
     target: LinkTarget,
     version: SourceVersion,
     hash: ContentHash,
@@ -145,9 +152,10 @@ pub(crate) fn new_link(
     SourceLink {
         tenant_id: ctx.connection.tenant_id.clone(),
         connection_id: ctx.connection.id.clone(),
-        provider: ctx.connection.provider,
-        object_kind: kind,
-        source_id: source_id.clone(),
+        provider: source.provider,
+        account_id: source.account.clone(),
+        object_kind: source.kind,
+        source_id: source.source_id.clone(),
         target,
         source_version: version,
         content_hash: hash,
@@ -229,15 +237,8 @@ async fn write_company(
     hash: &ContentHash,
 ) -> Result<Applied, EngineError> {
     let tenant = &ctx.connection.tenant_id;
-    let link = ctx
-        .store
-        .get_link(
-            tenant,
-            ctx.connection.provider,
-            ObjectKind::Company,
-            &record.id,
-        )
-        .await?;
+    let source = ctx.source(ObjectKind::Company, &record.id)?;
+    let link = ctx.store.get_link(tenant, &source).await?;
     let fallback_name = format!("Company {}", record.id);
     let (mut customer, restoring) = match &link {
         Some(link) if is_current(link, record.version, hash) => {
@@ -280,11 +281,7 @@ async fn write_company(
                 MatchDecision::CreateNew | MatchDecision::NoCandidate => {
                     let mut customer =
                         Customer::new(tenant.clone(), fallback_name.clone(), ctx.now);
-                    customer.id = CustomerId::parse(derived_id(
-                        ctx.connection,
-                        ObjectKind::Company,
-                        &record.id,
-                    ))?;
+                    customer.id = CustomerId::parse(derived_id(&source))?;
                     (customer, false)
                 }
                 MatchDecision::Ignore => return Ok(Applied::new(Outcome::Skipped, None)),
@@ -308,8 +305,7 @@ async fn write_company(
     let target = LinkTarget::Customer(customer.id.clone());
     let new = new_link(
         ctx,
-        ObjectKind::Company,
-        &record.id,
+        &source,
         target.clone(),
         record.version,
         hash.clone(),
@@ -382,17 +378,13 @@ async fn repoint_merged(
     survivor: &SourceId,
 ) -> Result<(), EngineError> {
     let tenant = &ctx.connection.tenant_id;
-    let provider = ctx.connection.provider;
-    let Some(loser) = ctx
-        .store
-        .get_link(tenant, provider, ObjectKind::Company, merged)
-        .await?
-    else {
+    let merged_ref = ctx.source(ObjectKind::Company, merged)?;
+    let Some(loser) = ctx.store.get_link(tenant, &merged_ref).await? else {
         return Ok(());
     };
     let survivor_link = ctx
         .store
-        .get_link(tenant, provider, ObjectKind::Company, survivor)
+        .get_link(tenant, &ctx.source(ObjectKind::Company, survivor)?)
         .await?;
     if survivor_link.is_none() && !loser.source_gone {
         // Version 0 and an empty hash: the survivor's own write right after supersedes it.
@@ -404,9 +396,7 @@ async fn repoint_merged(
             ..loser.clone()
         };
         ctx.store.put_link(&moved).await?;
-        ctx.store
-            .delete_link(tenant, provider, ObjectKind::Company, merged)
-            .await?;
+        ctx.store.delete_link(tenant, &merged_ref).await?;
         return Ok(());
     }
     archive(
@@ -439,12 +429,7 @@ pub async fn apply_contact(
     for company in &record.associated_companies {
         let link = ctx
             .store
-            .get_link(
-                tenant,
-                ctx.connection.provider,
-                ObjectKind::Company,
-                company,
-            )
+            .get_link(tenant, &ctx.source(ObjectKind::Company, company)?)
             .await?;
         if let Some(SourceLink {
             target: LinkTarget::Customer(id),
@@ -489,15 +474,8 @@ async fn write_contact(
     customer_id: &CustomerId,
 ) -> Result<Applied, EngineError> {
     let tenant = &ctx.connection.tenant_id;
-    let link = ctx
-        .store
-        .get_link(
-            tenant,
-            ctx.connection.provider,
-            ObjectKind::Contact,
-            &record.id,
-        )
-        .await?;
+    let source = ctx.source(ObjectKind::Contact, &record.id)?;
+    let link = ctx.store.get_link(tenant, &source).await?;
     let (mut contact, restoring) = match &link {
         Some(link) if is_current(link, record.version, hash) => {
             return Ok(Applied::new(Outcome::Unchanged, Some(link.target.clone())));
@@ -516,8 +494,7 @@ async fn write_contact(
         }
         None => {
             let mut contact = Contact::new(tenant.clone(), ctx.now);
-            contact.id =
-                ContactId::parse(derived_id(ctx.connection, ObjectKind::Contact, &record.id))?;
+            contact.id = ContactId::parse(derived_id(&source))?;
             (contact, false)
         }
     };
@@ -529,8 +506,7 @@ async fn write_contact(
     let target = LinkTarget::Contact(contact.id.clone());
     let new = new_link(
         ctx,
-        ObjectKind::Contact,
-        &record.id,
+        &source,
         target.clone(),
         record.version,
         hash.clone(),
@@ -589,7 +565,7 @@ async fn archive_once(
     let tenant = &ctx.connection.tenant_id;
     let Some(link) = ctx
         .store
-        .get_link(tenant, ctx.connection.provider, kind, source_id)
+        .get_link(tenant, &ctx.source(kind, source_id)?)
         .await?
     else {
         return Ok(Applied::new(Outcome::Unchanged, None));

@@ -8,7 +8,7 @@ use super::apply::{self, Applied, ApplyContext, Outcome};
 use super::matcher::{self, MatchDecision};
 use crate::model::{
     Billing, ContentHash, Customer, CustomerId, Domain, LinkTarget, NormalizedName, ObjectKind,
-    Provider, SourceId,
+    Provider, ProviderAccountId, SourceId, SourceRef,
 };
 use crate::ports::{CustomerWrite, StoreError};
 use crate::provider::SourceRecord;
@@ -85,26 +85,42 @@ async fn explicit_link(
     ctx: &ApplyContext<'_>,
     record: &SourceRecord,
 ) -> Result<Option<CustomerId>, EngineError> {
+    let tenant = &ctx.connection.tenant_id;
+    let mut portals = None;
     for key in HUBSPOT_LINK_KEYS {
         let Some(company) = text(record, key).and_then(|id| SourceId::parse(id).ok()) else {
             continue;
         };
-        let link = ctx
-            .store
-            .get_link(
-                &ctx.connection.tenant_id,
-                Provider::Hubspot,
-                ObjectKind::Company,
-                &company,
-            )
-            .await?;
-        if let Some(link) = link
-            && let LinkTarget::Customer(id) = link.target
-        {
-            return Ok(Some(id));
+        // The company id names a record of one of the tenant's HubSpot portals.
+        if portals.is_none() {
+            portals = Some(hubspot_portals(ctx).await?);
+        }
+        for portal in portals.iter().flatten() {
+            let source = SourceRef {
+                provider: Provider::Hubspot,
+                account: portal.clone(),
+                kind: ObjectKind::Company,
+                source_id: company.clone(),
+            };
+            if let Some(link) = ctx.store.get_link(tenant, &source).await?
+                && let LinkTarget::Customer(id) = link.target
+            {
+                return Ok(Some(id));
+            }
         }
     }
     Ok(None)
+}
+
+async fn hubspot_portals(ctx: &ApplyContext<'_>) -> Result<Vec<ProviderAccountId>, EngineError> {
+    Ok(ctx
+        .store
+        .list_connections(&ctx.connection.tenant_id)
+        .await?
+        .into_iter()
+        .filter(|c| c.provider == Provider::Hubspot)
+        .filter_map(|c| c.account_id)
+        .collect())
 }
 
 async fn write_billing(
@@ -115,10 +131,8 @@ async fn write_billing(
 ) -> Result<Applied, EngineError> {
     let tenant = &ctx.connection.tenant_id;
     let kind = ObjectKind::BillingCustomer;
-    let link = ctx
-        .store
-        .get_link(tenant, ctx.connection.provider, kind, &record.id)
-        .await?;
+    let source = ctx.source(kind, &record.id)?;
+    let link = ctx.store.get_link(tenant, &source).await?;
     let name = text(record, property::NAME)
         .unwrap_or(record.id.as_str())
         .to_owned();
@@ -159,8 +173,7 @@ async fn write_billing(
                     .await?
                     .ok_or(StoreError::NotFound { entity: "customer" })?,
                 MatchDecision::CreateNew => {
-                    probe.id =
-                        CustomerId::parse(apply::derived_id(ctx.connection, kind, &record.id))?;
+                    probe.id = CustomerId::parse(apply::derived_id(&source))?;
                     probe
                 }
                 MatchDecision::Ignore => return Ok(Applied::new(Outcome::Skipped, None)),
@@ -186,8 +199,7 @@ async fn write_billing(
     let target = LinkTarget::Customer(customer.id.clone());
     let new = apply::new_link(
         ctx,
-        kind,
-        &record.id,
+        &source,
         target.clone(),
         record.version,
         hash.clone(),
@@ -216,12 +228,7 @@ async fn clear_once(ctx: &ApplyContext<'_>, source_id: &SourceId) -> Result<Appl
     let tenant = &ctx.connection.tenant_id;
     let Some(link) = ctx
         .store
-        .get_link(
-            tenant,
-            ctx.connection.provider,
-            ObjectKind::BillingCustomer,
-            source_id,
-        )
+        .get_link(tenant, &ctx.source(ObjectKind::BillingCustomer, source_id)?)
         .await?
     else {
         return Ok(Applied::new(Outcome::Unchanged, None));

@@ -3,8 +3,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CompanyFilter, ConnectionId, FieldMapping, ParseError, ProviderAccountId, SealedCredentials,
-    TenantId, Timestamp,
+    CompanyFilter, ConnectionId, FieldMapping, ObjectKind, ParseError, ProviderAccountId,
+    SealedCredentials, SourceId, SourceRef, TenantId, Timestamp,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -117,6 +117,16 @@ impl Connection {
     }
 
     /// Whether jobs for this connection should run at all.
+    /// A record of this connection's provider account; `None` before the account is known.
+    pub fn source_ref(&self, kind: ObjectKind, source_id: &SourceId) -> Option<SourceRef> {
+        Some(SourceRef {
+            provider: self.provider,
+            account: self.account_id.clone()?,
+            kind,
+            source_id: source_id.clone(),
+        })
+    }
+
     pub fn accepts_jobs(&self) -> bool {
         self.status == ConnectionStatus::Connected
     }

@@ -4,8 +4,20 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    ConnectionId, ContactId, CustomerId, ObjectKind, Provider, SourceId, TenantId, Timestamp,
+    ConnectionId, ContactId, CustomerId, ObjectKind, Provider, ProviderAccountId, SourceId,
+    TenantId, Timestamp,
 };
+
+/// One provider record, named the way its link is keyed. Provider ids repeat across
+/// accounts (two HubSpot portals each have a company 101), so the account is part of the
+/// name; the connection is not, so a reconnect through a new connection finds its links.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SourceRef {
+    pub provider: Provider,
+    pub account: ProviderAccountId,
+    pub kind: ObjectKind,
+    pub source_id: SourceId,
+}
 
 /// What a provider record is mirrored into.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -54,8 +66,11 @@ pub struct SourceVersion(pub i64);
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceLink {
     pub tenant_id: TenantId,
+    /// The connection that last wrote the link (for the log); identity is the account.
     pub connection_id: ConnectionId,
     pub provider: Provider,
+    /// The provider account the record lives in (HubSpot portal, Stripe account).
+    pub account_id: ProviderAccountId,
     pub object_kind: ObjectKind,
     pub source_id: SourceId,
     pub target: LinkTarget,
@@ -67,6 +82,15 @@ pub struct SourceLink {
 }
 
 impl SourceLink {
+    pub fn source_ref(&self) -> SourceRef {
+        SourceRef {
+            provider: self.provider,
+            account: self.account_id.clone(),
+            kind: self.object_kind,
+            source_id: self.source_id.clone(),
+        }
+    }
+
     /// Whether a record at `version` with `hash` would change what this link recorded:
     /// newer versions always do, the same version only if the mapped content differs
     /// (the field mapping changed), older versions never.

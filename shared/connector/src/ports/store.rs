@@ -214,24 +214,18 @@ pub trait Store: Send + Sync {
     async fn get_link(
         &self,
         tenant: &TenantId,
-        provider: Provider,
-        kind: ObjectKind,
-        source_id: &SourceId,
+        source: &SourceRef,
     ) -> StoreResult<Option<SourceLink>>;
     /// Writes a link on its own (merge re-pointing, marking the source gone), unconditionally.
     async fn put_link(&self, link: &SourceLink) -> StoreResult<()>;
-    async fn delete_link(
-        &self,
-        tenant: &TenantId,
-        provider: Provider,
-        kind: ObjectKind,
-        source_id: &SourceId,
-    ) -> StoreResult<()>;
-    /// All links of one connection and object kind, paged (the reconciler's diff).
+    async fn delete_link(&self, tenant: &TenantId, source: &SourceRef) -> StoreResult<()>;
+    /// All links of one provider account and object kind in a tenant, paged (the
+    /// reconciler's diff), whichever connection wrote them.
     async fn list_links(
         &self,
         tenant: &TenantId,
-        connection: &ConnectionId,
+        provider: Provider,
+        account: &ProviderAccountId,
         kind: ObjectKind,
         page: PageRequest,
     ) -> StoreResult<Page<SourceLink>>;
