@@ -18,7 +18,7 @@ use integration_tests::adapters::{dynamodb_store, sqs_queue};
 use local_stack::{Ports, RunningStack, StackOptions};
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
-const LAND_TIMEOUT: Duration = Duration::from_secs(15);
+const LAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn options(companies: usize, contacts: usize) -> StackOptions {
     StackOptions {
@@ -1219,4 +1219,58 @@ async fn a_filter_list_deleted_later_flags_the_connection_and_archives_nothing()
         view["banner"].as_str().unwrap().contains("filter"),
         "{view}"
     );
+}
+
+// ---- a second connection to the same portal ------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_connection_to_the_portal_takes_over_and_disconnecting_the_first_loses_nothing() {
+    let (stack, first) = stack(5, 0).await;
+    let companies = linked_ids(&stack, &first, ObjectKind::Company).await;
+    let second = stack.connect_hubspot().await.unwrap();
+    stack
+        .wait_for_sync(&second, SYNC_TIMEOUT, |_| {})
+        .await
+        .unwrap();
+    // One active connection per portal in a tenant: the older one stepped down.
+    assert_eq!(
+        connection_json(&stack, &first).await["status"],
+        "disconnected"
+    );
+    assert_eq!(
+        connection_json(&stack, &second).await["status"],
+        "connected"
+    );
+    let (status, body) = stack
+        .admin(
+            Method::POST,
+            &format!("/admin/connections/{first}/disconnect"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+
+    // Real time still reaches the active connection.
+    control(&stack)
+        .update_company(&companies[0], &[("name", "Renamed After The Takeover")])
+        .await
+        .unwrap();
+    wait_for_name(&stack, &companies[0], "Renamed After The Takeover").await;
+
+    // Its passes still see the records the first connection mirrored: a deletion archives.
+    let sandbox = control(&stack);
+    sandbox
+        .set_faults(&Faults {
+            webhook_drop_rate: 1.0,
+            ..Faults::default()
+        })
+        .await
+        .unwrap();
+    sandbox.delete_company(&companies[1]).await.unwrap();
+    let run = sync_now(&stack, &second).await;
+    assert_eq!(run.status, SyncRunStatus::Completed, "{run:?}");
+    let customer = customer_of(&stack, &companies[1]).await.unwrap();
+    assert!(is_archived(&stack, &customer).await);
+    assert_eq!(customers(&stack, "false").await.len(), 4);
 }

@@ -15,6 +15,7 @@ use integration_tests::faults::{Faults, FaultyQueue, FaultyStore};
 struct Rig {
     engine: Engine,
     faults: Arc<Faults>,
+    store: Arc<dyn Store>,
     record_jobs: Arc<dyn JobQueue>,
     _keep: (
         integration_tests::adapters::TempEmbeddedStore,
@@ -45,20 +46,25 @@ async fn rig() -> Rig {
         reconcile_jobs,
         EngineSettings::default(),
     );
+    connect(store.as_ref(), "tenant-a").await;
+    Rig {
+        engine,
+        faults,
+        store,
+        record_jobs,
+        _keep: (store_dir, records_dir, reconciles_dir),
+    }
+}
+
+async fn connect(store: &dyn Store, tenant: &str) -> Connection {
     let mut connection = Connection::new(
-        TenantId::parse("tenant-a").unwrap(),
+        TenantId::parse(tenant).unwrap(),
         Provider::Hubspot,
         Timestamp::now(),
     );
     connection.status = ConnectionStatus::Connected;
     connection.account_id = Some(ProviderAccountId::parse(PORTAL).unwrap());
-    store.put_connection(&connection).await.unwrap();
-    Rig {
-        engine,
-        faults,
-        record_jobs,
-        _keep: (store_dir, records_dir, reconciles_dir),
-    }
+    store.put_connection(&connection).await.unwrap()
 }
 
 fn batch(n: usize) -> Vec<Change> {
@@ -75,8 +81,8 @@ fn batch(n: usize) -> Vec<Change> {
         .collect()
 }
 
-async fn queued(rig: &Rig) -> usize {
-    let mut seen = 0;
+async fn queued_jobs(rig: &Rig) -> Vec<Job> {
+    let mut jobs = Vec::new();
     loop {
         let got = rig
             .record_jobs
@@ -84,10 +90,14 @@ async fn queued(rig: &Rig) -> usize {
             .await
             .unwrap();
         if got.is_empty() {
-            return seen;
+            return jobs;
         }
-        seen += got.len();
+        jobs.extend(got.iter().map(|m| serde_json::from_str(&m.body).unwrap()));
     }
+}
+
+async fn queued(rig: &Rig) -> usize {
+    queued_jobs(rig).await.len()
 }
 
 #[tokio::test]
@@ -130,10 +140,36 @@ async fn a_failure_after_the_enqueue_only_repeats_idempotent_jobs() {
 }
 
 #[tokio::test]
-async fn one_event_twice_in_a_batch_is_one_job_and_a_duplicate() {
+async fn every_record_one_event_names_is_queued_once() {
     let rig = rig().await;
     let mut changes = batch(3);
-    changes.push(changes[0].clone());
+    // A merge: one event id, two records; and the same change twice in one batch.
+    let mut merged = changes[0].clone();
+    merged.source_id = SourceId::parse("999").unwrap();
+    changes.push(merged);
+    changes.push(changes[1].clone());
     let report = rig.engine.intake(changes).await.unwrap();
-    assert_eq!((report.enqueued, report.duplicates), (3, 1), "{report:?}");
+    assert_eq!((report.enqueued, report.duplicates), (4, 0), "{report:?}");
+    assert_eq!(queued(&rig).await, 4);
+}
+
+#[tokio::test]
+async fn every_tenant_that_connected_the_portal_gets_the_change() {
+    let rig = rig().await;
+    let other = connect(rig.store.as_ref(), "tenant-b").await;
+    let report = rig.engine.intake(batch(2)).await.unwrap();
+    assert_eq!((report.enqueued, report.unrouted), (4, 0), "{report:?}");
+    let jobs = queued_jobs(&rig).await;
+    let tenants: std::collections::BTreeSet<_> =
+        jobs.iter().map(|j| j.tenant_id.to_string()).collect();
+    assert_eq!(tenants.len(), 2, "{jobs:?}");
+    // Tenant b disconnecting leaves tenant a's real time alone.
+    let mut gone = other;
+    gone.status = ConnectionStatus::Disconnected;
+    rig.store.put_connection(&gone).await.unwrap();
+    let mut later = batch(3);
+    later.drain(..2);
+    let report = rig.engine.intake(later).await.unwrap();
+    assert_eq!(report.enqueued, 1, "{report:?}");
+    assert_eq!(queued_jobs(&rig).await[0].tenant_id.as_str(), "tenant-a");
 }

@@ -126,16 +126,16 @@ impl Store for FaultyStore {
             self.inner.list_connections(tenant)
         )
     }
-    async fn find_connection_by_account(
+    async fn find_connections_by_account(
         &self,
         provider: Provider,
         account: &ProviderAccountId,
-    ) -> StoreResult<Option<Connection>> {
+    ) -> StoreResult<Vec<Connection>> {
         pass!(
             self,
-            "find_connection_by_account",
+            "find_connections_by_account",
             store,
-            self.inner.find_connection_by_account(provider, account)
+            self.inner.find_connections_by_account(provider, account)
         )
     }
     async fn list_all_connections(&self, page: PageRequest) -> StoreResult<Page<Connection>> {

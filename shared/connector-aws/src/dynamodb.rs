@@ -123,12 +123,12 @@ impl Store for DynamoStore {
         tenants::list_connections(self, tenant).await
     }
 
-    async fn find_connection_by_account(
+    async fn find_connections_by_account(
         &self,
         provider: Provider,
         account: &ProviderAccountId,
-    ) -> StoreResult<Option<Connection>> {
-        tenants::find_connection_by_account(self, provider, account).await
+    ) -> StoreResult<Vec<Connection>> {
+        tenants::find_connections_by_account(self, provider, account).await
     }
 
     async fn list_all_connections(&self, page: PageRequest) -> StoreResult<Page<Connection>> {

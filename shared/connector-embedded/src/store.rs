@@ -113,13 +113,13 @@ impl Store for EmbeddedStore {
             .await
     }
 
-    async fn find_connection_by_account(
+    async fn find_connections_by_account(
         &self,
         provider: Provider,
         account: &ProviderAccountId,
-    ) -> StoreResult<Option<Connection>> {
+    ) -> StoreResult<Vec<Connection>> {
         let account = account.clone();
-        self.run(move |c| directory::find_connection_by_account(c, provider, &account))
+        self.run(move |c| directory::find_connections_by_account(c, provider, &account))
             .await
     }
 

@@ -1,19 +1,16 @@
 //! Connecting a connection. OAuth: the admin asks for the provider's URL (a single-use
 //! `state` is stored for 10 minutes), the provider redirects back with a code, the callback
 //! takes the state exactly once and exchanges the code. Either way (OAuth, or a pasted
-//! Stripe API key: [`crate::stripe`]) the sealed credentials are stored on the connection,
-//! it becomes Connected and its initial sync starts ([`connect`]).
+//! Stripe API key: [`crate::stripe`]) the engine's connect use case stores the sealed
+//! credentials, sets the connection Connected and starts its initial sync.
 
 use base64::Engine as _;
 use rand::RngCore;
 
 use connector::engine::admin::AdminError;
-use connector::engine::reconcile::StartError;
+use connector::engine::connect::Authorized;
 use connector::ports::{OAUTH_STATE_TTL, OAuthState};
-use connector::{
-    Connection, ConnectionFlags, ConnectionId, ConnectionStatus, Provider, ProviderAccountId,
-    SealedCredentials, SyncTrigger, TenantId, Timestamp,
-};
+use connector::{Connection, ConnectionId, Provider, TenantId, Timestamp};
 use connector_stripe::StripeCredentials;
 use connector_stripe::oauth::OAuthScope;
 
@@ -31,15 +28,6 @@ pub enum OAuthError {
     NotConfigured(Provider),
     #[error(transparent)]
     Admin(#[from] AdminError),
-}
-
-/// What a successful authorization produced, whichever way it was obtained.
-#[derive(Clone, Debug)]
-pub struct Authorized {
-    /// Webhooks are routed to the connection by it.
-    pub account_id: ProviderAccountId,
-    pub scopes: Vec<String>,
-    pub credentials: SealedCredentials,
 }
 
 fn new_state() -> String {
@@ -114,7 +102,10 @@ pub async fn complete(
         .filter(|s| s.provider == provider)
         .ok_or(OAuthError::BadState)?;
     let authorized = exchange_code(app, provider, code).await?;
-    Ok(connect(app, &taken.tenant_id, &taken.connection_id, authorized).await?)
+    Ok(app
+        .engine
+        .connect(&taken.tenant_id, &taken.connection_id, authorized)
+        .await?)
 }
 
 /// The provider-specific step: the code for sealed credentials and the account.
@@ -157,35 +148,4 @@ async fn exchange_code(
             })
         }
     }
-}
-
-/// Stores the credentials, sets the connection Connected (clearing its warnings) and starts
-/// the initial sync (one already running is fine).
-pub async fn connect(
-    app: &App,
-    tenant: &TenantId,
-    connection_id: &ConnectionId,
-    authorized: Authorized,
-) -> Result<Connection, AdminError> {
-    let connection = app
-        .engine
-        .update_connection(tenant, connection_id, |c| {
-            c.status = ConnectionStatus::Connected;
-            c.account_id = Some(authorized.account_id.clone());
-            c.scopes = authorized.scopes.clone();
-            c.credentials = Some(authorized.credentials.clone());
-            c.flags = ConnectionFlags::default();
-            true
-        })
-        .await?
-        .ok_or(AdminError::NotFound("connection"))?;
-    match app
-        .engine
-        .start_sync(&connection, SyncTrigger::Initial, false)
-        .await
-    {
-        Ok(_) | Err(StartError::AlreadyRunning(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(connection)
 }

@@ -11,7 +11,7 @@ use connector_stripe::api_key::looks_like_api_key;
 use connector_stripe::{StripeAuth, StripeCredentials};
 
 use crate::app::App;
-use crate::oauth::{Authorized, connect};
+use connector::engine::connect::Authorized;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiKeyError {
@@ -84,5 +84,8 @@ pub async fn connect_api_key(
         scopes: Vec::new(),
         credentials,
     };
-    Ok(connect(app, tenant, connection_id, authorized).await?)
+    Ok(app
+        .engine
+        .connect(tenant, connection_id, authorized)
+        .await?)
 }

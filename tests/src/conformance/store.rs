@@ -175,10 +175,10 @@ async fn hubspot_link(
         .unwrap()
 }
 
-async fn routed(store: &dyn Store, provider: Provider, account: &str) -> Option<Connection> {
+async fn routed(store: &dyn Store, provider: Provider, account: &str) -> Vec<Connection> {
     let account = ProviderAccountId::parse(account).unwrap();
     store
-        .find_connection_by_account(provider, &account)
+        .find_connections_by_account(provider, &account)
         .await
         .unwrap()
 }
@@ -1435,7 +1435,7 @@ pub async fn connections_are_routed_by_provider_account(store: &dyn Store) {
         .put_connection(&Connection::new(t.clone(), Provider::Hubspot, T0))
         .await
         .unwrap();
-    assert_eq!(routed(store, Provider::Hubspot, "portal-1").await, None);
+    assert_eq!(routed(store, Provider::Hubspot, "portal-1").await, vec![]);
 
     let mut bound = unbound.clone();
     bound.account_id = Some(portal("portal-1"));
@@ -1443,9 +1443,9 @@ pub async fn connections_are_routed_by_provider_account(store: &dyn Store) {
     let bound = store.put_connection(&bound).await.unwrap();
     assert_eq!(
         routed(store, Provider::Hubspot, "portal-1").await,
-        Some(bound.clone())
+        vec![bound.clone()]
     );
-    assert_eq!(routed(store, Provider::Stripe, "portal-1").await, None);
+    assert_eq!(routed(store, Provider::Stripe, "portal-1").await, vec![]);
 
     // a later write of the connection is what the route returns
     let mut flagged = bound.clone();
@@ -1453,38 +1453,73 @@ pub async fn connections_are_routed_by_provider_account(store: &dyn Store) {
     let flagged = store.put_connection(&flagged).await.unwrap();
     assert_eq!(
         routed(store, Provider::Hubspot, "portal-1").await,
-        Some(flagged.clone())
+        vec![flagged.clone()]
     );
 
     // re-bound to another account: the old route is gone
     let mut moved = flagged.clone();
     moved.account_id = Some(portal("portal-2"));
     let moved = store.put_connection(&moved).await.unwrap();
-    assert_eq!(routed(store, Provider::Hubspot, "portal-1").await, None);
+    assert_eq!(routed(store, Provider::Hubspot, "portal-1").await, vec![]);
     assert_eq!(
         routed(store, Provider::Hubspot, "portal-2").await,
-        Some(moved.clone())
+        vec![moved.clone()]
     );
 
     // a rejected write leaves the route as it was
     let mut stale = flagged.clone();
     stale.account_id = Some(portal("portal-3"));
     expect_version_conflict(store.put_connection(&stale).await);
-    assert_eq!(routed(store, Provider::Hubspot, "portal-3").await, None);
+    assert_eq!(routed(store, Provider::Hubspot, "portal-3").await, vec![]);
 
     // the same account id at another provider routes separately
     let mut stripe = Connection::new(tenant("tenant-b"), Provider::Stripe, T0);
     stripe.account_id = Some(portal("portal-2"));
+    stripe.status = ConnectionStatus::Connected;
     let stripe = store.put_connection(&stripe).await.unwrap();
     assert_eq!(
         routed(store, Provider::Stripe, "portal-2").await,
-        Some(stripe)
+        vec![stripe]
     );
     assert_eq!(
         routed(store, Provider::Hubspot, "portal-2").await,
-        Some(moved.clone())
+        vec![moved.clone()]
     );
-    assert_eq!(store.list_connections(&t).await.unwrap(), vec![moved]);
+    assert_eq!(
+        store.list_connections(&t).await.unwrap(),
+        vec![moved.clone()]
+    );
+
+    // another tenant connecting the same portal adds its route and takes none away
+    let mut other_tenant = Connection::new(tenant("tenant-c"), Provider::Hubspot, T0);
+    other_tenant.account_id = Some(portal("portal-2"));
+    other_tenant.status = ConnectionStatus::Connected;
+    let other_tenant = store.put_connection(&other_tenant).await.unwrap();
+    let both = routed(store, Provider::Hubspot, "portal-2").await;
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert!(both.contains(&moved) && both.contains(&other_tenant));
+
+    // a newer connection of the tenant claims the portal; the older one, disconnected
+    // afterwards, takes nothing with it
+    let mut newer = Connection::new(t.clone(), Provider::Hubspot, T0);
+    newer.account_id = Some(portal("portal-2"));
+    newer.status = ConnectionStatus::Connected;
+    let newer = store.put_connection(&newer).await.unwrap();
+    let mut older = moved.clone();
+    older.status = ConnectionStatus::Disconnected;
+    store.put_connection(&older).await.unwrap();
+    let routes = routed(store, Provider::Hubspot, "portal-2").await;
+    assert_eq!(routes.len(), 2, "{routes:?}");
+    assert!(routes.contains(&newer) && routes.contains(&other_tenant));
+
+    // a Disconnected connection is never routed
+    let mut gone = other_tenant.clone();
+    gone.status = ConnectionStatus::Disconnected;
+    store.put_connection(&gone).await.unwrap();
+    assert_eq!(
+        routed(store, Provider::Hubspot, "portal-2").await,
+        vec![newer]
+    );
 }
 
 pub async fn every_connection_of_every_tenant_is_listed_once(store: &dyn Store) {

@@ -167,8 +167,18 @@ pub fn all_connections_sort(tenant: &TenantId, id: &ConnectionId) -> String {
     format!("{TENANT}{tenant}#{CONN}{id}")
 }
 
-pub fn account_route(provider: Provider, account: &ProviderAccountId) -> Key {
-    Key::new(format!("{ROUTE}{provider}#{account}"), SK_ROUTE)
+/// One tenant's route for a provider account; the account's partition holds every
+/// tenant's, so one tenant connecting an account never takes another's.
+pub fn account_route(provider: Provider, account: &ProviderAccountId, tenant: &TenantId) -> Key {
+    Key {
+        pk: account_routes(provider, account),
+        sk: format!("{SK_ROUTE}#{tenant}"),
+    }
+}
+
+/// The partition of every tenant's route for one provider account.
+pub fn account_routes(provider: Provider, account: &ProviderAccountId) -> String {
+    format!("{ROUTE}{provider}#{account}")
 }
 
 // ---- customers

@@ -1,7 +1,7 @@
 //! Tenants, connections and the `(provider, account)` routing items.
 
 use connector::ports::{Page, PageRequest, StoreError, StoreResult};
-use connector::{Connection, Provider, ProviderAccountId, Tenant, TenantId};
+use connector::{Connection, ConnectionStatus, Provider, ProviderAccountId, Tenant, TenantId};
 
 use super::item::{self, ItemBuilder};
 use super::keys::{self, SHARDS};
@@ -35,13 +35,19 @@ pub async fn put_connection(
         )
         .build();
     let condition = Condition::version_is(connection.version);
-    let written = match &stored.account_id {
+    let claims = stored
+        .account_id
+        .as_ref()
+        .filter(|_| stored.status != ConnectionStatus::Disconnected);
+    let written = match claims {
         None => store.put_item(item, Some(condition)).await?,
         Some(account) => {
             // The route is only a pointer: readers check that the connection still names
-            // this account, so a route left behind by an account change is harmless.
+            // this account and is not Disconnected, so a route left behind by an account
+            // change or a disconnect is harmless, and a disconnect never takes the route
+            // from the connection that claimed it after.
             let route = ItemBuilder::new(
-                &keys::account_route(stored.provider, account),
+                &keys::account_route(stored.provider, account, &stored.tenant_id),
                 keys::TYPE_ROUTE,
             )
             .string(keys::TENANT_ID, stored.tenant_id.as_str())
@@ -76,23 +82,28 @@ pub async fn list_connections(
         .collect()
 }
 
-pub async fn find_connection_by_account(
+pub async fn find_connections_by_account(
     store: &DynamoStore,
     provider: Provider,
     account: &ProviderAccountId,
-) -> StoreResult<Option<Connection>> {
-    let Some(route) = store
-        .get_item(&keys::account_route(provider, account))
-        .await?
-    else {
-        return Ok(None);
-    };
-    let tenant = TenantId::parse(item::required_string(&route, keys::TENANT_ID)?)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let id = connector::ConnectionId::parse(item::required_string(&route, keys::CONNECTION_ID)?)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let connection: Option<Connection> = store.get_body(&keys::connection(&tenant, &id)).await?;
-    Ok(connection.filter(|c| c.provider == provider && c.account_id.as_ref() == Some(account)))
+) -> StoreResult<Vec<Connection>> {
+    let part = Partition::table(keys::account_routes(provider, account), keys::SK_ROUTE);
+    let mut found = Vec::new();
+    for route in query::fetch_all(&store.client, store.table(), &part).await? {
+        let tenant = TenantId::parse(item::required_string(&route, keys::TENANT_ID)?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let id =
+            connector::ConnectionId::parse(item::required_string(&route, keys::CONNECTION_ID)?)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let connection: Option<Connection> =
+            store.get_body(&keys::connection(&tenant, &id)).await?;
+        found.extend(connection.filter(|c| {
+            c.provider == provider
+                && c.account_id.as_ref() == Some(account)
+                && c.status != ConnectionStatus::Disconnected
+        }));
+    }
+    Ok(found)
 }
 
 pub async fn list_all_connections(

@@ -1,6 +1,8 @@
 //! Tenants, connections and the provider-account routing of connections.
 
-use connector::model::{Connection, ConnectionId, Provider, ProviderAccountId, Tenant, TenantId};
+use connector::model::{
+    Connection, ConnectionId, ConnectionStatus, Provider, ProviderAccountId, Tenant, TenantId,
+};
 use connector::ports::{Page, PageRequest, StoreResult};
 use rusqlite::{Connection as Db, TransactionBehavior, params};
 
@@ -43,7 +45,8 @@ pub(super) fn get_connection(
 }
 
 /// Writes the connection and its routing entry together. A route points at the
-/// connection that last claimed the account.
+/// connection of its tenant that last claimed the account; a Disconnected connection
+/// claims nothing and drops only a route that points at itself.
 pub(super) fn put_connection(db: &mut Db, mut connection: Connection) -> StoreResult<Connection> {
     let tx = db
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -65,17 +68,22 @@ pub(super) fn put_connection(db: &mut Db, mut connection: Connection) -> StoreRe
     .execute(params![tenant, id, version, encode(&connection)?])
     .db()?;
     tx.prepare_cached(
-        "DELETE FROM store_connection_routes WHERE tenant_id = ?1 AND connection_id = ?2",
+        "DELETE FROM store_account_routes INDEXED BY store_account_routes_by_connection
+         WHERE tenant_id = ?1 AND connection_id = ?2",
     )
     .db()?
     .execute([tenant, id])
     .db()?;
-    if let Some(account) = &connection.account_id {
+    let claims = connection
+        .account_id
+        .as_ref()
+        .filter(|_| connection.status != ConnectionStatus::Disconnected);
+    if let Some(account) = claims {
         tx.prepare_cached(
-            "INSERT INTO store_connection_routes (provider, account_id, tenant_id, connection_id)
+            "INSERT INTO store_account_routes (provider, account_id, tenant_id, connection_id)
              VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (provider, account_id) DO UPDATE SET
-                 tenant_id = excluded.tenant_id, connection_id = excluded.connection_id",
+             ON CONFLICT (provider, account_id, tenant_id) DO UPDATE SET
+                 connection_id = excluded.connection_id",
         )
         .db()?
         .execute([connection.provider.as_str(), account.as_str(), tenant, id])
@@ -94,19 +102,24 @@ pub(super) fn list_connections(db: &mut Db, tenant: &TenantId) -> StoreResult<Ve
     )
 }
 
-pub(super) fn find_connection_by_account(
+pub(super) fn find_connections_by_account(
     db: &mut Db,
     provider: Provider,
     account: &ProviderAccountId,
-) -> StoreResult<Option<Connection>> {
-    query_one(
+) -> StoreResult<Vec<Connection>> {
+    let routed: Vec<Connection> = query_all(
         db,
         "connection",
-        "SELECT c.body FROM store_connection_routes r
+        "SELECT c.body FROM store_account_routes r
          JOIN store_connections c ON c.tenant_id = r.tenant_id AND c.id = r.connection_id
-         WHERE r.provider = ?1 AND r.account_id = ?2",
+         WHERE r.provider = ?1 AND r.account_id = ?2
+         ORDER BY r.tenant_id",
         [provider.as_str(), account.as_str()],
-    )
+    )?;
+    Ok(routed
+        .into_iter()
+        .filter(|c| c.status != ConnectionStatus::Disconnected)
+        .collect())
 }
 
 /// Every tenant's connections ordered by `(tenant, id)`; the cursor is `tenant#id`.

@@ -22,16 +22,16 @@ CREATE TABLE IF NOT EXISTS store_connections (
     PRIMARY KEY (tenant_id, id)
 ) WITHOUT ROWID;
 
--- Webhook routing: which connection a provider account belongs to.
-CREATE TABLE IF NOT EXISTS store_connection_routes (
+-- Webhook routing: in each tenant, the connection that claimed a provider account.
+CREATE TABLE IF NOT EXISTS store_account_routes (
     provider      TEXT NOT NULL,
     account_id    TEXT NOT NULL,
     tenant_id     TEXT NOT NULL,
     connection_id TEXT NOT NULL,
-    PRIMARY KEY (provider, account_id)
+    PRIMARY KEY (provider, account_id, tenant_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS store_connection_routes_by_connection
-    ON store_connection_routes (tenant_id, connection_id);
+CREATE INDEX IF NOT EXISTS store_account_routes_by_connection
+    ON store_account_routes (tenant_id, connection_id);
 
 CREATE TABLE IF NOT EXISTS store_customers (
     tenant_id       TEXT NOT NULL,

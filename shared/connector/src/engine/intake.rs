@@ -29,7 +29,7 @@ pub struct IntakeReport {
     pub received: usize,
     pub enqueued: usize,
     pub duplicates: usize,
-    /// Events for accounts no connection is bound to, or whose connection is not Connected.
+    /// Events for accounts no Connected connection is bound to.
     pub unrouted: usize,
 }
 
@@ -41,7 +41,7 @@ impl Engine {
             received: changes.len(),
             ..IntakeReport::default()
         };
-        let mut routes: HashMap<(Provider, ProviderAccountId), Option<Connection>> = HashMap::new();
+        let mut routes: HashMap<(Provider, ProviderAccountId), Vec<Connection>> = HashMap::new();
         let mut jobs = Vec::new();
         let mut fresh_keys = BTreeSet::new();
         let mut queued_objects = BTreeSet::new();
@@ -49,49 +49,55 @@ impl Engine {
             let route_key = (change.provider, change.account.clone());
             if !routes.contains_key(&route_key) {
                 let found = self
-                    .store
-                    .find_connection_by_account(change.provider, &change.account)
+                    .routed_connections(change.provider, &change.account)
                     .await?;
                 routes.insert(route_key.clone(), found);
             }
-            let Some(connection) = routes
+            let connections = routes
                 .get(&route_key)
-                .and_then(Option::as_ref)
-                .filter(|c| c.accepts_jobs())
-            else {
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            if connections.is_empty() {
                 tracing::warn!(provider = %change.provider, account = %change.account, event = %change.event_id, "webhook event for no connected connection: ignored");
                 report.unrouted += 1;
                 continue;
-            };
+            }
             let key = dedupe_key(change.provider, &change.event_id);
-            if fresh_keys.contains(&key) || self.store.event_recorded(&key, now).await? {
-                report.duplicates += 1;
-                continue;
+            // One event can name several records (a merge): all of them are its changes.
+            if !fresh_keys.contains(&key) {
+                if self.store.event_recorded(&key, now).await? {
+                    report.duplicates += 1;
+                    continue;
+                }
+                fresh_keys.insert(key);
             }
-            fresh_keys.insert(key);
-            // A batch often carries several events for one object: one fresh fetch covers them.
-            if !queued_objects.insert((
-                connection.id.clone(),
-                change.object,
-                change.source_id.clone(),
-            )) {
-                continue;
-            }
-            jobs.push(Job::new(
-                connection.tenant_id.clone(),
-                connection.id.clone(),
-                change.provider,
-                JobKind::SyncRecord {
-                    object: change.object,
-                    source_id: change.source_id,
-                    cause: JobCause::Webhook {
-                        event_id: change.event_id,
-                        occurred_at: change.occurred_at,
-                        change: change.change,
+            // Every tenant that connected the account hears of the change.
+            for connection in connections {
+                // A batch often carries several events for one object: one fresh fetch
+                // covers them.
+                if !queued_objects.insert((
+                    connection.id.clone(),
+                    change.object,
+                    change.source_id.clone(),
+                )) {
+                    continue;
+                }
+                jobs.push(Job::new(
+                    connection.tenant_id.clone(),
+                    connection.id.clone(),
+                    change.provider,
+                    JobKind::SyncRecord {
+                        object: change.object,
+                        source_id: change.source_id.clone(),
+                        cause: JobCause::Webhook {
+                            event_id: change.event_id.clone(),
+                            occurred_at: change.occurred_at,
+                            change: change.change,
+                        },
                     },
-                },
-                now,
-            ));
+                    now,
+                ));
+            }
         }
         self.enqueue_records(&jobs).await?;
         // Seen only once queued: an error or a crash before this point leaves the provider's
@@ -105,22 +111,47 @@ impl Engine {
 }
 
 impl Engine {
+    /// Where a provider account's events go: in each tenant that connected it, its
+    /// Connected connection.
+    pub async fn routed_connections(
+        &self,
+        provider: Provider,
+        account: &ProviderAccountId,
+    ) -> Result<Vec<Connection>, EngineError> {
+        Ok(self
+            .store
+            .find_connections_by_account(provider, account)
+            .await?
+            .into_iter()
+            .filter(Connection::accepts_jobs)
+            .collect())
+    }
+
     /// The provider says our access to `account` is gone (Stripe's
-    /// `account.application.deauthorized`): the connection goes to Reauthorize, its jobs
-    /// stop, and the log says `oauth_revoked`. False when no connection is bound to it.
+    /// `account.application.deauthorized`): every connection to it goes to Reauthorize,
+    /// their jobs stop, and each log says `oauth_revoked`. False when none is bound to it.
     pub async fn provider_deauthorized(
         &self,
         provider: Provider,
         account: &ProviderAccountId,
     ) -> Result<bool, EngineError> {
-        let Some(connection) = self
+        let connections = self
             .store
-            .find_connection_by_account(provider, account)
-            .await?
-        else {
-            return Ok(false);
-        };
-        self.apply_refusal(&connection, crate::model::ErrorCode::OauthRevoked)
+            .find_connections_by_account(provider, account)
+            .await?;
+        for connection in &connections {
+            self.deauthorized(connection, account).await?;
+        }
+        Ok(!connections.is_empty())
+    }
+
+    async fn deauthorized(
+        &self,
+        connection: &Connection,
+        account: &ProviderAccountId,
+    ) -> Result<(), EngineError> {
+        let provider = connection.provider;
+        self.apply_refusal(connection, crate::model::ErrorCode::OauthRevoked)
             .await?;
         let mut entry = crate::model::LogEntry::new(
             connection.tenant_id.clone(),
@@ -134,7 +165,7 @@ impl Engine {
             "{provider} account {account} removed our access: connect again"
         ));
         self.log(entry).await;
-        Ok(true)
+        Ok(())
     }
 }
 

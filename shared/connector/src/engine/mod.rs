@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod apply;
 pub mod billing;
+pub mod connect;
 pub mod intake;
 pub mod mapping;
 pub mod matcher;

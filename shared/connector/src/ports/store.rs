@@ -138,7 +138,7 @@ pub const OAUTH_STATE_TTL: std::time::Duration = std::time::Duration::from_secs(
 /// The state store. Every read of an item with an expiry (log rows, dedupe keys, OAuth
 /// state) treats it as absent once `expires_at <= now`, whether or not the backend has
 /// deleted it yet. Every call names its tenant: no call reads across tenants, except the
-/// two that route provider traffic to a tenant (`find_connection_by_account`) and fan out
+/// two that route provider traffic to tenants (`find_connections_by_account`) and fan out
 /// the nightly run (`list_all_connections`).
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -154,15 +154,17 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Option<Connection>>;
     /// Writes `connection` if the stored version equals `connection.version` (0: must not
     /// exist) and returns it with the bumped version. Also maintains the
-    /// `(provider, account_id)` routing entry.
+    /// `(provider, account, tenant)` routing entry: a connection that is not Disconnected
+    /// claims its account in its tenant; other tenants' routes are never touched.
     async fn put_connection(&self, connection: &Connection) -> StoreResult<Connection>;
     async fn list_connections(&self, tenant: &TenantId) -> StoreResult<Vec<Connection>>;
-    /// The connection bound to a provider account (webhook routing).
-    async fn find_connection_by_account(
+    /// Webhook routing: in every tenant that has one, the connection that last claimed the
+    /// account and is not Disconnected (at most one per tenant).
+    async fn find_connections_by_account(
         &self,
         provider: Provider,
         account: &ProviderAccountId,
-    ) -> StoreResult<Option<Connection>>;
+    ) -> StoreResult<Vec<Connection>>;
     /// Every connection of every tenant, paged (the nightly fan-out).
     async fn list_all_connections(&self, page: PageRequest) -> StoreResult<Page<Connection>>;
 

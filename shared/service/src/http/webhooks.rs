@@ -190,20 +190,20 @@ async fn stripe_connect(
             "an event of the platform account itself, not of a connected account",
         ));
     };
-    let connection = app
+    let connections = app
         .engine
-        .store
-        .find_connection_by_account(Provider::Stripe, &account)
+        .routed_connections(Provider::Stripe, &account)
         .await
         .map_err(|e| redeliver(&e))?;
-    let Some(connection) = connection.filter(Connection::accepts_jobs) else {
+    // Intake reaches every tenant that connected the account; one of them judges the mode.
+    let Some(connection) = connections.first() else {
         return Ok(answer(
             &event,
             Outcome::Unrouted,
             format!("no connected Stripe connection for account {account}"),
         ));
     };
-    handle_stripe_event(&app, stripe, event, account, &connection).await
+    handle_stripe_event(&app, stripe, event, account, connection).await
 }
 
 /// An API-key connection's own endpoint, verified with that connection's secret.
@@ -271,13 +271,12 @@ async fn stripe_account(
         ));
     }
     // Intake routes by account: make sure the account still leads to this connection.
-    let route = app
+    let routes = app
         .engine
-        .store
-        .find_connection_by_account(Provider::Stripe, &account)
+        .routed_connections(Provider::Stripe, &account)
         .await
         .map_err(|e| redeliver(&e))?;
-    if route.as_ref().map(|c| &c.id) != Some(&connection.id) {
+    if !routes.iter().any(|c| c.id == connection.id) {
         return Ok(answer(
             &event,
             Outcome::Unrouted,

@@ -1,0 +1,84 @@
+//! Connecting a connection once the provider has authorized it (OAuth callback or a pasted
+//! API key): one active connection per provider account per tenant.
+
+use super::Engine;
+use super::admin::{AdminError, AdminResult};
+use super::reconcile::StartError;
+use crate::model::{
+    Connection, ConnectionFlags, ConnectionId, ConnectionStatus, LogEntry, LogStatus,
+    ProviderAccountId, SealedCredentials, SyncTrigger, TenantId, Timestamp,
+};
+
+/// What a successful authorization produced, whichever way it was obtained.
+#[derive(Clone, Debug)]
+pub struct Authorized {
+    /// Webhooks are routed to the connection by it, and its links are keyed by it.
+    pub account_id: ProviderAccountId,
+    pub scopes: Vec<String>,
+    pub credentials: SealedCredentials,
+}
+
+impl Engine {
+    /// Stores the credentials, sets the connection Connected (clearing its warnings) and
+    /// starts the initial sync (one already running is fine). Any other connection of the
+    /// tenant to the same account is superseded: it becomes Disconnected, so webhooks and
+    /// passes have one connection per account to go to, and the links it wrote (keyed by
+    /// the account) carry on under this one. Other tenants' connections are untouched.
+    pub async fn connect(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        authorized: Authorized,
+    ) -> AdminResult<Connection> {
+        let connection = self
+            .update_connection(tenant, id, |c| {
+                c.status = ConnectionStatus::Connected;
+                c.account_id = Some(authorized.account_id.clone());
+                c.scopes = authorized.scopes.clone();
+                c.credentials = Some(authorized.credentials.clone());
+                c.flags = ConnectionFlags::default();
+                true
+            })
+            .await?
+            .ok_or(AdminError::NotFound("connection"))?;
+        self.supersede_others(&connection).await?;
+        match self
+            .start_sync(&connection, SyncTrigger::Initial, false)
+            .await
+        {
+            Ok(_) | Err(StartError::AlreadyRunning(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(connection)
+    }
+
+    async fn supersede_others(&self, current: &Connection) -> AdminResult<()> {
+        let others = self.store.list_connections(&current.tenant_id).await?;
+        for other in others.into_iter().filter(|o| {
+            o.id != current.id
+                && o.provider == current.provider
+                && o.account_id == current.account_id
+                && o.status != ConnectionStatus::Disconnected
+        }) {
+            self.update_connection(&other.tenant_id, &other.id, |c| {
+                c.status = ConnectionStatus::Disconnected;
+                c.credentials = None;
+                true
+            })
+            .await?;
+            let mut entry = LogEntry::new(
+                other.tenant_id.clone(),
+                other.id.clone(),
+                other.provider,
+                LogStatus::Unchanged,
+                Timestamp::now(),
+            );
+            entry.message = Some(format!(
+                "disconnected: connection {} now connects the same {} account",
+                current.id, current.provider
+            ));
+            self.log(entry).await;
+        }
+        Ok(())
+    }
+}
