@@ -6,3 +6,4 @@ mod conformance_store;
 mod e2e_hubspot;
 mod e2e_stripe;
 mod engine_intake;
+mod simulation;

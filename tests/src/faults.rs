@@ -31,6 +31,11 @@ impl Faults {
         self.lock_planned().insert(operation, skip);
     }
 
+    /// No more planned faults.
+    pub fn clear(&self) {
+        self.lock_planned().clear();
+    }
+
     /// How many faults were injected so far.
     pub fn injected(&self) -> usize {
         *self.injected.lock().unwrap_or_else(|p| p.into_inner())

@@ -6,3 +6,4 @@ pub mod adapters;
 pub mod conformance;
 pub mod faults;
 pub mod moto;
+pub mod sim;

@@ -164,6 +164,16 @@ pub(crate) fn new_link(
     }
 }
 
+/// The provider answered a read of `asked` with another record: `asked` was merged into
+/// it (perhaps through a chain of merges the survivor does not list), so the survivor's
+/// write must also settle `asked`'s link.
+pub fn answering_for(asked: &SourceId, mut record: SourceRecord) -> SourceRecord {
+    if record.id != *asked && !record.merged_from.contains(asked) {
+        record.merged_from.push(asked.clone());
+    }
+    record
+}
+
 /// Any record, fresh from the provider, to what it mirrors into. `in_filter` matters for
 /// companies only (the company filter).
 pub async fn apply_record(

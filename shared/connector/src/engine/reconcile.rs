@@ -601,6 +601,7 @@ impl Engine {
                     }
                     // Merged away at the provider: the survivor takes over the link.
                     (None, Fetched::Found(record)) if record.id != asked => {
+                        let record = apply::answering_for(&asked, record);
                         let result = apply::apply_record(&ctx, &record, true).await;
                         self.count(
                             connection,

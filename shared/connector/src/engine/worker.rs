@@ -101,6 +101,7 @@ impl Engine {
                 apply::apply_gone(&ctx, kind, source_id, ArchiveReason::SourceDeleted).await
             }
             Some(Fetched::Found(record)) => {
+                let record = apply::answering_for(source_id, record);
                 let in_filter = if record.kind == ObjectKind::Company {
                     let members = provider
                         .filter_members(connection, std::slice::from_ref(&record.id))

@@ -1,0 +1,403 @@
+//! A simulated HubSpot portal behind the engine's provider trait: companies with versions,
+//! soft deletes, restores and merges, lists and lifecycle stages for the company filter,
+//! and provider faults (5xx, 429 with and without Retry-After) drawn from the seed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use connector::provider::{
+    Fetched, PropertySchema, ProviderError, ProviderResult, SourcePage, SourceProvider,
+    SourceRecord,
+};
+use connector::{
+    CompanyFilter, Connection, ErrorCode, FilterChoice, FilterChoices, ObjectKind, Provider,
+    ProviderAccountId, SourceId, SourceVersion,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Records per listing page: small, so passes span many pages and checkpoints.
+const PAGE: usize = 7;
+pub const STAGES: [&str; 3] = ["lead", "opportunity", "customer"];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimCompany {
+    pub name: String,
+    pub domain: String,
+    pub stage: &'static str,
+    pub version: i64,
+    pub deleted: bool,
+    pub merged_into: Option<u64>,
+    pub merged_from: Vec<u64>,
+}
+
+impl SimCompany {
+    pub fn alive(&self) -> bool {
+        !self.deleted && self.merged_into.is_none()
+    }
+}
+
+struct State {
+    clock: i64,
+    next_id: u64,
+    companies: BTreeMap<u64, SimCompany>,
+    lists: BTreeMap<String, BTreeSet<u64>>,
+    fault_rate: f64,
+    rng: StdRng,
+    faults_injected: u64,
+}
+
+pub struct Portal {
+    pub account: ProviderAccountId,
+    state: Mutex<State>,
+}
+
+impl Portal {
+    pub fn new(account: &str, seed: u64) -> Self {
+        Self {
+            account: ProviderAccountId::parse(account).expect("a portal id"),
+            state: Mutex::new(State {
+                clock: 1_000_000,
+                next_id: 100,
+                companies: BTreeMap::new(),
+                lists: BTreeMap::new(),
+                fault_rate: 0.0,
+                rng: StdRng::seed_from_u64(seed ^ 0x5eed_9a7e),
+                faults_injected: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_fault_rate(&self, rate: f64) {
+        self.lock().fault_rate = rate;
+    }
+
+    pub fn faults_injected(&self) -> u64 {
+        self.lock().faults_injected
+    }
+
+    pub fn companies(&self) -> BTreeMap<u64, SimCompany> {
+        self.lock().companies.clone()
+    }
+
+    pub fn lists(&self) -> BTreeMap<String, BTreeSet<u64>> {
+        self.lock().lists.clone()
+    }
+
+    pub fn create(&self) -> u64 {
+        let mut s = self.lock();
+        s.clock += 1_000;
+        let id = s.next_id;
+        s.next_id += 1;
+        let stage = STAGES[(id % 3) as usize];
+        let version = s.clock;
+        s.companies.insert(
+            id,
+            SimCompany {
+                name: format!("Company {id}"),
+                domain: format!("c{id}.example.com"),
+                stage,
+                version,
+                deleted: false,
+                merged_into: None,
+                merged_from: Vec::new(),
+            },
+        );
+        id
+    }
+
+    /// Applies `change` to company `id` when it is alive; false when it is not.
+    fn touch(&self, id: u64, change: impl FnOnce(&mut SimCompany)) -> bool {
+        let mut s = self.lock();
+        s.clock += 1_000;
+        let now = s.clock;
+        match s.companies.get_mut(&id) {
+            Some(c) if c.alive() => {
+                change(c);
+                c.version = now;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn rename(&self, id: u64, revision: u64) -> bool {
+        self.touch(id, |c| c.name = format!("Company {id} rev {revision}"))
+    }
+
+    pub fn set_stage(&self, id: u64, stage: &'static str) -> bool {
+        self.touch(id, |c| c.stage = stage)
+    }
+
+    pub fn delete(&self, id: u64) -> bool {
+        self.touch(id, |c| c.deleted = true)
+    }
+
+    pub fn restore(&self, id: u64) -> bool {
+        let mut s = self.lock();
+        s.clock += 1_000;
+        let now = s.clock;
+        match s.companies.get_mut(&id) {
+            Some(c) if c.deleted && c.merged_into.is_none() => {
+                c.deleted = false;
+                c.version = now;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Merges `loser` into `survivor` (both alive); the loser never comes back.
+    pub fn merge(&self, survivor: u64, loser: u64) -> bool {
+        let mut s = self.lock();
+        let alive = |s: &State, id| s.companies.get(&id).is_some_and(SimCompany::alive);
+        if survivor == loser || !alive(&s, survivor) || !alive(&s, loser) {
+            return false;
+        }
+        s.clock += 1_000;
+        let now = s.clock;
+        if let Some(l) = s.companies.get_mut(&loser) {
+            l.merged_into = Some(survivor);
+            l.version = now;
+        }
+        if let Some(w) = s.companies.get_mut(&survivor) {
+            w.merged_from.push(loser);
+            w.version = now;
+        }
+        for members in s.lists.values_mut() {
+            members.remove(&loser);
+        }
+        true
+    }
+
+    pub fn create_list(&self, members: BTreeSet<u64>) -> String {
+        let mut s = self.lock();
+        let id = (1 + s.lists.len() as u64 * 7).to_string();
+        s.lists.insert(id.clone(), members);
+        id
+    }
+
+    pub fn move_in_list(&self, list: &str, id: u64, member: bool) {
+        let mut s = self.lock();
+        if let Some(members) = s.lists.get_mut(list) {
+            if member {
+                members.insert(id);
+            } else {
+                members.remove(&id);
+            }
+        }
+    }
+
+    pub fn delete_list(&self, list: &str) -> bool {
+        self.lock().lists.remove(list).is_some()
+    }
+
+    /// Whether a company passes `filter`, as HubSpot would answer; `None` when the filter
+    /// names a list the portal does not have.
+    pub fn passes(&self, filter: &CompanyFilter, id: u64) -> Option<bool> {
+        let s = self.lock();
+        let company = s.companies.get(&id)?;
+        match filter {
+            CompanyFilter::All => Some(true),
+            CompanyFilter::List { list_id } => s.lists.get(list_id).map(|m| m.contains(&id)),
+            CompanyFilter::LifecycleStage { stages } => {
+                Some(stages.iter().any(|st| st == company.stage))
+            }
+            CompanyFilter::Pipeline { .. } => Some(false),
+        }
+    }
+
+    /// A provider fault, when the seed says this call gets one.
+    fn fault(&self) -> ProviderResult<()> {
+        let mut s = self.lock();
+        let rate = s.fault_rate;
+        if rate <= 0.0 || !s.rng.gen_bool(rate) {
+            return Ok(());
+        }
+        s.faults_injected += 1;
+        let mut error = match s.rng.gen_range(0..3) {
+            0 => ProviderError::new(ErrorCode::ProviderUnavailable, "simulated 502"),
+            1 => {
+                let mut e = ProviderError::new(ErrorCode::RateLimited, "simulated 429");
+                e.retry_after = Some(Duration::from_secs(1));
+                e
+            }
+            _ => ProviderError::new(ErrorCode::RateLimited, "simulated 429, no Retry-After"),
+        };
+        error.status = Some(if error.code == ErrorCode::RateLimited {
+            429
+        } else {
+            502
+        });
+        Err(error)
+    }
+
+    fn record(id: u64, c: &SimCompany) -> SourceRecord {
+        let mut properties = BTreeMap::new();
+        properties.insert("name".to_owned(), Some(c.name.clone()));
+        properties.insert("domain".to_owned(), Some(c.domain.clone()));
+        properties.insert("lifecyclestage".to_owned(), Some(c.stage.to_owned()));
+        SourceRecord {
+            kind: ObjectKind::Company,
+            id: source_id(id),
+            version: SourceVersion(c.version),
+            archived: c.deleted,
+            properties,
+            associated_companies: Vec::new(),
+            merged_from: c.merged_from.iter().map(|m| source_id(*m)).collect(),
+        }
+    }
+}
+
+pub fn source_id(id: u64) -> SourceId {
+    SourceId::parse(id.to_string()).expect("a number is an id")
+}
+
+fn company_number(id: &SourceId) -> Option<u64> {
+    id.as_str().parse().ok()
+}
+
+#[async_trait]
+impl SourceProvider for Portal {
+    fn provider(&self) -> Provider {
+        Provider::Hubspot
+    }
+
+    async fn list_page(
+        &self,
+        _connection: &Connection,
+        kind: ObjectKind,
+        _properties: &[&str],
+        cursor: Option<&str>,
+    ) -> ProviderResult<SourcePage> {
+        self.fault()?;
+        if kind != ObjectKind::Company {
+            return Ok(SourcePage {
+                records: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let after: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let s = self.lock();
+        let page: Vec<SourceRecord> = s
+            .companies
+            .range(after + 1..)
+            .filter(|(_, c)| c.alive())
+            .take(PAGE + 1)
+            .map(|(id, c)| Self::record(*id, c))
+            .collect();
+        let more = page.len() > PAGE;
+        let records: Vec<SourceRecord> = page.into_iter().take(PAGE).collect();
+        let next_cursor = more
+            .then(|| records.last().map(|r| r.id.to_string()))
+            .flatten();
+        Ok(SourcePage {
+            records,
+            next_cursor,
+        })
+    }
+
+    async fn fetch(
+        &self,
+        _connection: &Connection,
+        kind: ObjectKind,
+        ids: &[SourceId],
+        _properties: &[&str],
+    ) -> ProviderResult<Vec<(SourceId, Fetched)>> {
+        self.fault()?;
+        let s = self.lock();
+        Ok(ids
+            .iter()
+            .map(|asked| {
+                let found = company_number(asked)
+                    .filter(|_| kind == ObjectKind::Company)
+                    .and_then(|mut n| {
+                        // A merged-away id answers with its survivor, as HubSpot does.
+                        for _ in 0..8 {
+                            match s.companies.get(&n)?.merged_into {
+                                Some(next) => n = next,
+                                None => break,
+                            }
+                        }
+                        s.companies.get(&n).map(|c| Self::record(n, c))
+                    });
+                (asked.clone(), found.map_or(Fetched::Gone, Fetched::Found))
+            })
+            .collect())
+    }
+
+    async fn filter_members(
+        &self,
+        connection: &Connection,
+        ids: &[SourceId],
+    ) -> ProviderResult<BTreeMap<SourceId, bool>> {
+        self.fault()?;
+        let mut out = BTreeMap::new();
+        for id in ids {
+            let member = match company_number(id) {
+                Some(n) => self.passes(&connection.company_filter, n).ok_or_else(|| {
+                    ProviderError::new(
+                        ErrorCode::FilterInvalid,
+                        "the company filter's list no longer exists",
+                    )
+                })?,
+                None => false,
+            };
+            out.insert(id.clone(), member);
+        }
+        Ok(out)
+    }
+
+    async fn filter_choices(&self, _connection: &Connection) -> ProviderResult<FilterChoices> {
+        let s = self.lock();
+        Ok(FilterChoices {
+            lists: s
+                .lists
+                .keys()
+                .map(|id| FilterChoice {
+                    id: id.clone(),
+                    label: format!("List {id}"),
+                })
+                .collect(),
+            lifecycle_stages: STAGES
+                .iter()
+                .map(|st| FilterChoice {
+                    id: (*st).to_owned(),
+                    label: st.to_uppercase(),
+                })
+                .collect(),
+            pipelines: Vec::new(),
+        })
+    }
+
+    async fn properties(
+        &self,
+        _connection: &Connection,
+        kind: ObjectKind,
+    ) -> ProviderResult<Vec<PropertySchema>> {
+        let schema = |name: &str, ty: &str| PropertySchema {
+            name: name.to_owned(),
+            property_type: ty.to_owned(),
+            label: None,
+        };
+        Ok(match kind {
+            ObjectKind::Company => vec![
+                schema("name", "string"),
+                schema("domain", "string"),
+                schema("hubspot_owner_id", "enumeration"),
+                schema("annualrevenue", "number"),
+                schema("lifecyclestage", "enumeration"),
+            ],
+            _ => ["email", "firstname", "lastname", "phone", "jobtitle"]
+                .iter()
+                .map(|n| schema(n, "string"))
+                .collect(),
+        })
+    }
+}
