@@ -916,7 +916,7 @@ async fn a_foreign_tenants_id_gets_404_never_data() {
     let (stack, connection) = stack(3, 0).await;
     let company = linked_ids(&stack, &connection, ObjectKind::Company).await[0].clone();
     let customer = customer_of(&stack, &company).await.unwrap();
-    let other = stack.app.admin_auth.issue(
+    let other = stack.app.admin_auth.as_ref().unwrap().issue(
         &TenantId::parse("other").unwrap(),
         Timestamp::now().plus(Duration::from_secs(3600)),
     );

@@ -128,7 +128,7 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
             base_url: Some(sandbox.base_url()),
         }),
         token_key: Secret::new(random_key()),
-        admin_secret: Secret::new(random_key()),
+        admin_secret: Some(Secret::new(random_key())),
         public_base_url: Some(base_url.clone()),
         mass_archive_share: None,
         stripe: stripe
@@ -167,10 +167,14 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
     }
     let app = Arc::new(app);
     let tenant = TenantId::parse(options.tenant.clone())?;
-    let admin_token = app.admin_auth.issue(
-        &tenant,
-        Timestamp::now().plus(Duration::from_secs(30 * 24 * 3600)),
-    );
+    let admin_token = app
+        .admin_auth
+        .as_ref()
+        .context("the local stack always has an admin secret")?
+        .issue(
+            &tenant,
+            Timestamp::now().plus(Duration::from_secs(30 * 24 * 3600)),
+        );
     let router = sync_service::http::router(app.clone());
     let mut tasks = vec![tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {

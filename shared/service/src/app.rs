@@ -18,7 +18,8 @@ pub struct App {
     /// Signing secrets of the platform's Connect webhook endpoint (rotation: any may match).
     /// API-key connections keep their own, sealed in their credentials.
     pub stripe_webhook_secrets: Vec<Secret>,
-    pub admin_auth: AdminAuth,
+    /// Only the admin API's process holds the admin token secret.
+    pub admin_auth: Option<AdminAuth>,
     /// The public base URL the providers call (`https://api.example.com`): webhook
     /// signatures cover the full URL. When unset it is rebuilt from the request's headers.
     pub public_base_url: Option<String>,

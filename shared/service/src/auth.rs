@@ -19,6 +19,8 @@ pub enum AuthError {
     Expired,
     #[error("bad token signature")]
     BadSignature,
+    #[error("this deployment's admin API has no token secret (ADMIN_TOKEN_SECRET)")]
+    NotConfigured,
 }
 
 #[derive(Clone)]

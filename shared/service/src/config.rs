@@ -52,14 +52,17 @@ pub struct StripeSettings {
     pub mrr_policy: MrrPolicy,
 }
 
+/// An admin token secret shorter than this is refused at start: it is an HMAC key.
+pub const MIN_ADMIN_SECRET_BYTES: usize = 32;
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub hubspot: Option<HubSpotSettings>,
     pub stripe: Option<StripeSettings>,
     /// AES-256-GCM key for tokens at rest, base64 (on AWS resolved from Secrets Manager).
     pub token_key: Secret,
-    /// Signs admin API tokens.
-    pub admin_secret: Secret,
+    /// Signs admin API tokens; only the admin API holds it (at least 32 bytes).
+    pub admin_secret: Option<Secret>,
     pub public_base_url: Option<String>,
     pub mass_archive_share: Option<f64>,
 }
@@ -97,7 +100,20 @@ impl Config {
             hubspot,
             stripe,
             token_key: Secret::new(need("TOKEN_ENCRYPTION_KEY")?),
-            admin_secret: Secret::new(need("ADMIN_TOKEN_SECRET")?),
+            admin_secret: get("ADMIN_TOKEN_SECRET")
+                .map(|raw| {
+                    if raw.len() < MIN_ADMIN_SECRET_BYTES {
+                        return Err(ConfigError::Invalid {
+                            name: "ADMIN_TOKEN_SECRET",
+                            reason: format!(
+                                "{} bytes; an HMAC key of at least {MIN_ADMIN_SECRET_BYTES} is needed",
+                                raw.len()
+                            ),
+                        });
+                    }
+                    Ok(Secret::new(raw))
+                })
+                .transpose()?,
             public_base_url: get("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
             mass_archive_share,
         })
@@ -173,7 +189,7 @@ impl Config {
                 .as_ref()
                 .map(|s| s.webhook_secrets.clone())
                 .unwrap_or_default(),
-            admin_auth: AdminAuth::new(self.admin_secret.clone()),
+            admin_auth: self.admin_secret.clone().map(AdminAuth::new),
             public_base_url: self.public_base_url.clone(),
         })
     }
@@ -284,16 +300,27 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    const ADMIN_SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_short_admin_secret_is_refused_and_a_missing_one_means_no_admin_api() {
+        let short = config_of(&[("ADMIN_TOKEN_SECRET", "too-short")]).unwrap_err();
+        assert!(short.to_string().contains("ADMIN_TOKEN_SECRET"), "{short}");
+        let env: HashMap<&str, &str> = HashMap::from([("TOKEN_ENCRYPTION_KEY", "k")]);
+        let config = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert!(config.admin_secret.is_none());
+    }
+
     #[test]
     fn a_missing_variable_is_named() {
-        let env: HashMap<&str, &str> = HashMap::from([("ADMIN_TOKEN_SECRET", "s")]);
+        let env: HashMap<&str, &str> = HashMap::from([("ADMIN_TOKEN_SECRET", ADMIN_SECRET)]);
         let err = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap_err();
         assert_eq!(
             err.to_string(),
             "environment variable TOKEN_ENCRYPTION_KEY is not set"
         );
         let env: HashMap<&str, &str> = HashMap::from([
-            ("ADMIN_TOKEN_SECRET", "s"),
+            ("ADMIN_TOKEN_SECRET", ADMIN_SECRET),
             ("TOKEN_ENCRYPTION_KEY", "k"),
             ("HUBSPOT_CLIENT_ID", "id"),
         ]);
@@ -305,8 +332,10 @@ mod tests {
     }
 
     fn config_of(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let mut env: HashMap<&str, &str> =
-            HashMap::from([("ADMIN_TOKEN_SECRET", "s"), ("TOKEN_ENCRYPTION_KEY", "k")]);
+        let mut env: HashMap<&str, &str> = HashMap::from([
+            ("ADMIN_TOKEN_SECRET", ADMIN_SECRET),
+            ("TOKEN_ENCRYPTION_KEY", "k"),
+        ]);
         env.extend(pairs.iter().copied());
         Config::from_lookup(|k| env.get(k).map(|v| v.to_string()))
     }
@@ -335,7 +364,7 @@ mod tests {
         assert!(policy.discount_durations.forever && policy.discount_durations.repeating);
         assert!(!policy.discount_durations.once);
         let env: HashMap<&str, &str> = HashMap::from([
-            ("ADMIN_TOKEN_SECRET", "s"),
+            ("ADMIN_TOKEN_SECRET", ADMIN_SECRET),
             ("TOKEN_ENCRYPTION_KEY", "k"),
             ("STRIPE_SECRET_KEY", "sk_test_platform"),
             ("MRR_DISCOUNT_DURATIONS", "sometimes"),
@@ -407,7 +436,7 @@ mod tests {
     #[test]
     fn a_share_outside_zero_to_one_is_refused() {
         let env: HashMap<&str, &str> = HashMap::from([
-            ("ADMIN_TOKEN_SECRET", "s"),
+            ("ADMIN_TOKEN_SECRET", ADMIN_SECRET),
             ("TOKEN_ENCRYPTION_KEY", "k"),
             ("MASS_ARCHIVE_SHARE", "1.5"),
         ]);

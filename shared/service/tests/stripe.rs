@@ -48,7 +48,10 @@ impl Harness {
             .expect("sandbox starts");
         let env: HashMap<&str, String> = HashMap::from([
             ("TOKEN_ENCRYPTION_KEY", token_key()),
-            ("ADMIN_TOKEN_SECRET", "admin-secret".to_owned()),
+            (
+                "ADMIN_TOKEN_SECRET",
+                "admin-secret-of-at-least-32-bytes!".to_owned(),
+            ),
             ("STRIPE_SECRET_KEY", sandbox.secret_key().to_owned()),
             ("STRIPE_CLIENT_ID", OAUTH_CLIENT_ID.to_owned()),
             (
@@ -72,6 +75,8 @@ impl Harness {
         let tenant = TenantId::parse("acme").expect("tenant");
         let token = app
             .admin_auth
+            .as_ref()
+            .expect("the test config has an admin secret")
             .issue(&tenant, Timestamp::now().plus(Duration::from_secs(3600)))
             .expose()
             .to_owned();
@@ -595,7 +600,10 @@ async fn without_stripe_configured_its_routes_answer_not_configured() {
         .expect("sandbox starts");
     let env: HashMap<&str, String> = HashMap::from([
         ("TOKEN_ENCRYPTION_KEY", token_key()),
-        ("ADMIN_TOKEN_SECRET", "admin-secret".to_owned()),
+        (
+            "ADMIN_TOKEN_SECRET",
+            "admin-secret-of-at-least-32-bytes!".to_owned(),
+        ),
     ]);
     let config = Config::from_lookup(|k| env.get(k).cloned()).expect("config");
     let h = Harness::with_config(config, sandbox);

@@ -214,8 +214,19 @@ def test_the_http_api_routes_reach_the_functions_whose_routers_serve_them(templa
         ), f"documented {method} {path} has no API Gateway route"
 
 
+def function_variables(template: dict, binary: str) -> dict:
+    """The environment one function runs with: the globals plus its own."""
+    variables = dict(template["Globals"]["Function"]["Environment"]["Variables"])
+    for fn in functions_of(template).values():
+        if binary_of(fn) == binary:
+            variables.update(fn["Properties"].get("Environment", {}).get("Variables", {}))
+    return variables
+
+
 def test_every_variable_the_service_reads_is_set(template):
-    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    variables = {}
+    for fn in functions_of(template).values():
+        variables.update(function_variables(template, binary_of(fn)))
     read = set()
     for source in ("config.rs", "aws.rs"):
         read.update(re.findall(r'\b(?:need|get)\("([A-Z_]+)"\)', (SERVICE / "src" / source).read_text()))
@@ -226,15 +237,28 @@ def test_every_variable_the_service_reads_is_set(template):
 
 
 def test_secrets_come_from_secrets_manager(template):
-    variables = template["Globals"]["Function"]["Environment"]["Variables"]
-    for name in (
-        "TOKEN_ENCRYPTION_KEY",
-        "ADMIN_TOKEN_SECRET",
-        "HUBSPOT_CLIENT_SECRET",
-        "STRIPE_SECRET_KEY",
-        "STRIPE_WEBHOOK_SECRETS",
+    for binary, name in (
+        ("reconciler", "TOKEN_ENCRYPTION_KEY"),
+        ("admin-api", "ADMIN_TOKEN_SECRET"),
+        ("record-worker", "HUBSPOT_CLIENT_SECRET"),
+        ("record-worker", "STRIPE_SECRET_KEY"),
+        ("webhook-intake", "STRIPE_WEBHOOK_SECRETS"),
     ):
-        assert "{{resolve:secretsmanager:" in repr(variables[name]), name
+        assert "{{resolve:secretsmanager:" in repr(function_variables(template, binary)[name]), name
+
+
+def test_each_function_holds_only_the_secrets_it_uses(template):
+    holders = {
+        "ADMIN_TOKEN_SECRET": {"admin-api"},
+        "STRIPE_WEBHOOK_SECRETS": {"webhook-intake"},
+    }
+    for name, allowed in holders.items():
+        holding = {
+            binary_of(fn)
+            for fn in functions_of(template).values()
+            if name in function_variables(template, binary_of(fn))
+        }
+        assert holding == allowed, f"{name} is held by {sorted(holding)}"
 
 
 def test_the_table_is_the_one_the_dynamodb_adapter_documents(template):

@@ -101,9 +101,8 @@ impl FromRequestParts<Arc<App>> for Tenant {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or(AuthError::Malformed)?;
-        Ok(Tenant(
-            app.admin_auth.verify(token.trim(), Timestamp::now())?,
-        ))
+        let auth = app.admin_auth.as_ref().ok_or(AuthError::NotConfigured)?;
+        Ok(Tenant(auth.verify(token.trim(), Timestamp::now())?))
     }
 }
 

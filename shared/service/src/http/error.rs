@@ -112,7 +112,12 @@ impl From<AdminError> for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
+        match e {
+            AuthError::NotConfigured => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_configured", e.to_string())
+            }
+            _ => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
+        }
     }
 }
 
