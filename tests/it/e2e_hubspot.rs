@@ -485,6 +485,31 @@ async fn a_revoked_token_sets_reauthorize_logs_oauth_revoked_and_reconnect_resum
     })
     .await;
 
+    // No token the sandbox issued shows in what the admin API answers.
+    let tokens = stack.sandbox.issued_tokens();
+    assert!(!tokens.is_empty());
+    let log = get(
+        &stack,
+        &format!("/admin/connections/{connection}/log?limit=100"),
+    )
+    .await;
+    let mut answers = vec![
+        log.to_string(),
+        connection_json(&stack, &connection).await.to_string(),
+    ];
+    for row in log["items"].as_array().unwrap() {
+        let id = row["id"].as_str().unwrap();
+        answers.push(get(&stack, &format!("/admin/log/{id}")).await.to_string());
+    }
+    for token in &tokens {
+        for answer in &answers {
+            assert!(
+                !answer.contains(token.as_str()),
+                "a token leaked into {answer}"
+            );
+        }
+    }
+
     stack.authorize(&connection).await.unwrap();
     assert_eq!(
         connection_json(&stack, &connection).await["status"],

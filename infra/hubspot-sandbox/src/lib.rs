@@ -62,6 +62,7 @@ impl Sandbox {
         Ok(RunningSandbox {
             addr,
             app,
+            shared,
             stop: Some(stop),
             server: Some(server),
             sender,
@@ -73,6 +74,7 @@ impl Sandbox {
 pub struct RunningSandbox {
     addr: SocketAddr,
     app: OAuthAppConfig,
+    shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     sender: JoinHandle<()>,
@@ -91,6 +93,19 @@ impl RunningSandbox {
     /// The installed app (client id and secret, portal id, app id).
     pub fn app(&self) -> &OAuthAppConfig {
         &self.app
+    }
+
+    /// Every access and refresh token this sandbox has issued and still knows: tests look
+    /// for them where tokens must never appear (logs, API answers).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let world = self.shared.lock();
+        world
+            .oauth
+            .access
+            .keys()
+            .chain(world.oauth.refresh.keys())
+            .cloned()
+            .collect()
     }
 
     pub fn control(&self) -> ControlClient {

@@ -76,26 +76,54 @@ impl Call {
         self.query.push((key, value.into()));
         self
     }
+
+    /// The path as logs may show it: a token in the path (the access-token-info call) is
+    /// cut out.
+    pub fn logged_path(&self) -> &str {
+        match self.path.find(TOKEN_PATH) {
+            Some(at) => &self.path[..at + TOKEN_PATH.len()],
+            None => &self.path,
+        }
+    }
 }
+
+/// The one HubSpot path that carries a token.
+const TOKEN_PATH: &str = "/access-tokens/";
 
 /// A 2xx answer.
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
+    pub style: ErrorStyle,
 }
 
 impl Reply {
     pub fn json<T: DeserializeOwned>(&self) -> ProviderResult<T> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            let mut err = error::internal(format!("unexpected HubSpot response shape: {e}"));
+            // An auth endpoint's answer carries tokens: neither it nor the parser's message
+            // (which quotes values) is kept, logged or shown.
+            let mut err = match self.style {
+                ErrorStyle::Api => {
+                    let mut err =
+                        error::internal(format!("unexpected HubSpot response shape: {e}"));
+                    err.body = Some(error::truncate_body(&String::from_utf8_lossy(&self.body)));
+                    err
+                }
+                ErrorStyle::Token => error::internal(format!(
+                    "unexpected HubSpot OAuth response shape (line {}, column {})",
+                    e.line(),
+                    e.column()
+                )),
+            };
             err.status = Some(self.status);
-            err.body = Some(error::truncate_body(&String::from_utf8_lossy(&self.body)));
             err
         })
     }
 }
 
+/// How a call's failures read, and whether its bodies may be kept: `Token` calls (the
+/// OAuth endpoints) answer with tokens, so their bodies are never attached to an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorStyle {
     Api,
@@ -179,7 +207,7 @@ impl Api {
                     let err = error::transport(&e);
                     match self.retry.next_delay(attempt, None) {
                         Some(delay) => {
-                            tracing::debug!(attempt, ?delay, path = %call.path, "HubSpot transport failure, retrying");
+                            tracing::debug!(attempt, ?delay, path = %call.logged_path(), "HubSpot transport failure, retrying");
                             tokio::time::sleep(delay).await;
                             attempt += 1;
                             continue;
@@ -208,14 +236,18 @@ impl Api {
                 }
             };
             if (200..300).contains(&status) {
-                return Ok(Reply { status, body });
+                return Ok(Reply {
+                    status,
+                    body,
+                    style,
+                });
             }
 
             let asked = retry_after(&headers);
             if is_transient(status) {
                 let window = header_u64(&headers, HEADER_INTERVAL_MS).map(Duration::from_millis);
                 if let Some(delay) = self.retry.next_delay(attempt, asked) {
-                    tracing::debug!(attempt, status, ?delay, path = %call.path, "HubSpot asked us to slow down or failed, retrying");
+                    tracing::debug!(attempt, status, ?delay, path = %call.logged_path(), "HubSpot asked us to slow down or failed, retrying");
                     match (status, limiter) {
                         // Every caller of this portal pauses, not only this one.
                         (429, Some(limiter)) => limiter.back_off(key, delay),
@@ -225,20 +257,25 @@ impl Api {
                     continue;
                 }
                 let body = String::from_utf8_lossy(&body);
-                let mut err = match style {
-                    ErrorStyle::Api => error::classify_api(status, &body, asked),
-                    ErrorStyle::Token => error::classify_token(status, &body, asked),
-                };
+                let mut err = classify(style, status, &body, asked);
                 if status == 429 && err.retry_after.is_none() {
                     err.retry_after = Some(window.unwrap_or(self.retry.cap));
                 }
                 return Err(err);
             }
             let body = String::from_utf8_lossy(&body);
-            return Err(match style {
-                ErrorStyle::Api => error::classify_api(status, &body, asked),
-                ErrorStyle::Token => error::classify_token(status, &body, asked),
-            });
+            return Err(classify(style, status, &body, asked));
+        }
+    }
+}
+
+fn classify(style: ErrorStyle, status: u16, body: &str, asked: Option<Duration>) -> ProviderError {
+    match style {
+        ErrorStyle::Api => error::classify_api(status, body, asked),
+        ErrorStyle::Token => {
+            let mut err = error::classify_token(status, body, asked);
+            err.body = None;
+            err
         }
     }
 }
@@ -246,4 +283,45 @@ impl Api {
 /// Whether an error means "this token is not accepted".
 pub fn is_auth_error(e: &ProviderError) -> bool {
     e.status.is_some_and(error::is_auth_failure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_in_the_path_never_reaches_the_logs() {
+        let call = Call::get(
+            "/oauth/v1/access-tokens/CJSP5qf1KhICAQEYs-gDIIGOBii1hQIyGQAf3xBKmlwHjX7OIpuIFEavB2-qYAGQsF4",
+        );
+        assert_eq!(call.logged_path(), "/oauth/v1/access-tokens/");
+        let plain = Call::get("/crm/v3/objects/companies");
+        assert_eq!(plain.logged_path(), "/crm/v3/objects/companies");
+    }
+
+    #[test]
+    fn auth_endpoint_bodies_are_never_kept_on_an_error() {
+        let token_body = br#"{"access_token":"secret-access","refresh_token":"secret-refresh","expires_in":"soon"}"#;
+        let reply = |style| Reply {
+            status: 200,
+            body: token_body.to_vec(),
+            style,
+        };
+        #[derive(Debug, serde::Deserialize)]
+        struct Strict {
+            #[allow(dead_code)]
+            expires_in: u64,
+        }
+        let token = reply(ErrorStyle::Token).json::<Strict>().unwrap_err();
+        assert_eq!(token.body, None);
+        assert!(!token.message.contains("secret"), "{}", token.message);
+        let api = reply(ErrorStyle::Api).json::<Strict>().unwrap_err();
+        assert!(api.body.is_some());
+
+        let refused =
+            r#"{"status":"BAD_REFRESH_TOKEN","message":"refresh token secret-refresh is invalid"}"#;
+        let err = classify(ErrorStyle::Token, 400, refused, None);
+        assert_eq!(err.code, connector::ErrorCode::OauthRevoked);
+        assert_eq!(err.body, None);
+    }
 }

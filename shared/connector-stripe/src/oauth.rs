@@ -133,8 +133,14 @@ impl StripeClient {
 
     async fn token_call(&self, form: &[(&str, &str)]) -> ProviderResult<OAuthToken> {
         let body = self.oauth_post("/oauth/token", form).await?;
-        serde_json::from_str(&body)
-            .map_err(|e| internal(format!("unexpected OAuth token response: {e}")))
+        // The answer carries tokens: the parser's message (which quotes values) is not kept.
+        serde_json::from_str(&body).map_err(|e| {
+            internal(format!(
+                "unexpected OAuth token response (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })
     }
 
     async fn oauth_post(&self, path: &str, form: &[(&str, &str)]) -> ProviderResult<String> {
@@ -153,7 +159,10 @@ impl StripeClient {
         if (200..300).contains(&status) {
             Ok(body)
         } else {
-            Err(classify_oauth(status, &body, hints))
+            // Never keep an auth endpoint's body: the error's message says what it refused.
+            let mut refused = classify_oauth(status, &body, hints);
+            refused.body = None;
+            Err(refused)
         }
     }
 }
