@@ -6,4 +6,5 @@ mod conformance_store;
 mod e2e_hubspot;
 mod e2e_stripe;
 mod engine_intake;
+mod engine_passes;
 mod simulation;

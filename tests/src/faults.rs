@@ -406,6 +406,35 @@ impl Store for FaultyStore {
             self.inner.event_recorded(key, now)
         )
     }
+    async fn claim_pass(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<SyncRunId> {
+        pass!(
+            self,
+            "claim_pass",
+            store,
+            self.inner
+                .claim_pass(tenant, connection, run, expires_at, now)
+        )
+    }
+    async fn release_pass(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+    ) -> StoreResult<()> {
+        pass!(
+            self,
+            "release_pass",
+            store,
+            self.inner.release_pass(tenant, connection, run)
+        )
+    }
     async fn put_oauth_state(&self, state: &OAuthState) -> StoreResult<()> {
         pass!(
             self,

@@ -316,6 +316,26 @@ impl Store for DynamoStore {
         Ok(found.is_some_and(|item| item::is_live(&item, now.as_millis())))
     }
 
+    async fn claim_pass(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<SyncRunId> {
+        expiring::claim_pass(self, tenant, connection, run, expires_at, now).await
+    }
+
+    async fn release_pass(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+    ) -> StoreResult<()> {
+        expiring::release_pass(self, tenant, connection, run).await
+    }
+
     async fn put_oauth_state(&self, state: &OAuthState) -> StoreResult<()> {
         expiring::put_oauth_state(self, state).await
     }

@@ -354,6 +354,30 @@ impl Store for EmbeddedStore {
             .await
     }
 
+    async fn claim_pass(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<SyncRunId> {
+        let (tenant, connection, run) = (tenant.clone(), connection.clone(), run.clone());
+        self.run(move |c| ephemeral::claim_pass(c, &tenant, &connection, &run, expires_at, now))
+            .await
+    }
+
+    async fn release_pass(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+    ) -> StoreResult<()> {
+        let (tenant, connection, run) = (tenant.clone(), connection.clone(), run.clone());
+        self.run(move |c| ephemeral::release_pass(c, &tenant, &connection, &run))
+            .await
+    }
+
     async fn put_oauth_state(&self, state: &OAuthState) -> StoreResult<()> {
         let state = state.clone();
         self.run(move |c| ephemeral::put_oauth_state(c, &state))

@@ -1131,6 +1131,92 @@ pub async fn events_are_recorded_once_until_they_expire(store: &dyn Store) {
     );
 }
 
+async fn claim(
+    store: &dyn Store,
+    t: &TenantId,
+    conn: &ConnectionId,
+    run: &SyncRunId,
+    expires: Timestamp,
+    now: Timestamp,
+) -> SyncRunId {
+    store.claim_pass(t, conn, run, expires, now).await.unwrap()
+}
+
+pub async fn one_pass_per_connection_holds_the_lease(store: &dyn Store) {
+    let t = tenant("tenant-a");
+    let conn = ConnectionId::generate();
+    let (first, second) = (SyncRunId::generate(), SyncRunId::generate());
+    assert_eq!(
+        claim(store, &t, &conn, &first, at_secs(100), T0).await,
+        first
+    );
+    // held: another run is refused and told who holds it; the holder renews
+    assert_eq!(
+        claim(store, &t, &conn, &second, at_secs(200), at_secs(10)).await,
+        first
+    );
+    assert_eq!(
+        claim(store, &t, &conn, &first, at_secs(150), at_secs(20)).await,
+        first
+    );
+    assert_eq!(
+        claim(store, &t, &conn, &second, at_secs(200), at_secs(120)).await,
+        first
+    );
+    // expired: the next run takes it, and the old one cannot renew any more
+    assert_eq!(
+        claim(store, &t, &conn, &second, at_secs(300), at_secs(150)).await,
+        second
+    );
+    assert_eq!(
+        claim(store, &t, &conn, &first, at_secs(400), at_secs(160)).await,
+        second
+    );
+    // a release by a run that does not hold it changes nothing; the holder's frees it
+    store.release_pass(&t, &conn, &first).await.unwrap();
+    assert_eq!(
+        claim(store, &t, &conn, &first, at_secs(400), at_secs(170)).await,
+        second
+    );
+    store.release_pass(&t, &conn, &second).await.unwrap();
+    assert_eq!(
+        claim(store, &t, &conn, &first, at_secs(400), at_secs(170)).await,
+        first
+    );
+    // leases are per connection and per tenant
+    let other = ConnectionId::generate();
+    assert_eq!(
+        store
+            .claim_pass(&t, &other, &second, at_secs(400), at_secs(170))
+            .await
+            .unwrap(),
+        second
+    );
+    assert_eq!(
+        store
+            .claim_pass(
+                &tenant("tenant-b"),
+                &conn,
+                &second,
+                at_secs(400),
+                at_secs(170)
+            )
+            .await
+            .unwrap(),
+        second
+    );
+    // two runs racing for a free lease: exactly one gets it
+    let lone = ConnectionId::generate();
+    let (a, b) = (SyncRunId::generate(), SyncRunId::generate());
+    let (got_a, got_b) = tokio::join!(
+        store.claim_pass(&t, &lone, &a, at_secs(400), at_secs(170)),
+        store.claim_pass(&t, &lone, &b, at_secs(400), at_secs(170)),
+    );
+    let (got_a, got_b) = (got_a.unwrap(), got_b.unwrap());
+    assert_eq!(got_a, got_b, "both see the one holder");
+    assert!(got_a == a || got_a == b);
+}
+
 pub async fn oauth_state_is_taken_once_and_expires(store: &dyn Store) {
     let t = tenant("tenant-a");
     let s = oauth_state(&t, "state-abc", at_secs(600));

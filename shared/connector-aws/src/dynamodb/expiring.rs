@@ -1,10 +1,10 @@
-//! Items with an expiry: sync log rows, webhook dedupe keys, OAuth states. TTL deletes
+//! Items with an expiry: sync log rows, webhook dedupe keys, OAuth states, pass leases. TTL deletes
 //! them late (moto never), so every read here checks `expires_at_ms` itself.
 
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::types::ReturnValue;
-use connector::ports::{LogFilter, OAuthState, Page, PageRequest, StoreResult};
-use connector::{ConnectionId, LogEntry, LogEntryId, TenantId, Timestamp};
+use connector::ports::{LogFilter, OAuthState, Page, PageRequest, StoreError, StoreResult};
+use connector::{ConnectionId, LogEntry, LogEntryId, SyncRunId, TenantId, Timestamp};
 
 use super::item::{self, ItemBuilder};
 use super::keys::{self, SHARDS};
@@ -102,6 +102,78 @@ pub async fn record_event_once(
     match store.put_item(item, Some(absent_or_expired)).await? {
         Written::Done => Ok(true),
         Written::Refused(_) => Ok(false),
+    }
+}
+
+pub async fn claim_pass(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    run: &SyncRunId,
+    expires_at: Timestamp,
+    now: Timestamp,
+) -> StoreResult<SyncRunId> {
+    let key = keys::pass_lease(tenant, connection);
+    let item = ItemBuilder::new(&key, keys::TYPE_LEASE)
+        .string(keys::RUN_ID, run.as_str())
+        .expires(expires_at)
+        .build();
+    let free_or_ours = Condition {
+        expression: "attribute_not_exists(#pk) OR #exp <= :now OR #run = :run".to_owned(),
+        names: vec![
+            ("#pk", keys::PK),
+            ("#exp", keys::EXPIRES_AT_MS),
+            ("#run", keys::RUN_ID),
+        ],
+        values: vec![
+            (":now", item::n(now.as_millis())),
+            (":run", item::s(run.as_str())),
+        ],
+    };
+    match store.put_item(item, Some(free_or_ours)).await? {
+        Written::Done => Ok(run.clone()),
+        Written::Refused(_) => {
+            let holder = store
+                .get_item(&key)
+                .await?
+                .and_then(|found| item::string(&found, keys::RUN_ID).map(str::to_owned));
+            match holder {
+                Some(holder) => {
+                    SyncRunId::parse(holder).map_err(|e| StoreError::Corrupt(e.to_string()))
+                }
+                // Released between the two calls: the caller may simply try again.
+                None => Err(StoreError::VersionConflict {
+                    entity: "pass lease",
+                    expected: 0,
+                }),
+            }
+        }
+    }
+}
+
+pub async fn release_pass(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    run: &SyncRunId,
+) -> StoreResult<()> {
+    let released = store
+        .client
+        .delete_item()
+        .table_name(store.table())
+        .set_key(Some(item::key_map(&keys::pass_lease(tenant, connection))))
+        .condition_expression("#run = :run")
+        .expression_attribute_names("#run", keys::RUN_ID)
+        .expression_attribute_values(":run", item::s(run.as_str()))
+        .send()
+        .await;
+    match released {
+        Ok(_) => Ok(()),
+        Err(e) => match e.as_service_error() {
+            // Another run holds the lease (or none does): nothing of ours to release.
+            Some(DeleteItemError::ConditionalCheckFailedException(_)) => Ok(()),
+            _ => Err(item::backend(e)),
+        },
     }
 }
 

@@ -36,6 +36,7 @@ pub const STATUS: &str = "status";
 pub const TENANT_ID: &str = "tenant_id";
 pub const CONNECTION_ID: &str = "connection_id";
 pub const MATCH_ID: &str = "match_id";
+pub const RUN_ID: &str = "run_id";
 
 // ---- record types
 pub const TYPE_TENANT: &str = "tenant";
@@ -49,6 +50,7 @@ pub const TYPE_MATCH_SOURCE: &str = "pending_match_source";
 pub const TYPE_LOG: &str = "log_entry";
 pub const TYPE_SYNC_RUN: &str = "sync_run";
 pub const TYPE_EVENT: &str = "webhook_event";
+pub const TYPE_LEASE: &str = "pass_lease";
 pub const TYPE_OAUTH_STATE: &str = "oauth_state";
 
 // ---- key prefixes
@@ -73,6 +75,7 @@ const LOG_ERRORS: &str = "LOGERR#";
 const RUN: &str = "RUN#";
 const RUNS: &str = "RUNS";
 const EVENT: &str = "EVENT#";
+const LEASE: &str = "LEASE";
 const OAUTH: &str = "OAUTH#";
 
 // ---- sort keys of items that are alone in their partition
@@ -86,6 +89,7 @@ pub const SK_MATCH_SOURCE: &str = "MATCHSRC";
 pub const SK_LOG: &str = "LOG";
 pub const SK_RUN: &str = "RUN";
 pub const SK_EVENT: &str = "EVENT";
+pub const SK_LEASE: &str = "LEASE";
 pub const SK_OAUTH: &str = "OAUTH";
 /// Connections share their tenant's partition, one sort key each.
 pub const SK_CONNECTION_PREFIX: &str = CONN;
@@ -343,6 +347,14 @@ pub fn sync_runs_partition(tenant: &TenantId, connection: &ConnectionId) -> Stri
 }
 
 // ---- expiring singletons
+
+/// The lease that lets one full pass of a connection run at a time.
+pub fn pass_lease(tenant: &TenantId, connection: &ConnectionId) -> Key {
+    Key::new(
+        format!("{}{CONN}{connection}#{LEASE}", tenant_prefix(tenant)),
+        SK_LEASE,
+    )
+}
 
 pub fn webhook_event(key: &str) -> Key {
     Key::new(format!("{EVENT}{}", bounded(key)), SK_EVENT)

@@ -1,8 +1,8 @@
 //! Items that expire: webhook dedupe keys and OAuth states (and, for purging, log rows).
 //! Each read treats an item whose `expires_at <= now` as absent.
 
-use connector::model::Timestamp;
-use connector::ports::{OAuthState, StoreResult};
+use connector::model::{ConnectionId, SyncRunId, TenantId, Timestamp};
+use connector::ports::{OAuthState, StoreError, StoreResult};
 use rusqlite::{Connection as Db, OptionalExtension, TransactionBehavior, params};
 
 use super::codec::{SqlResult, decode, encode};
@@ -56,6 +56,60 @@ pub(super) fn event_recorded(db: &mut Db, key: &str, now: Timestamp) -> StoreRes
         .optional()
         .db()?;
     Ok(live.is_some())
+}
+
+/// Put-if-free: a lease that expired, or is `run`'s own, counts as free.
+pub(super) fn claim_pass(
+    db: &mut Db,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    run: &SyncRunId,
+    expires_at: Timestamp,
+    now: Timestamp,
+) -> StoreResult<SyncRunId> {
+    let tx = db
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .db()?;
+    tx.prepare_cached(
+        "INSERT INTO store_pass_leases (tenant_id, connection_id, run_id, expires_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (tenant_id, connection_id) DO UPDATE SET
+             run_id = excluded.run_id, expires_at = excluded.expires_at
+         WHERE store_pass_leases.expires_at <= ?5 OR store_pass_leases.run_id = excluded.run_id",
+    )
+    .db()?
+    .execute(params![
+        tenant.as_str(),
+        connection.as_str(),
+        run.as_str(),
+        expires_at.as_millis(),
+        now.as_millis()
+    ])
+    .db()?;
+    let holder: String = tx
+        .prepare_cached(
+            "SELECT run_id FROM store_pass_leases WHERE tenant_id = ?1 AND connection_id = ?2",
+        )
+        .db()?
+        .query_row([tenant.as_str(), connection.as_str()], |row| row.get(0))
+        .db()?;
+    tx.commit().db()?;
+    SyncRunId::parse(holder).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(super) fn release_pass(
+    db: &mut Db,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    run: &SyncRunId,
+) -> StoreResult<()> {
+    db.prepare_cached(
+        "DELETE FROM store_pass_leases WHERE tenant_id = ?1 AND connection_id = ?2 AND run_id = ?3",
+    )
+    .db()?
+    .execute([tenant.as_str(), connection.as_str(), run.as_str()])
+    .db()?;
+    Ok(())
 }
 
 pub(super) fn put_oauth_state(db: &mut Db, state: &OAuthState) -> StoreResult<()> {

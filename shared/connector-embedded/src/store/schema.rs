@@ -118,6 +118,15 @@ CREATE TABLE IF NOT EXISTS store_events (
 CREATE INDEX IF NOT EXISTS store_events_by_expiry
     ON store_events (expires_at);
 
+-- One full pass per connection at a time: the run holding the lease, until it expires.
+CREATE TABLE IF NOT EXISTS store_pass_leases (
+    tenant_id     TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    run_id        TEXT NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, connection_id)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS store_oauth_states (
     state      TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL,

@@ -93,7 +93,7 @@ pub struct Checkpoint {
     /// Archives the guard held for the admin.
     #[serde(default)]
     pub held: u64,
-    /// When the checkpoint last moved (stale-run detection).
+    /// When the checkpoint last moved.
     #[serde(default)]
     pub heartbeat: Option<Timestamp>,
 }
@@ -182,22 +182,18 @@ impl Engine {
             return Err(StartError::NotConnected);
         }
         let now = Timestamp::now();
-        let latest = self
-            .store
-            .list_sync_runs(&connection.tenant_id, &connection.id, PageRequest::first(1))
-            .await?;
-        if let Some(run) = latest.items.first() {
-            let beat = Checkpoint::of(run).heartbeat.unwrap_or(run.started_at);
-            if run.status == SyncRunStatus::Running && now.since(beat) < STALE_RUN_AFTER {
-                return Err(StartError::AlreadyRunning(run.id.clone()));
-            }
-        }
         let mut run = SyncRun::start(
             connection.tenant_id.clone(),
             connection.id.clone(),
             trigger,
             now,
         );
+        // One pass per connection, whatever triggers it: the lease is a conditional write,
+        // so Run sync now racing the nightly fan-out starts one pass, not two.
+        let holder = self.renew_lease(connection, &run.id).await?;
+        if holder != run.id {
+            return Err(StartError::AlreadyRunning(holder));
+        }
         let checkpoint = Checkpoint {
             phase: Phase::first(connection.provider),
             approved: approved_archives,
@@ -205,10 +201,43 @@ impl Engine {
             ..Checkpoint::default()
         };
         run.checkpoint = serde_json::to_value(&checkpoint).ok();
-        let run = self.store.put_sync_run(&run).await?;
-        self.send_reconcile_job(connection, &run.id, Duration::ZERO)
-            .await?;
-        Ok(run)
+        let started = async {
+            let run = self.store.put_sync_run(&run).await?;
+            self.send_reconcile_job(connection, &run.id, Duration::ZERO)
+                .await?;
+            Ok::<_, EngineError>(run)
+        }
+        .await;
+        if started.is_err() {
+            // The pass never began: its lease must not block the next try for 20 minutes.
+            let released = self
+                .store
+                .release_pass(&connection.tenant_id, &connection.id, &run.id)
+                .await;
+            if let Err(e) = released {
+                tracing::warn!(error = %e, run = %run.id, "could not release the lease of a pass that did not start");
+            }
+        }
+        Ok(started?)
+    }
+
+    /// Claims or renews `run`'s lease on its connection's pass; returns the holder.
+    async fn renew_lease(
+        &self,
+        connection: &Connection,
+        run: &SyncRunId,
+    ) -> Result<SyncRunId, EngineError> {
+        let now = Timestamp::now();
+        Ok(self
+            .store
+            .claim_pass(
+                &connection.tenant_id,
+                &connection.id,
+                run,
+                now.plus(STALE_RUN_AFTER),
+                now,
+            )
+            .await?)
     }
 
     async fn send_reconcile_job(
@@ -297,6 +326,12 @@ impl Engine {
         if !connection.accepts_jobs() {
             return self.finish(run, SyncRunStatus::Failed).await;
         }
+        let holder = self.renew_lease(&connection, &run.id).await?;
+        if holder != run.id {
+            // Its lease lapsed and another pass took over: this one stops for good.
+            tracing::warn!(run = %run.id, %holder, "a newer pass holds the connection: this one ends");
+            return self.finish(run, SyncRunStatus::Failed).await;
+        }
         run.invocations += 1;
         let mut checkpoint = Checkpoint::of(&run);
         let mut pages = 0;
@@ -341,6 +376,9 @@ impl Engine {
         let mut checkpoint = checkpoint.clone();
         checkpoint.heartbeat = Some(Timestamp::now());
         run.checkpoint = serde_json::to_value(&checkpoint).ok();
+        if self.renew_lease(connection, &run.id).await? != run.id {
+            return self.finish(run, SyncRunStatus::Failed).await;
+        }
         match self.store.put_sync_run(&run).await {
             Ok(_) => {}
             Err(StoreError::VersionConflict { .. }) => {
@@ -401,6 +439,9 @@ impl Engine {
             Ok(_) | Err(StoreError::VersionConflict { .. }) => {}
             Err(e) => return Err(e.into()),
         }
+        self.store
+            .release_pass(&run.tenant_id, &run.connection_id, &run.id)
+            .await?;
         Ok(StepResult::Stopped(format!(
             "run {} ended {:?}",
             run.id, status
@@ -425,6 +466,9 @@ impl Engine {
         })
         .await?;
         self.store.put_sync_run(&run).await?;
+        self.store
+            .release_pass(&run.tenant_id, &run.connection_id, &run.id)
+            .await?;
         tracing::info!(run = %run.id, counters = ?run.counters, "full sync completed");
         Ok(())
     }

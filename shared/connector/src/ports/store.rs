@@ -305,6 +305,27 @@ pub trait Store: Send + Sync {
     /// enqueues and records the key only after, so an event is seen once it is queued.
     async fn event_recorded(&self, key: &str, now: Timestamp) -> StoreResult<bool>;
 
+    // ---- pass leases
+    /// Claims the one full pass of a connection for `run` until `expires_at`, by a
+    /// conditional write: granted when no run holds it, the holder's lease has expired
+    /// (`<= now`), or `run` holds it already (a renewal). Returns the run that holds the
+    /// lease afterwards: `run` itself when granted.
+    async fn claim_pass(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<SyncRunId>;
+    /// Ends `run`'s lease; nothing happens when another run holds it.
+    async fn release_pass(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+    ) -> StoreResult<()>;
+
     // ---- OAuth state
     async fn put_oauth_state(&self, state: &OAuthState) -> StoreResult<()>;
     /// Returns and deletes the state, at most once; `None` if unknown, taken or expired.
