@@ -66,3 +66,35 @@ async fn run_sync_now_racing_the_nightly_fan_out_starts_one_pass() {
     );
     assert_eq!(reconciles.approximate_depth().await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn the_nightly_fan_out_purges_what_expired() {
+    let store_dir = embedded_store();
+    let (records, reconciles) = (embedded_queue(5), embedded_queue(5));
+    let store: Arc<dyn Store> = Arc::new((*store_dir).clone());
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new((*records).clone()) as Arc<dyn JobQueue>,
+        Arc::new((*reconciles).clone()) as Arc<dyn JobQueue>,
+        EngineSettings::default(),
+    );
+    let long_ago = Timestamp::from_millis(Timestamp::now().as_millis() - 40 * 24 * 3600 * 1000);
+    let row = LogEntry::new(
+        TenantId::parse("tenant-a").unwrap(),
+        ConnectionId::generate(),
+        Provider::Hubspot,
+        LogStatus::Applied,
+        long_ago,
+    );
+    store.append_log(&row).await.unwrap();
+    store
+        .record_event_once("hubspot:old", long_ago, long_ago)
+        .await
+        .unwrap();
+    engine.start_nightly().await.unwrap();
+    assert_eq!(
+        store.purge_expired(Timestamp::now()).await.unwrap(),
+        0,
+        "the nightly run left nothing expired behind"
+    );
+}

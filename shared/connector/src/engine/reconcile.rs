@@ -262,7 +262,15 @@ impl Engine {
     }
 
     /// The nightly fan-out: one run per connected connection. Returns how many started.
+    /// It also purges expired rows first (the embedded store; DynamoDB's TTL does its own).
     pub async fn start_nightly(&self) -> Result<u64, EngineError> {
+        let purged = self.store.purge_expired(Timestamp::now()).await?;
+        if purged > 0 {
+            tracing::info!(
+                purged,
+                "expired log rows, dedupe keys and OAuth states purged"
+            );
+        }
         let mut started = 0;
         let mut page = PageRequest::first(100);
         loop {
