@@ -584,7 +584,7 @@ async fn a_deleted_property_is_logged_as_field_mapping_invalid_while_other_field
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ambiguous_match_waits_for_the_admin_and_the_resolution_sticks() {
-    let (stack, _connection) = stack(5, 0).await;
+    let (stack, connection) = stack(5, 0).await;
     let sandbox = control(&stack);
     let first = sandbox
         .create_company(&[("name", "Twin One"), ("domain", "twins.example")])
@@ -608,6 +608,15 @@ async fn an_ambiguous_match_waits_for_the_admin_and_the_resolution_sticks() {
         customer_of(&stack, &second).await.is_none(),
         "linked before the admin chose"
     );
+    // Passes while it waits count it held and log nothing more: one row for the match.
+    for _ in 0..2 {
+        let run = sync_now(&stack, &connection).await;
+        assert_eq!(run.counters.held, 1, "{:?}", run.counters);
+        assert_eq!(run.counters.failed, 0, "{:?}", run.counters);
+        assert!(run.counters.is_balanced(), "{:?}", run.counters);
+    }
+    let rows = log_rows_with(&stack, &connection, "match_ambiguous").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
     let first_customer = customer_of(&stack, &first).await.unwrap();
     assert_eq!(pending["candidates"], json!([first_customer]));
 

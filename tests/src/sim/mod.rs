@@ -926,7 +926,7 @@ impl Sim {
         Ok(())
     }
 
-    /// Every run's ledger balances: seen = applied + unchanged + archived + failed.
+    /// Every run's ledger balances: seen = applied + unchanged + archived + failed + held.
     async fn check_ledgers(&mut self, which: usize) -> Checked {
         let t = self.tenants[which].id.clone();
         let connections = self
@@ -945,7 +945,7 @@ impl Sim {
                 for run in &runs.items {
                     self.score.checks += 1;
                     let c = run.counters;
-                    if c.seen != c.applied + c.unchanged + c.archived + c.failed {
+                    if !c.is_balanced() {
                         return Err(format!("{t}: run {} does not balance: {c:?}", run.id));
                     }
                 }

@@ -12,16 +12,17 @@ use super::write::{Condition, Written};
 use super::{DynamoStore, page};
 
 /// Counter attribute names, in the order of [`counter_values`].
-const COUNTERS: [&str; 6] = [
+const COUNTERS: [&str; 7] = [
     "c_seen",
     "c_applied",
     "c_unchanged",
     "c_archived",
     "c_failed",
     "c_webhook_misses",
+    "c_held",
 ];
 
-fn counter_values(c: &SyncCounters) -> [u64; 6] {
+fn counter_values(c: &SyncCounters) -> [u64; 7] {
     [
         c.seen,
         c.applied,
@@ -29,6 +30,7 @@ fn counter_values(c: &SyncCounters) -> [u64; 6] {
         c.archived,
         c.failed,
         c.webhook_misses,
+        c.held,
     ]
 }
 
@@ -43,6 +45,7 @@ fn run_from(found: &Item) -> StoreResult<SyncRun> {
         archived: read(COUNTERS[3]),
         failed: read(COUNTERS[4]),
         webhook_misses: read(COUNTERS[5]),
+        held: read(COUNTERS[6]),
     };
     Ok(run)
 }

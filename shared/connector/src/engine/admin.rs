@@ -578,6 +578,7 @@ fn describe(outcome: &Outcome) -> String {
         Outcome::Archived => "archived".into(),
         Outcome::Skipped => "skipped".into(),
         Outcome::Held(id) => format!("held for pending match {id}"),
+        Outcome::Waiting(id) => format!("still waiting for pending match {id}"),
         Outcome::Unmatched(id) => format!("unmatched, listed for the admin ({id})"),
         Outcome::Cleared => "billing cleared (deleted at the provider)".into(),
     }

@@ -26,8 +26,10 @@ pub enum Outcome {
     /// Never mirrored: outside the company filter, no mirrored company (contacts), or
     /// ignored by the admin.
     Skipped,
-    /// Waits for the admin: an ambiguous match.
+    /// Waits for the admin: an ambiguous match, opened now (logged once, here).
     Held(PendingMatchId),
+    /// Still waits for the admin on a match opened earlier: counted held, logged nothing.
+    Waiting(PendingMatchId),
     /// Waits for the admin: nothing matches (a Stripe customer with no customer of ours).
     Unmatched(PendingMatchId),
     /// A billing source (Stripe customer) was deleted: its link is archived and the billing
@@ -296,7 +298,7 @@ async fn write_company(
                 }
                 MatchDecision::Ignore => return Ok(Applied::new(Outcome::Skipped, None)),
                 MatchDecision::AwaitingAdmin(id) => {
-                    return Ok(Applied::new(Outcome::Held(id), None));
+                    return Ok(Applied::new(Outcome::Waiting(id), None));
                 }
                 MatchDecision::Ambiguous(candidates) => {
                     let id = raise_match(ctx, record, &probe, candidates).await?;

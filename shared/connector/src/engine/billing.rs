@@ -178,7 +178,7 @@ async fn write_billing(
                 }
                 MatchDecision::Ignore => return Ok(Applied::new(Outcome::Skipped, None)),
                 MatchDecision::AwaitingAdmin(id) => {
-                    return Ok(Applied::new(Outcome::Held(id), None));
+                    return Ok(Applied::new(Outcome::Waiting(id), None));
                 }
                 MatchDecision::Ambiguous(candidates) => {
                     let id = apply::raise_match(ctx, record, &probe, candidates).await?;

@@ -771,8 +771,8 @@ impl Engine {
                     c.unchanged += 1;
                     false
                 }
-                Outcome::Held(_) | Outcome::Unmatched(_) => {
-                    c.failed += 1;
+                Outcome::Held(_) | Outcome::Waiting(_) | Outcome::Unmatched(_) => {
+                    c.held += 1;
                     false
                 }
             },

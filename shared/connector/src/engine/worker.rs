@@ -127,8 +127,16 @@ impl Engine {
         took: Duration,
     ) {
         let (status, code, message) = match &applied.outcome {
-            Outcome::Unchanged | Outcome::Skipped if applied.problems.is_empty() => return,
-            Outcome::Unchanged | Outcome::Skipped => (LogStatus::Unchanged, None, None),
+            // A record still waiting on its open match was logged when the match opened:
+            // every later pass would only bury real errors under the same row.
+            Outcome::Unchanged | Outcome::Skipped | Outcome::Waiting(_)
+                if applied.problems.is_empty() =>
+            {
+                return;
+            }
+            Outcome::Unchanged | Outcome::Skipped | Outcome::Waiting(_) => {
+                (LogStatus::Unchanged, None, None)
+            }
             Outcome::Applied => (LogStatus::Applied, None, None),
             Outcome::Restored => (LogStatus::Restored, None, None),
             Outcome::Archived => (LogStatus::Archived, None, None),

@@ -21,7 +21,8 @@ pub enum SyncRunStatus {
     Failed,
 }
 
-/// The run's ledger: `seen = applied + unchanged + archived + failed` once it completes.
+/// The run's ledger: `seen = applied + unchanged + archived + failed + held` once it
+/// completes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncCounters {
     pub seen: u64,
@@ -29,6 +30,9 @@ pub struct SyncCounters {
     pub unchanged: u64,
     pub archived: u64,
     pub failed: u64,
+    /// Records waiting for the admin on a pending match (logged once, when it opened).
+    #[serde(default)]
+    pub held: u64,
     /// Changes the reconciliation found that no webhook had delivered.
     pub webhook_misses: u64,
 }
@@ -40,11 +44,12 @@ impl SyncCounters {
         self.unchanged += other.unchanged;
         self.archived += other.archived;
         self.failed += other.failed;
+        self.held += other.held;
         self.webhook_misses += other.webhook_misses;
     }
 
     pub fn is_balanced(&self) -> bool {
-        self.seen == self.applied + self.unchanged + self.archived + self.failed
+        self.seen == self.applied + self.unchanged + self.archived + self.failed + self.held
     }
 }
 
