@@ -7,4 +7,5 @@ mod e2e_hubspot;
 mod e2e_stripe;
 mod engine_intake;
 mod engine_passes;
+mod record_batches;
 mod simulation;

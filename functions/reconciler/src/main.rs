@@ -2,7 +2,7 @@
 //! themselves (SQS reconcile jobs), each checkpointing a minute before the Lambda's deadline.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     run(service_fn(|event: LambdaEvent<Value>| {
         let app = app.clone();
         async move {
-            let deadline = deadline_of(event.context.deadline);
+            let deadline = sqs_batch::deadline_before(event.context.deadline, HANDOVER_MARGIN);
             if event.payload.get("Records").is_some() {
                 let sqs: SqsEvent = serde_json::from_value(event.payload)?;
                 let failed =
@@ -33,14 +33,4 @@ async fn main() -> Result<(), Error> {
         }
     }))
     .await
-}
-
-/// The Lambda deadline (epoch ms) as an `Instant`, less the hand-over margin.
-fn deadline_of(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Instant::now() + left.saturating_sub(HANDOVER_MARGIN)
 }

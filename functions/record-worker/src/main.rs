@@ -1,6 +1,7 @@
 //! record-worker: runs record jobs from SQS, reporting partial batch failures.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
@@ -13,9 +14,15 @@ async fn main() -> Result<(), Error> {
     run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let app = app.clone();
         async move {
-            let failed = jobs::run_record_batch(&app, sqs_batch::messages(event.payload)).await;
+            let deadline = sqs_batch::deadline_before(event.context.deadline, MARGIN);
+            let failed =
+                jobs::run_record_batch(&app, sqs_batch::messages(event.payload), Some(deadline))
+                    .await;
             Ok::<_, Error>(sqs_batch::batch_response(failed))
         }
     }))
     .await
 }
+
+/// Left to send cut-off jobs back and answer the batch.
+const MARGIN: Duration = Duration::from_secs(5);

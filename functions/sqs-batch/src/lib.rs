@@ -1,6 +1,8 @@
 //! Lambda's SQS event in, the service's job messages out; failed message ids back as a
 //! partial batch response (`ReportBatchItemFailures`).
 
+use std::time::{Duration, Instant, SystemTime};
+
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use sync_service::jobs::Message;
 
@@ -9,10 +11,24 @@ pub fn messages(event: SqsEvent) -> Vec<Message> {
         .records
         .into_iter()
         .map(|r| Message {
+            receive_count: r
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1),
             id: r.message_id.unwrap_or_default(),
             body: r.body.unwrap_or_default(),
         })
         .collect()
+}
+
+/// The Lambda's deadline (epoch ms) as an `Instant`, `margin` early.
+pub fn deadline_before(deadline_ms: u64, margin: Duration) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(margin)
 }
 
 pub fn batch_response(failed: Vec<String>) -> SqsBatchResponse {

@@ -221,9 +221,10 @@ async fn poll_records(app: Arc<App>, idle: Duration) {
                     .map(|m| Message {
                         id: m.message_id,
                         body: m.body,
+                        receive_count: m.receive_count,
                     })
                     .collect();
-                let failed = jobs::run_record_batch(&app, messages).await;
+                let failed = jobs::run_record_batch(&app, messages, None).await;
                 for (id, receipt) in receipts {
                     if !failed.contains(&id)
                         && let Err(e) = queue.delete(&receipt).await
@@ -253,6 +254,7 @@ async fn poll_reconciles(app: Arc<App>, idle: Duration, budget: Duration) {
                         vec![Message {
                             id: m.message_id.clone(),
                             body: m.body,
+                            receive_count: m.receive_count,
                         }],
                         Some(deadline),
                     )

@@ -45,6 +45,8 @@ struct State {
     companies: BTreeMap<u64, SimCompany>,
     lists: BTreeMap<String, BTreeSet<u64>>,
     fault_rate: f64,
+    /// A company whose read panics (a provider bug the worker must contain).
+    panics_on: Option<u64>,
     rng: StdRng,
     faults_injected: u64,
 }
@@ -64,6 +66,7 @@ impl Portal {
                 companies: BTreeMap::new(),
                 lists: BTreeMap::new(),
                 fault_rate: 0.0,
+                panics_on: None,
                 rng: StdRng::seed_from_u64(seed ^ 0x5eed_9a7e),
                 faults_injected: 0,
             }),
@@ -76,6 +79,10 @@ impl Portal {
 
     pub fn set_fault_rate(&self, rate: f64) {
         self.lock().fault_rate = rate;
+    }
+
+    pub fn panic_on_read_of(&self, id: u64) {
+        self.lock().panics_on = Some(id);
     }
 
     pub fn faults_injected(&self) -> u64 {
@@ -312,6 +319,11 @@ impl SourceProvider for Portal {
     ) -> ProviderResult<Vec<(SourceId, Fetched)>> {
         self.fault()?;
         let s = self.lock();
+        let panics_on = s.panics_on.map(source_id);
+        if let Some(id) = panics_on.filter(|p| ids.contains(p)) {
+            drop(s);
+            panic!("simulated provider bug reading company {id}");
+        }
         Ok(ids
             .iter()
             .map(|asked| {

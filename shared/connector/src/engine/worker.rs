@@ -215,6 +215,41 @@ impl Engine {
         Ok(Disposition::Done)
     }
 
+    /// A job the queue is about to give up on (it failed on its last delivery): a log row
+    /// with a Retry takes its place, so nothing is dead-lettered without a trace.
+    pub async fn abandon_job(
+        &self,
+        job: &Job,
+        code: ErrorCode,
+        reason: &str,
+        deliveries: u32,
+    ) -> Result<(), EngineError> {
+        let JobKind::SyncRecord {
+            object, source_id, ..
+        } = &job.kind
+        else {
+            return Ok(());
+        };
+        let mut entry = LogEntry::new(
+            job.tenant_id.clone(),
+            job.connection_id.clone(),
+            job.provider,
+            LogStatus::Failed,
+            Timestamp::now(),
+        );
+        entry.object_kind = Some(*object);
+        entry.record_id = Some(source_id.clone());
+        entry.error_code = Some(code);
+        entry.retry_count = job.attempt;
+        entry.message = Some(format!("gave up after {deliveries} deliveries: {reason}"));
+        entry.correlation_id = Some(job.id.to_string());
+        let mut retry = job.clone();
+        retry.attempt = 0;
+        entry.retry_job = Some(retry);
+        self.store.append_log(&entry).await?;
+        Ok(())
+    }
+
     async fn touch_incremental(&self, connection: &Connection) -> Result<(), EngineError> {
         let now = Timestamp::now();
         let interval = self.settings.incremental_touch_interval;
