@@ -98,3 +98,203 @@ async fn the_nightly_fan_out_purges_what_expired() {
         "the nightly run left nothing expired behind"
     );
 }
+
+/// An engine on the embedded store against the simulated portal, with one connection.
+struct PortalRig {
+    engine: Engine,
+    store: Arc<dyn Store>,
+    portal: Arc<integration_tests::sim::portal::Portal>,
+    connection: Connection,
+    _keep: Vec<Box<dyn std::any::Any>>,
+}
+
+async fn portal_rig(companies: usize) -> PortalRig {
+    use connector::engine::connect::Authorized;
+    let store_dir = embedded_store();
+    let (records, reconciles) = (embedded_queue(5), embedded_queue(5));
+    let store: Arc<dyn Store> = Arc::new((*store_dir).clone());
+    let portal = Arc::new(integration_tests::sim::portal::Portal::new("62515", 3));
+    for _ in 0..companies {
+        portal.create();
+    }
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new((*records).clone()) as Arc<dyn JobQueue>,
+        Arc::new((*reconciles).clone()) as Arc<dyn JobQueue>,
+        EngineSettings {
+            page_size: 7,
+            ..EngineSettings::default()
+        },
+    )
+    .with_provider(portal.clone());
+    let tenant = TenantId::parse("tenant-a").unwrap();
+    let id = engine
+        .create_connection(&tenant, Provider::Hubspot)
+        .await
+        .unwrap()
+        .id;
+    let connection = engine
+        .connect(
+            &tenant,
+            &id,
+            Authorized {
+                account_id: portal.account.clone(),
+                scopes: Vec::new(),
+                credentials: SealedCredentials("sim".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let rig = PortalRig {
+        engine,
+        store,
+        portal,
+        connection,
+        _keep: vec![Box::new(store_dir), Box::new(records), Box::new(reconciles)],
+    };
+    let run = rig.latest_run().await;
+    rig.step(&run.id, connector::engine::reconcile::Budget::unbounded())
+        .await;
+    rig
+}
+
+impl PortalRig {
+    async fn latest_run(&self) -> SyncRun {
+        self.store
+            .list_sync_runs(
+                &self.connection.tenant_id,
+                &self.connection.id,
+                connector::ports::PageRequest::first(1),
+            )
+            .await
+            .unwrap()
+            .items
+            .remove(0)
+    }
+
+    async fn step(
+        &self,
+        run: &SyncRunId,
+        budget: connector::engine::reconcile::Budget,
+    ) -> connector::engine::reconcile::StepResult {
+        self.engine
+            .reconcile_step(&self.connection.tenant_id, &self.connection.id, run, budget)
+            .await
+            .unwrap()
+    }
+
+    async fn customer_of(&self, company: u64) -> Customer {
+        let source = SourceRef {
+            provider: Provider::Hubspot,
+            account: self.portal.account.clone(),
+            kind: ObjectKind::Company,
+            source_id: integration_tests::sim::portal::source_id(company),
+        };
+        let link = self
+            .store
+            .get_link(&self.connection.tenant_id, &source)
+            .await
+            .unwrap()
+            .expect("mirrored");
+        let LinkTarget::Customer(id) = link.target else {
+            panic!("a company links to a customer")
+        };
+        self.store
+            .get_customer(&self.connection.tenant_id, &id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_read_from_before_a_deletion_cannot_restore_the_archived_customer() {
+    use connector::engine::apply::{ApplyContext, apply_record};
+    use connector::provider::{Fetched, SourceProvider};
+    let rig = portal_rig(3).await;
+    let company = *rig.portal.companies().keys().next().unwrap();
+    let id = integration_tests::sim::portal::source_id(company);
+    // A worker reads the company ...
+    let stale = match rig
+        .portal
+        .fetch(&rig.connection, ObjectKind::Company, &[id.clone()], &[])
+        .await
+        .unwrap()
+        .remove(0)
+        .1
+    {
+        Fetched::Found(record) => record,
+        Fetched::Gone => panic!("the company exists"),
+    };
+    // ... it is deleted and the deletion's job archives it ...
+    rig.portal.delete(company);
+    let job = Job::new(
+        rig.connection.tenant_id.clone(),
+        rig.connection.id.clone(),
+        Provider::Hubspot,
+        JobKind::SyncRecord {
+            object: ObjectKind::Company,
+            source_id: id.clone(),
+            cause: JobCause::Resync,
+        },
+        Timestamp::now(),
+    );
+    rig.engine.run_job(job).await.unwrap();
+    assert!(rig.customer_of(company).await.is_archived());
+    // ... and then the first worker applies what it read before the deletion.
+    let schema = rig
+        .engine
+        .schema(&rig.connection, ObjectKind::Company)
+        .await
+        .unwrap();
+    let ctx = ApplyContext {
+        store: rig.store.as_ref(),
+        connection: &rig.connection,
+        schema: &schema,
+        currency: Currency::parse("USD").unwrap(),
+        now: Timestamp::now(),
+    };
+    let _ = apply_record(&ctx, &stale, true).await;
+    assert!(
+        rig.customer_of(company).await.is_archived(),
+        "an older read restored a deleted company"
+    );
+}
+
+#[tokio::test]
+async fn a_company_restored_while_its_archive_waits_is_not_archived() {
+    use connector::engine::reconcile::{Budget, StepResult};
+    let rig = portal_rig(10).await;
+    let company = *rig.portal.companies().keys().next().unwrap();
+    rig.portal.delete(company);
+    let run = rig
+        .engine
+        .run_sync_now(&rig.connection.tenant_id, &rig.connection.id)
+        .await
+        .unwrap();
+    // Page by page until the pass holds the archive for its last phase.
+    loop {
+        let current = rig
+            .store
+            .get_sync_run(&rig.connection.tenant_id, &rig.connection.id, &run.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let phase = current.checkpoint.as_ref().map(|c| c["phase"].clone());
+        if phase == Some(serde_json::json!("archive_companies")) {
+            break;
+        }
+        let step = rig.step(&run.id, Budget::pages(1)).await;
+        assert!(
+            !matches!(step, StepResult::Completed(_)),
+            "no archive phase"
+        );
+    }
+    rig.portal.restore(company);
+    let step = rig.step(&run.id, Budget::unbounded()).await;
+    assert!(matches!(step, StepResult::Completed(_)), "{step:?}");
+    assert!(
+        !rig.customer_of(company).await.is_archived(),
+        "a company restored before its archive ran was archived"
+    );
+}

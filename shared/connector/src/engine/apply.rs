@@ -200,11 +200,18 @@ pub async fn apply_gone(
     kind: ObjectKind,
     source_id: &SourceId,
     reason: ArchiveReason,
+    seen: SourceVersion,
 ) -> Result<Applied, EngineError> {
     match kind {
         ObjectKind::BillingCustomer => super::billing::clear_billing(ctx, source_id).await,
-        _ => archive(ctx, kind, source_id, reason).await,
+        _ => archive(ctx, kind, source_id, reason, seen).await,
     }
+}
+
+/// The version a disappearance is recorded at when the provider gives none (a record
+/// that is simply gone): the moment it was seen gone, so no read from before can undo it.
+pub fn seen_gone_at(now: Timestamp) -> SourceVersion {
+    SourceVersion(now.as_millis())
 }
 
 /// A company record, fresh from the provider. `in_filter` says whether it passes the
@@ -220,6 +227,7 @@ pub async fn apply_company(
             ObjectKind::Company,
             &record.id,
             ArchiveReason::SourceDeleted,
+            record.version,
         )
         .await;
     }
@@ -229,11 +237,12 @@ pub async fn apply_company(
             ObjectKind::Company,
             &record.id,
             ArchiveReason::LeftFilter,
+            record.version,
         )
         .await;
     }
     for merged in &record.merged_from {
-        repoint_merged(ctx, merged, &record.id).await?;
+        repoint_merged(ctx, merged, record).await?;
     }
     let mapped = mapping::map_record(&ctx.connection.field_mapping, record, ctx.schema);
     let hash = ContentHash::of(&mapped);
@@ -387,8 +396,9 @@ pub(crate) async fn raise_match(
 async fn repoint_merged(
     ctx: &ApplyContext<'_>,
     merged: &SourceId,
-    survivor: &SourceId,
+    survivor_record: &SourceRecord,
 ) -> Result<(), EngineError> {
+    let survivor = &survivor_record.id;
     let tenant = &ctx.connection.tenant_id;
     let merged_ref = ctx.source(ObjectKind::Company, merged)?;
     let Some(loser) = ctx.store.get_link(tenant, &merged_ref).await? else {
@@ -416,6 +426,7 @@ async fn repoint_merged(
         ObjectKind::Company,
         merged,
         ArchiveReason::SourceDeleted,
+        survivor_record.version,
     )
     .await?;
     Ok(())
@@ -433,6 +444,7 @@ pub async fn apply_contact(
             ObjectKind::Contact,
             &record.id,
             ArchiveReason::SourceDeleted,
+            record.version,
         )
         .await;
     }
@@ -459,6 +471,7 @@ pub async fn apply_contact(
             ObjectKind::Contact,
             &record.id,
             ArchiveReason::LeftFilter,
+            record.version,
         )
         .await;
     };
@@ -468,6 +481,7 @@ pub async fn apply_contact(
             ObjectKind::Contact,
             merged,
             ArchiveReason::SourceDeleted,
+            record.version,
         )
         .await?;
     }
@@ -549,23 +563,28 @@ async fn archive_or_skip(
     kind: ObjectKind,
     source_id: &SourceId,
     reason: ArchiveReason,
+    seen: SourceVersion,
 ) -> Result<Applied, EngineError> {
-    let applied = archive(ctx, kind, source_id, reason).await?;
+    let applied = archive(ctx, kind, source_id, reason, seen).await?;
     Ok(match applied.target {
         None => Applied::new(Outcome::Skipped, None),
         Some(_) => applied,
     })
 }
 
-/// The record is gone at the provider (or left the filter): archive its customer or
-/// contact. Never deletes. Archiving twice changes nothing.
+/// The record is gone at the provider (or left the filter), as seen at version `seen`:
+/// archive its customer or contact. Never deletes. Archiving twice changes nothing. The
+/// archive is ordered by version like any write: it carries `seen`, so a worker that read
+/// the record before it vanished cannot restore it, and a disappearance seen before the
+/// stored version (a restore already applied) archives nothing.
 pub async fn archive(
     ctx: &ApplyContext<'_>,
     kind: ObjectKind,
     source_id: &SourceId,
     reason: ArchiveReason,
+    seen: SourceVersion,
 ) -> Result<Applied, EngineError> {
-    retrying(|| archive_once(ctx, kind, source_id, reason)).await
+    retrying(|| archive_once(ctx, kind, source_id, reason, seen)).await
 }
 
 async fn archive_once(
@@ -573,6 +592,7 @@ async fn archive_once(
     kind: ObjectKind,
     source_id: &SourceId,
     reason: ArchiveReason,
+    seen: SourceVersion,
 ) -> Result<Applied, EngineError> {
     let tenant = &ctx.connection.tenant_id;
     let Some(link) = ctx
@@ -582,12 +602,13 @@ async fn archive_once(
     else {
         return Ok(Applied::new(Outcome::Unchanged, None));
     };
-    if link.source_gone {
+    if link.source_gone || seen < link.source_version {
         return Ok(Applied::new(Outcome::Unchanged, Some(link.target)));
     }
     let gone = SourceLink {
         content_hash: archived_marker(reason),
         source_gone: true,
+        source_version: seen,
         updated_at: ctx.now,
         ..link.clone()
     };

@@ -646,8 +646,12 @@ impl Engine {
                             cp.pending_archives.push((asked, reason));
                         }
                     }
-                    (Some(reason), _) => {
-                        let result = apply::apply_gone(&ctx, kind, &asked, reason).await;
+                    (Some(reason), outcome) => {
+                        let seen = match &outcome {
+                            Fetched::Found(r) => r.version,
+                            Fetched::Gone => apply::seen_gone_at(ctx.now),
+                        };
+                        let result = apply::apply_gone(&ctx, kind, &asked, reason, seen).await;
                         self.count(connection, run, kind, &asked, None, result, started)
                             .await;
                     }
@@ -709,10 +713,43 @@ impl Engine {
         let schema = super::mapping::Schema::default();
         let ctx = self.apply_context(connection, &schema);
         let take = self.settings.page_size.min(cp.pending_archives.len());
-        let batch: Vec<_> = cp.pending_archives.drain(..take).collect();
-        for (source_id, reason) in batch {
+        let ids: Vec<SourceId> = cp.pending_archives[..take]
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect();
+        // The archives waited for the guard and for every page before them: each company
+        // is read again, so one restored (or back in the filter) meanwhile stays.
+        let provider = self.provider(connection.provider)?;
+        let properties = connection
+            .field_mapping
+            .source_properties(ObjectKind::Company);
+        let fresh = provider
+            .recheck(connection, ObjectKind::Company, &ids, &properties)
+            .await?;
+        let alive: Vec<SourceId> = fresh
+            .iter()
+            .filter_map(|(_, f)| match f {
+                Fetched::Found(r) if !r.archived => Some(r.id.clone()),
+                _ => None,
+            })
+            .collect();
+        let members = if alive.is_empty() {
+            Default::default()
+        } else {
+            provider.filter_members(connection, &alive).await?
+        };
+        cp.pending_archives.drain(..take);
+        for (source_id, outcome) in fresh {
+            let (reason, seen) = match outcome {
+                Fetched::Gone => (ArchiveReason::SourceDeleted, apply::seen_gone_at(ctx.now)),
+                Fetched::Found(r) if r.archived => (ArchiveReason::SourceDeleted, r.version),
+                Fetched::Found(r) if !members.get(&r.id).copied().unwrap_or(false) => {
+                    (ArchiveReason::LeftFilter, r.version)
+                }
+                Fetched::Found(_) => continue,
+            };
             let started = Instant::now();
-            let result = apply::archive(&ctx, ObjectKind::Company, &source_id, reason).await;
+            let result = apply::archive(&ctx, ObjectKind::Company, &source_id, reason, seen).await;
             self.count(
                 connection,
                 run,

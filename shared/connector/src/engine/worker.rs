@@ -98,7 +98,8 @@ impl Engine {
         };
         match fetched.into_iter().next().map(|(_, f)| f) {
             None | Some(Fetched::Gone) => {
-                apply::apply_gone(&ctx, kind, source_id, ArchiveReason::SourceDeleted).await
+                let seen = apply::seen_gone_at(ctx.now);
+                apply::apply_gone(&ctx, kind, source_id, ArchiveReason::SourceDeleted, seen).await
             }
             Some(Fetched::Found(record)) => {
                 let record = apply::answering_for(source_id, record);
