@@ -217,7 +217,12 @@ async fn a_read_from_before_a_deletion_cannot_restore_the_archived_customer() {
     // A worker reads the company ...
     let stale = match rig
         .portal
-        .fetch(&rig.connection, ObjectKind::Company, &[id.clone()], &[])
+        .fetch(
+            &rig.connection,
+            ObjectKind::Company,
+            std::slice::from_ref(&id),
+            &[],
+        )
         .await
         .unwrap()
         .remove(0)
