@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use connector::ports::PageRequest;
 use connector::{
-    ConnectionId, LinkTarget, ObjectKind, Provider, SyncRun, SyncRunStatus, TenantId, Timestamp,
+    ConnectionId, LinkTarget, ObjectKind, Provider, SyncRun, SyncRunStatus, SyncTrigger, TenantId,
+    Timestamp,
 };
 use hubspot_sandbox::config::Faults;
 use hubspot_sandbox::{ControlClient, SandboxConfig};
@@ -1307,4 +1308,35 @@ async fn a_second_connection_to_the_portal_takes_over_and_disconnecting_the_firs
     let customer = customer_of(&stack, &companies[1]).await.unwrap();
     assert!(is_archived(&stack, &customer).await);
     assert_eq!(customers(&stack, "false").await.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_filter_change_moves_is_not_counted_as_webhook_misses() {
+    let (stack, connection) = stack(4, 0).await;
+    let sandbox = control(&stack);
+    let companies = linked_ids(&stack, &connection, ObjectKind::Company).await;
+    let list = sandbox
+        .create_list("Half", hubspot_sandbox::model::ObjectKind::Companies)
+        .await
+        .unwrap();
+    for company in companies.iter().take(2) {
+        sandbox
+            .set_list_membership(&list, company, true)
+            .await
+            .unwrap();
+    }
+    let (status, body) = stack
+        .admin(
+            Method::PUT,
+            &format!("/admin/connections/{connection}/filter"),
+            Some(json!({"type": "list", "list_id": list})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let run_id = body["sync_run"]["id"].as_str().expect("a pass started");
+    let run = wait_for_run(&stack, &connection, run_id).await;
+    assert_eq!(run.trigger, SyncTrigger::FilterChange);
+    assert_eq!(run.counters.archived, 2, "{:?}", run.counters);
+    assert_eq!(run.counters.webhook_misses, 0, "{:?}", run.counters);
 }

@@ -506,7 +506,10 @@ impl Engine {
             })
             .await?
             .ok_or(AdminError::NotFound("connection"))?;
-        let run = match self.start_sync(&stored, SyncTrigger::Manual, false).await {
+        let run = match self
+            .start_sync(&stored, SyncTrigger::FilterChange, false)
+            .await
+        {
             Ok(run) => Some(run),
             Err(StartError::NotConnected | StartError::AlreadyRunning(_)) => None,
             Err(StartError::Engine(e)) => return Err(e.into()),

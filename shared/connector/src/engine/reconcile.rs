@@ -818,7 +818,12 @@ impl Engine {
                 false
             }
         };
-        if changed && run.trigger != SyncTrigger::Initial {
+        if changed
+            && !matches!(
+                run.trigger,
+                SyncTrigger::Initial | SyncTrigger::FilterChange
+            )
+        {
             let cutoff = run.started_at.minus(self.settings.webhook_miss_grace);
             // Billing records carry no modification time (their version is when they were
             // read), so every billing change a pass finds counts as missed.

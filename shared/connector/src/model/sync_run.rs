@@ -11,6 +11,9 @@ pub enum SyncTrigger {
     Scheduled,
     /// "Run sync now".
     Manual,
+    /// The pass a company filter change starts: what it brings in or archives moved
+    /// because of the filter, so none of it is a webhook miss.
+    FilterChange,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
