@@ -99,11 +99,15 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    fn of(run: &SyncRun) -> Self {
-        run.checkpoint
-            .clone()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default()
+    /// The run's checkpoint; a run without one starts at the beginning. One that does not
+    /// decode is an error: restarting at the wrong phase would skip the checks and archives.
+    fn of(run: &SyncRun) -> Result<Self, EngineError> {
+        match &run.checkpoint {
+            None => Ok(Self::default()),
+            Some(raw) => serde_json::from_value(raw.clone()).map_err(|e| {
+                EngineError::Corrupt(format!("run {} has an unreadable checkpoint: {e}", run.id))
+            }),
+        }
     }
 }
 
@@ -341,7 +345,15 @@ impl Engine {
             return self.finish(run, SyncRunStatus::Failed).await;
         }
         run.invocations += 1;
-        let mut checkpoint = Checkpoint::of(&run);
+        let mut checkpoint = match Checkpoint::of(&run) {
+            Ok(checkpoint) => checkpoint,
+            // Ended with a log row, never resumed from a guess.
+            Err(e) => {
+                return self
+                    .page_failed(run, Checkpoint::default(), &connection, e)
+                    .await;
+            }
+        };
         let mut pages = 0;
         while checkpoint.phase != Phase::Done {
             // At least one page per invocation, so even a spent budget makes progress.
@@ -863,5 +875,41 @@ impl Engine {
                 self.log(entry).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ConnectionId, TenantId};
+
+    fn run_with(checkpoint: Option<serde_json::Value>) -> SyncRun {
+        let mut run = SyncRun::start(
+            TenantId::parse("t").expect("tenant"),
+            ConnectionId::generate(),
+            SyncTrigger::Manual,
+            Timestamp::from_millis(0),
+        );
+        run.checkpoint = checkpoint;
+        run
+    }
+
+    #[test]
+    fn a_checkpoint_that_does_not_decode_is_an_error_not_a_fresh_start() {
+        assert_eq!(
+            Checkpoint::of(&run_with(None)).ok(),
+            Some(Checkpoint::default())
+        );
+        let archiving = Checkpoint {
+            phase: Phase::ArchiveCompanies,
+            ..Checkpoint::default()
+        };
+        let stored = serde_json::to_value(&archiving).ok();
+        assert_eq!(Checkpoint::of(&run_with(stored)).ok(), Some(archiving));
+        let garbled = Some(serde_json::json!({"phase": {"nonsense": 1}}));
+        assert!(matches!(
+            Checkpoint::of(&run_with(garbled)),
+            Err(EngineError::Corrupt(_))
+        ));
     }
 }
