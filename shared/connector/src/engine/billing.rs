@@ -191,10 +191,13 @@ async fn write_billing(
             }
         }
     };
-    customer.billing = Some(Billing {
-        updated_at: Some(ctx.now),
-        ..billing.clone()
-    });
+    customer.set_billing_source(
+        record.id.as_str(),
+        Some(Billing {
+            updated_at: Some(ctx.now),
+            ..billing.clone()
+        }),
+    );
     customer.updated_at = ctx.now;
     let target = LinkTarget::Customer(customer.id.clone());
     let new = apply::new_link(
@@ -216,7 +219,8 @@ async fn write_billing(
     apply::written(result, Outcome::Applied, target)
 }
 
-/// The Stripe customer is gone: archive its link and clear the billing fields it wrote.
+/// The Stripe customer is gone: archive its link and take its billing out of the
+/// customer's (another Stripe customer of the same company keeps its own).
 pub async fn clear_billing(
     ctx: &ApplyContext<'_>,
     source_id: &SourceId,
@@ -246,7 +250,7 @@ async fn clear_once(ctx: &ApplyContext<'_>, source_id: &SourceId) -> Result<Appl
             "link {source_id} points at a missing customer"
         )));
     };
-    customer.billing = None;
+    customer.set_billing_source(source_id.as_str(), None);
     customer.updated_at = ctx.now;
     let gone = crate::model::SourceLink {
         content_hash: ContentHash::of(&"deleted"),
