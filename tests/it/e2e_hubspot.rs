@@ -549,6 +549,13 @@ async fn a_lost_scope_is_logged_as_permission_denied() {
     .await;
     let customer = customer_of(&stack, &company).await.unwrap();
     assert_ne!(customer_json(&stack, &customer).await["name"], "Unreadable");
+    // The connection names what HubSpot said is missing, for the admin to grant.
+    let view = connection_json(&stack, &connection).await;
+    assert_eq!(
+        view["flags"]["missing_scopes"],
+        json!(["crm.objects.companies.read"]),
+        "{view}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

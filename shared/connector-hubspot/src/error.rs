@@ -65,6 +65,14 @@ fn with_response(code: ErrorCode, status: u16, body: &str, parsed: &ErrorBody) -
     let mut e = ProviderError::new(code, describe(status, parsed));
     e.status = Some(status);
     e.body = (!body.is_empty()).then(|| truncate_body(body));
+    if code == ErrorCode::PermissionDenied {
+        e.missing_scopes = parsed
+            .errors
+            .iter()
+            .filter_map(|d| d.context.as_ref())
+            .flat_map(|c| c.required_granular_scopes.iter().cloned())
+            .collect();
+    }
     e
 }
 
@@ -152,6 +160,18 @@ pub fn internal(message: impl Into<String>) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_scopes_are_named_from_the_error_body() {
+        let body = r#"{"status":"error","message":"This app hasn't been granted all required scopes to make this call.","correlationId":"f1abc06c","errors":[{"message":"One or more of the following scopes are required.","context":{"requiredGranularScopes":["crm.objects.companies.read"]}}],"category":"MISSING_SCOPES"}"#;
+        let e = classify_api(403, body, None);
+        assert_eq!(e.code, ErrorCode::PermissionDenied);
+        assert_eq!(
+            e.missing_scopes,
+            vec!["crm.objects.companies.read".to_owned()]
+        );
+        assert!(classify_api(404, body, None).missing_scopes.is_empty());
+    }
 
     #[test]
     fn statuses_and_categories_map_to_the_logs_codes() {

@@ -288,10 +288,25 @@ pub struct AccessTokenInfo {
     pub scopes: Vec<String>,
 }
 
+/// One entry of an error body's `errors`; `MISSING_SCOPES` names the scopes there.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ErrorDetail {
+    pub context: Option<ErrorContext>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorContext {
+    #[serde(default)]
+    pub required_granular_scopes: Vec<String>,
+}
+
 /// The error envelope of CRM calls and the token endpoint (every field optional).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
+    #[serde(default)]
+    pub errors: Vec<ErrorDetail>,
     pub status: Option<String>,
     pub message: Option<String>,
     pub category: Option<String>,

@@ -226,6 +226,7 @@ impl StripeClient {
             status: Some(200),
             body: Some(cut(&body)),
             retry_after: None,
+            missing_scopes: Vec::new(),
         })
     }
 

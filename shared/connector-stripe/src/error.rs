@@ -93,6 +93,7 @@ pub fn classify_api(status: u16, body: &str, hints: RetryHints) -> ProviderError
         status: Some(status),
         body: Some(cut(body)),
         retry_after: hints.retry_after,
+        missing_scopes: Vec::new(),
     }
 }
 
@@ -119,6 +120,7 @@ pub fn classify_oauth(status: u16, body: &str, hints: RetryHints) -> ProviderErr
         status: Some(status),
         body: Some(cut(body)),
         retry_after: hints.retry_after,
+        missing_scopes: Vec::new(),
     }
 }
 

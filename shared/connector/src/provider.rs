@@ -22,6 +22,8 @@ pub struct ProviderError {
     pub body: Option<String>,
     /// How long the provider asked us to wait (`Retry-After`), for `rate_limited`.
     pub retry_after: Option<Duration>,
+    /// The scopes the provider said the call needs, for `permission_denied`.
+    pub missing_scopes: Vec<String>,
 }
 
 impl ProviderError {
@@ -32,6 +34,7 @@ impl ProviderError {
             status: None,
             body: None,
             retry_after: None,
+            missing_scopes: Vec::new(),
         }
     }
 }

@@ -151,7 +151,7 @@ impl Engine {
         account: &ProviderAccountId,
     ) -> Result<(), EngineError> {
         let provider = connection.provider;
-        self.apply_refusal(connection, crate::model::ErrorCode::OauthRevoked)
+        self.apply_refusal(connection, crate::model::ErrorCode::OauthRevoked, &[])
             .await?;
         let mut entry = crate::model::LogEntry::new(
             connection.tenant_id.clone(),

@@ -66,6 +66,14 @@ impl EngineError {
         }
     }
 
+    /// The scopes the provider said were missing (`permission_denied`).
+    pub fn missing_scopes(&self) -> &[String] {
+        match self {
+            EngineError::Provider(e) => &e.missing_scopes,
+            _ => &[],
+        }
+    }
+
     /// The provider's response body, cut to what a log row keeps.
     pub fn logged_response(&self) -> Option<String> {
         match self {
@@ -219,6 +227,7 @@ impl Engine {
         &self,
         connection: &Connection,
         code: ErrorCode,
+        missing_scopes: &[String],
     ) -> Result<(), EngineError> {
         match code {
             ErrorCode::OauthRevoked => {
@@ -233,6 +242,11 @@ impl Engine {
                 let now = Timestamp::now();
                 self.update_connection(&connection.tenant_id, &connection.id, |c| {
                     c.flags.permission_denied_at = Some(now);
+                    c.flags
+                        .missing_scopes
+                        .extend(missing_scopes.iter().cloned());
+                    c.flags.missing_scopes.sort();
+                    c.flags.missing_scopes.dedup();
                     true
                 })
                 .await?;

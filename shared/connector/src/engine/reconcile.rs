@@ -433,7 +433,8 @@ impl Engine {
             tracing::warn!(run = %run.id, %code, ?delay, "reconcile page failed; continuing later");
             return self.hand_over(run, &checkpoint, connection, delay).await;
         }
-        self.apply_refusal(connection, code).await?;
+        self.apply_refusal(connection, code, error.missing_scopes())
+            .await?;
         let mut entry = LogEntry::new(
             connection.tenant_id.clone(),
             connection.id.clone(),

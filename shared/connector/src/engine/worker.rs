@@ -196,7 +196,8 @@ impl Engine {
             next.attempt += 1;
             return Ok(Disposition::Retry { job: next, delay });
         }
-        self.apply_refusal(connection, code).await?;
+        self.apply_refusal(connection, code, error.missing_scopes())
+            .await?;
         let mut entry = record_entry(connection, &job, kind, source_id, LogStatus::Failed, took);
         entry.error_code = Some(code);
         entry.retry_count = job.attempt;
