@@ -27,7 +27,9 @@ py_dirs=(infra/*/tests_py shared/*/tests_py)
 if (( ${#py_dirs[@]} )); then
   step "python checks against the sandboxes and our verifiers (official clients)"
   cargo build --quiet --workspace --bins
-  export SYNC_BIN_DIR="$root/target/debug"
+  # Wherever cargo builds (CARGO_TARGET_DIR included), not a guessed ./target.
+  target_dir="$(cargo metadata --format-version 1 --no-deps | "$SYNC_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+  export SYNC_BIN_DIR="$target_dir/debug"
   # One pytest run per folder: each folder's conftest.py and helpers stand alone.
   for dir in "${py_dirs[@]}"; do
     echo "--- $dir"
