@@ -303,3 +303,41 @@ async fn a_company_restored_while_its_archive_waits_is_not_archived() {
         "a company restored before its archive ran was archived"
     );
 }
+
+/// The guard's arithmetic on `companies` mirrored companies of which `deleted` vanish:
+/// (how many the pass archived, whether it held them).
+async fn guard_verdict(companies: usize, deleted: usize) -> (u64, bool) {
+    use connector::engine::reconcile::{Budget, StepResult};
+    let rig = portal_rig(companies).await;
+    let ids: Vec<u64> = rig.portal.companies().keys().copied().collect();
+    for id in ids.iter().take(deleted) {
+        rig.portal.delete(*id);
+    }
+    let run = rig
+        .engine
+        .run_sync_now(&rig.connection.tenant_id, &rig.connection.id)
+        .await
+        .unwrap();
+    let StepResult::Completed(counters) = rig.step(&run.id, Budget::unbounded()).await else {
+        panic!("the pass did not complete");
+    };
+    let held = rig
+        .store
+        .get_connection(&rig.connection.tenant_id, &rig.connection.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .flags
+        .archives_held;
+    (counters.archived, held)
+}
+
+#[tokio::test]
+async fn the_mass_archive_guard_holds_past_its_share_and_never_below_its_floor() {
+    // 10% of 60 is 6: six pass, seven are held.
+    assert_eq!(guard_verdict(60, 6).await, (6, false));
+    assert_eq!(guard_verdict(60, 7).await, (0, true));
+    // Small tenants: never held for five or fewer, whatever the share.
+    assert_eq!(guard_verdict(20, 5).await, (5, false));
+    assert_eq!(guard_verdict(20, 6).await, (0, true));
+}
