@@ -109,7 +109,6 @@ struct PortalRig {
 }
 
 async fn portal_rig(companies: usize) -> PortalRig {
-    use connector::engine::connect::Authorized;
     let store_dir = embedded_store();
     let (records, reconciles) = (embedded_queue(5), embedded_queue(5));
     let store: Arc<dyn Store> = Arc::new((*store_dir).clone());
@@ -128,23 +127,7 @@ async fn portal_rig(companies: usize) -> PortalRig {
     )
     .with_provider(portal.clone());
     let tenant = TenantId::parse("tenant-a").unwrap();
-    let id = engine
-        .create_connection(&tenant, Provider::Hubspot)
-        .await
-        .unwrap()
-        .id;
-    let connection = engine
-        .connect(
-            &tenant,
-            &id,
-            Authorized {
-                account_id: portal.account.clone(),
-                scopes: Vec::new(),
-                credentials: SealedCredentials("sim".into()),
-            },
-        )
-        .await
-        .unwrap();
+    let connection = portal.connect_new(&engine, &tenant).await.unwrap();
     let rig = PortalRig {
         engine,
         store,

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use connector::engine::connect::Authorized;
 use connector::engine::{Engine, EngineSettings};
 use connector::model::*;
 use connector::ports::{JobQueue, LogFilter, PageRequest, Store};
@@ -45,23 +44,7 @@ async fn rig() -> Rig {
     )
     .with_provider(portal.clone());
     let tenant = TenantId::parse("tenant-a").unwrap();
-    let connection = engine
-        .create_connection(&tenant, Provider::Hubspot)
-        .await
-        .unwrap()
-        .id;
-    engine
-        .connect(
-            &tenant,
-            &connection,
-            Authorized {
-                account_id: portal.account.clone(),
-                scopes: Vec::new(),
-                credentials: SealedCredentials("sim".into()),
-            },
-        )
-        .await
-        .unwrap();
+    let connection = portal.connect_new(&engine, &tenant).await.unwrap().id;
     let app = App {
         engine,
         hubspot: None,

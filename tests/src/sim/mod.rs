@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use connector::engine::admin::AdminError;
-use connector::engine::connect::Authorized;
 use connector::engine::intake::Change;
 use connector::engine::reconcile::{Budget, StepResult};
 use connector::engine::worker::Disposition;
@@ -201,25 +200,16 @@ impl Sim {
     }
 
     async fn new_connection(&self, tenant: &TenantId) -> ConnectionId {
-        let view = self
-            .engine
-            .create_connection(tenant, Provider::Hubspot)
+        self.portal
+            .connect_new(&self.engine, tenant)
             .await
-            .expect("a connection is created before faults start");
-        self.connect(tenant, &view.id)
-            .await
-            .expect("a connection connects before faults start");
-        view.id
+            .expect("a connection connects before faults start")
+            .id
     }
 
     async fn connect(&self, tenant: &TenantId, id: &ConnectionId) -> Result<(), AdminError> {
-        let authorized = Authorized {
-            account_id: self.portal.account.clone(),
-            scopes: vec!["crm.objects.companies.read".into(), "crm.lists.read".into()],
-            credentials: SealedCredentials("sim-credentials".into()),
-        };
         self.engine
-            .connect(tenant, id, authorized)
+            .connect(tenant, id, self.portal.authorized())
             .await
             .map(|_| ())
     }

@@ -7,13 +7,16 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use connector::engine::Engine;
+use connector::engine::admin::AdminError;
+use connector::engine::connect::Authorized;
 use connector::provider::{
     Fetched, PropertySchema, ProviderError, ProviderResult, SourcePage, SourceProvider,
     SourceRecord,
 };
 use connector::{
     CompanyFilter, Connection, ErrorCode, FilterChoice, FilterChoices, ObjectKind, Provider,
-    ProviderAccountId, SourceId, SourceVersion,
+    ProviderAccountId, SealedCredentials, SourceId, SourceVersion, TenantId,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -75,6 +78,25 @@ impl Portal {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What the portal's consent grants a connection (the portal ignores credentials).
+    pub fn authorized(&self) -> Authorized {
+        Authorized {
+            account_id: self.account.clone(),
+            scopes: vec!["crm.objects.companies.read".into(), "crm.lists.read".into()],
+            credentials: SealedCredentials("sim-credentials".into()),
+        }
+    }
+
+    /// A new connection of `tenant`, connected to this portal.
+    pub async fn connect_new(
+        &self,
+        engine: &Engine,
+        tenant: &TenantId,
+    ) -> Result<Connection, AdminError> {
+        let view = engine.create_connection(tenant, Provider::Hubspot).await?;
+        engine.connect(tenant, &view.id, self.authorized()).await
     }
 
     pub fn set_fault_rate(&self, rate: f64) {
