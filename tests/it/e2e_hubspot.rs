@@ -244,6 +244,37 @@ async fn connection_json(stack: &RunningStack, connection: &ConnectionId) -> Val
     get(stack, &format!("/admin/connections/{connection}")).await
 }
 
+/// Makes a new list of `members` the connection's company filter; returns the list's id
+/// and the answer to the `PUT` (which names the pass it started).
+async fn filter_to_new_list(
+    stack: &RunningStack,
+    connection: &ConnectionId,
+    name: &str,
+    members: &[String],
+) -> (String, Value) {
+    let sandbox = control(stack);
+    let list = sandbox
+        .create_list(name, hubspot_sandbox::model::ObjectKind::Companies)
+        .await
+        .unwrap();
+    for company in members {
+        sandbox
+            .set_list_membership(&list, company, true)
+            .await
+            .unwrap();
+    }
+    let (status, body) = stack
+        .admin(
+            Method::PUT,
+            &format!("/admin/connections/{connection}/filter"),
+            Some(json!({"type": "list", "list_id": list})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    (list, body)
+}
+
 // ---- 1. initial sync ------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -695,25 +726,7 @@ async fn a_company_leaving_the_list_filter_is_archived() {
     let (stack, connection) = stack(4, 0).await;
     let sandbox = control(&stack);
     let companies = linked_ids(&stack, &connection, ObjectKind::Company).await;
-    let list = sandbox
-        .create_list("Customers", hubspot_sandbox::model::ObjectKind::Companies)
-        .await
-        .unwrap();
-    for company in &companies {
-        sandbox
-            .set_list_membership(&list, company, true)
-            .await
-            .unwrap();
-    }
-    let (status, body) = stack
-        .admin(
-            Method::PUT,
-            &format!("/admin/connections/{connection}/filter"),
-            Some(json!({"type": "list", "list_id": list})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{body}");
+    let (list, body) = filter_to_new_list(&stack, &connection, "Customers", &companies).await;
     if let Some(run_id) = body["sync_run"]["id"].as_str() {
         wait_for_run(&stack, &connection, run_id).await;
     }
@@ -1163,30 +1176,8 @@ async fn a_filter_naming_what_the_portal_lacks_is_refused_with_422_and_nothing_c
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filter_change_that_would_archive_past_the_guard_is_held_for_the_admin() {
     let (stack, connection) = stack(30, 0).await;
-    let sandbox = control(&stack);
     let companies = linked_ids(&stack, &connection, ObjectKind::Company).await;
-    let list = sandbox
-        .create_list(
-            "Two of thirty",
-            hubspot_sandbox::model::ObjectKind::Companies,
-        )
-        .await
-        .unwrap();
-    for company in companies.iter().take(2) {
-        sandbox
-            .set_list_membership(&list, company, true)
-            .await
-            .unwrap();
-    }
-    let (status, body) = stack
-        .admin(
-            Method::PUT,
-            &format!("/admin/connections/{connection}/filter"),
-            Some(json!({"type": "list", "list_id": list})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{body}");
+    let (_, body) = filter_to_new_list(&stack, &connection, "Two of thirty", &companies[..2]).await;
     let run_id = body["sync_run"]["id"].as_str().expect("a pass started");
     let run = wait_for_run(&stack, &connection, run_id).await;
     assert_eq!(run.status, SyncRunStatus::Completed, "{run:?}");
@@ -1215,25 +1206,7 @@ async fn a_filter_list_deleted_later_flags_the_connection_and_archives_nothing()
     let (stack, connection) = stack(4, 0).await;
     let sandbox = control(&stack);
     let companies = linked_ids(&stack, &connection, ObjectKind::Company).await;
-    let list = sandbox
-        .create_list("Soon gone", hubspot_sandbox::model::ObjectKind::Companies)
-        .await
-        .unwrap();
-    for company in &companies {
-        sandbox
-            .set_list_membership(&list, company, true)
-            .await
-            .unwrap();
-    }
-    let (status, body) = stack
-        .admin(
-            Method::PUT,
-            &format!("/admin/connections/{connection}/filter"),
-            Some(json!({"type": "list", "list_id": list})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{body}");
+    let (list, body) = filter_to_new_list(&stack, &connection, "Soon gone", &companies).await;
     if let Some(run_id) = body["sync_run"]["id"].as_str() {
         wait_for_run(&stack, &connection, run_id).await;
     }
@@ -1320,27 +1293,8 @@ async fn a_second_connection_to_the_portal_takes_over_and_disconnecting_the_firs
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_filter_change_moves_is_not_counted_as_webhook_misses() {
     let (stack, connection) = stack(4, 0).await;
-    let sandbox = control(&stack);
     let companies = linked_ids(&stack, &connection, ObjectKind::Company).await;
-    let list = sandbox
-        .create_list("Half", hubspot_sandbox::model::ObjectKind::Companies)
-        .await
-        .unwrap();
-    for company in companies.iter().take(2) {
-        sandbox
-            .set_list_membership(&list, company, true)
-            .await
-            .unwrap();
-    }
-    let (status, body) = stack
-        .admin(
-            Method::PUT,
-            &format!("/admin/connections/{connection}/filter"),
-            Some(json!({"type": "list", "list_id": list})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{body}");
+    let (_, body) = filter_to_new_list(&stack, &connection, "Half", &companies[..2]).await;
     let run_id = body["sync_run"]["id"].as_str().expect("a pass started");
     let run = wait_for_run(&stack, &connection, run_id).await;
     assert_eq!(run.trigger, SyncTrigger::FilterChange);
