@@ -1,7 +1,6 @@
 //! End to end: the HubSpot sandbox, the service over HTTP with its pollers, on DynamoDB and
 //! SQS (moto). Every test starts its own stack on a fresh table and fresh queues.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,7 @@ use connector::{
 use hubspot_sandbox::config::Faults;
 use hubspot_sandbox::{ControlClient, SandboxConfig};
 use integration_tests::adapters::{dynamodb_store, sqs_queue};
+use integration_tests::waiting::eventually;
 use local_stack::{Ports, RunningStack, StackOptions};
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
@@ -61,22 +61,6 @@ async fn stack(companies: usize, contacts: usize) -> (RunningStack, ConnectionId
 
 fn control(stack: &RunningStack) -> ControlClient {
     stack.sandbox.control()
-}
-
-/// Polls `check` until it yields `Some`, failing after `timeout`.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let give_up = Instant::now() + timeout;
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(Instant::now() < give_up, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn get(stack: &RunningStack, path: &str) -> Value {

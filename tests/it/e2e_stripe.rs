@@ -3,7 +3,6 @@
 //! the Stripe account seeded from the mirrored companies, connected through Connect OAuth
 //! and synced.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,13 +16,14 @@ use connector::{
 };
 use hubspot_sandbox::SandboxConfig;
 use integration_tests::adapters::{dynamodb_store, sqs_queue};
+use integration_tests::waiting::eventually;
 use local_stack::{
     ExpectedMatch, Ports, RunningStack, STRIPE_ACCOUNT, StackOptions, StripeSeed, StripeSeeding,
 };
 use stripe_sandbox::{CustomerInput, Faults, ItemInput, SubscriptionInput, Target};
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
-const LAND_TIMEOUT: Duration = Duration::from_secs(15);
+const LAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// `pro_monthly` is 99.00 USD a seat a month.
 const PRO_MONTHLY_SEAT: i64 = 9_900;
 
@@ -88,22 +88,6 @@ async fn stripe_stack() -> StripeStack {
         hubspot,
         stripe,
         seed,
-    }
-}
-
-/// Polls `check` until it yields `Some`, failing after `timeout`.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let give_up = Instant::now() + timeout;
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(Instant::now() < give_up, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -7,3 +7,4 @@ pub mod conformance;
 pub mod faults;
 pub mod moto;
 pub mod sim;
+pub mod waiting;

@@ -1,5 +1,9 @@
 //! One `moto_server` per test process, serving DynamoDB and SQS on a free loopback port.
 //!
+//! moto is started through `moto_one_request_at_a_time.py`, which answers one request at
+//! a time: DynamoDB's and SQS's per-request atomicity is what the conformance suites
+//! check, and threaded moto does not keep it.
+//!
 //! The server is started on first use and shared by every test in the process. Statics
 //! are never dropped, so it is not killed by a destructor: it runs under a small `sh`
 //! watchdog whose stdin is a pipe held by this process. When the test process exits (in
@@ -72,13 +76,13 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 fn start_moto() -> io::Result<MotoServer> {
-    let binary = moto_binary()?;
+    let python = python_of(&moto_binary()?)?;
     let mut last_error = None;
     for _ in 0..START_ATTEMPTS {
         // The port is freed before moto binds it; if something else takes it meanwhile,
         // moto exits and we try another.
         let port = free_port()?;
-        match spawn_watched(&binary, port) {
+        match spawn_watched(&python, port) {
             Ok(server) => return Ok(server),
             Err(e) => last_error = Some(e),
         }
@@ -86,12 +90,12 @@ fn start_moto() -> io::Result<MotoServer> {
     Err(last_error.unwrap_or_else(|| io::Error::other("moto_server did not start")))
 }
 
-fn spawn_watched(binary: &Path, port: u16) -> io::Result<MotoServer> {
-    // $0 = moto binary, $1 = port. The watcher subshell kills moto on EOF of the lifeline;
+fn spawn_watched(python: &Path, port: u16) -> io::Result<MotoServer> {
+    // $0 = python, $1 = the launcher, $2 = port. The watcher subshell kills moto on EOF of the lifeline;
     // the outer shell exits when moto does, so an early death is visible to `try_wait`.
     // A background job's stdin is /dev/null unless redirected, hence the copy on fd 3.
     let script = r#"exec 3<&0
-"$0" -H 127.0.0.1 -p "$1" </dev/null >/dev/null 2>&1 &
+"$0" "$1" -H 127.0.0.1 -p "$2" </dev/null >/dev/null 2>&1 &
 m=$!
 (cat <&3 >/dev/null; kill "$m" 2>/dev/null) &
 exec 3<&-
@@ -99,7 +103,8 @@ wait "$m""#;
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(script)
-        .arg(binary)
+        .arg(python)
+        .arg(launcher())
         .arg(port.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -147,6 +152,34 @@ fn repo_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+fn launcher() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src/moto_one_request_at_a_time.py")
+}
+
+/// The interpreter a `moto_server` console script runs on, from its `#!` line (an
+/// absolute path, or `/usr/bin/env python3`), so the launcher imports the same moto.
+fn python_of(moto_script: &Path) -> io::Result<PathBuf> {
+    let text = std::fs::read_to_string(moto_script)?;
+    let shebang = text
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("#!"))
+        .ok_or_else(|| io::Error::other(format!("{} has no #! line", moto_script.display())))?;
+    let mut words = shebang.split_whitespace();
+    let first = words.next().unwrap_or_default();
+    let interpreter = if first.ends_with("/env") {
+        words.next().and_then(find_on_path)
+    } else {
+        Some(PathBuf::from(first))
+    };
+    interpreter.ok_or_else(|| {
+        io::Error::other(format!(
+            "no python found from the #! line of {}",
+            moto_script.display()
+        ))
+    })
 }
 
 /// `$MOTO_SERVER`, else the repo's `.venv`, else `moto_server` on PATH, else install the
