@@ -41,6 +41,7 @@ store_conformance!(
     one_pass_per_connection_holds_the_lease,
     oauth_state_is_taken_once_and_expires,
     sync_runs_are_versioned_and_count_every_concurrent_add,
+    pending_archives_are_kept_per_run_listed_once_and_expire,
     no_read_crosses_into_another_tenant,
     connections_are_routed_by_provider_account,
     every_connection_of_every_tenant_is_listed_once,

@@ -268,8 +268,7 @@ async fn a_company_restored_while_its_archive_waits_is_not_archived() {
             .await
             .unwrap()
             .unwrap();
-        let phase = current.checkpoint.as_ref().map(|c| c["phase"].clone());
-        if phase == Some(serde_json::json!("archive_companies")) {
+        if current.checkpoint.phase == Phase::ArchiveCompanies {
             break;
         }
         let step = rig.step(&run.id, Budget::pages(1)).await;

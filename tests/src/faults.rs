@@ -498,6 +498,38 @@ impl Store for FaultyStore {
             self.inner.list_sync_runs(tenant, connection, page)
         )
     }
+    async fn put_pending_archives(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        archives: &[PendingArchive],
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        pass!(
+            self,
+            "put_pending_archives",
+            store,
+            self.inner
+                .put_pending_archives(tenant, connection, run, archives, expires_at)
+        )
+    }
+    async fn list_pending_archives(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        page: PageRequest,
+        now: Timestamp,
+    ) -> StoreResult<Page<PendingArchive>> {
+        pass!(
+            self,
+            "list_pending_archives",
+            store,
+            self.inner
+                .list_pending_archives(tenant, connection, run, page, now)
+        )
+    }
 }
 
 #[async_trait]

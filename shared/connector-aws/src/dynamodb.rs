@@ -379,4 +379,26 @@ impl Store for DynamoStore {
     ) -> StoreResult<Page<SyncRun>> {
         runs::list(self, tenant, connection, page).await
     }
+
+    async fn put_pending_archives(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        archives: &[PendingArchive],
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        runs::put_pending_archives(self, tenant, connection, run, archives, expires_at).await
+    }
+
+    async fn list_pending_archives(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        page: PageRequest,
+        now: Timestamp,
+    ) -> StoreResult<Page<PendingArchive>> {
+        runs::list_pending_archives(self, tenant, connection, run, page, now).await
+    }
 }

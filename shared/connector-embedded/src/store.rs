@@ -433,6 +433,35 @@ impl Store for EmbeddedStore {
         self.run(move |c| runs::list(c, &tenant, &connection, &page))
             .await
     }
+
+    async fn put_pending_archives(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        archives: &[PendingArchive],
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        let (tenant, connection, run) = (tenant.clone(), connection.clone(), run.clone());
+        let archives = archives.to_vec();
+        self.run(move |c| {
+            runs::put_pending_archives(c, &tenant, &connection, &run, &archives, expires_at)
+        })
+        .await
+    }
+
+    async fn list_pending_archives(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        page: PageRequest,
+        now: Timestamp,
+    ) -> StoreResult<Page<PendingArchive>> {
+        let (tenant, connection, run) = (tenant.clone(), connection.clone(), run.clone());
+        self.run(move |c| runs::list_pending_archives(c, &tenant, &connection, &run, &page, now))
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -1275,7 +1275,11 @@ pub async fn sync_runs_are_versioned_and_count_every_concurrent_add(store: &dyn 
     let mut next = v1.clone();
     next.invocations = 1;
     next.cursor = Some("after-100".into());
-    next.checkpoint = Some(serde_json::json!({"phase": "companies"}));
+    next.checkpoint = Checkpoint {
+        phase: Phase::Check(ObjectKind::Contact),
+        vanished_companies: 3,
+        ..Checkpoint::default()
+    };
     let v2 = store.put_sync_run(&next).await.unwrap();
     assert_eq!(v2.version, 2);
     expect_version_conflict(store.put_sync_run(&next).await);
@@ -1358,6 +1362,57 @@ pub async fn sync_runs_are_versioned_and_count_every_concurrent_add(store: &dyn 
     .await;
     started.reverse();
     assert_eq!(listed, started);
+}
+
+pub async fn pending_archives_are_kept_per_run_listed_once_and_expire(store: &dyn Store) {
+    let t = tenant("tenant-a");
+    let conn = ConnectionId::generate();
+    let run = SyncRunId::generate();
+    let other_run = SyncRunId::generate();
+    let archive = |id: usize, reason| PendingArchive {
+        source_id: source(&format!("{id:05}")),
+        reason,
+    };
+    let first: Vec<PendingArchive> = (0..60)
+        .map(|i| archive(i, ArchiveReason::SourceDeleted))
+        .collect();
+    store
+        .put_pending_archives(&t, &conn, &run, &first, at_secs(600))
+        .await
+        .unwrap();
+    // a page checked again puts the same ids again: replaced, not doubled
+    let again: Vec<PendingArchive> = (50..80)
+        .map(|i| archive(i, ArchiveReason::LeftFilter))
+        .collect();
+    store
+        .put_pending_archives(&t, &conn, &run, &again, at_secs(600))
+        .await
+        .unwrap();
+    store
+        .put_pending_archives(&t, &conn, &other_run, &first[..5], at_secs(600))
+        .await
+        .unwrap();
+    store
+        .put_pending_archives(&tenant("tenant-b"), &conn, &run, &first[..5], at_secs(600))
+        .await
+        .unwrap();
+
+    let listed = read_all_pages(
+        7,
+        |a: &PendingArchive| a.source_id.clone(),
+        |page| store.list_pending_archives(&t, &conn, &run, page, at_secs(1)),
+    )
+    .await;
+    let mut expected: Vec<PendingArchive> = first[..50].to_vec();
+    expected.extend(again);
+    assert_eq!(listed, expected, "every archive once, in source-id order");
+
+    let expired = store
+        .list_pending_archives(&t, &conn, &run, PageRequest::first(100), at_secs(600))
+        .await
+        .unwrap();
+    assert!(expired.items.is_empty(), "{expired:?}");
+    assert!(store.purge_expired(at_secs(600)).await.is_ok());
 }
 
 // ---------------------------------------------------------------- tenants and routing

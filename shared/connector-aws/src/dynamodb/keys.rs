@@ -52,6 +52,7 @@ pub const TYPE_SYNC_RUN: &str = "sync_run";
 pub const TYPE_EVENT: &str = "webhook_event";
 pub const TYPE_LEASE: &str = "pass_lease";
 pub const TYPE_OAUTH_STATE: &str = "oauth_state";
+pub const TYPE_PENDING_ARCHIVE: &str = "pending_archive";
 
 // ---- key prefixes
 const TENANT: &str = "T#";
@@ -77,6 +78,8 @@ const RUNS: &str = "RUNS";
 const EVENT: &str = "EVENT#";
 const LEASE: &str = "LEASE";
 const OAUTH: &str = "OAUTH#";
+/// Sort-key prefix of a run's pending archives, in the run's own partition.
+pub const ARCHIVE: &str = "ARCHIVE#";
 
 // ---- sort keys of items that are alone in their partition
 pub const SK_TENANT: &str = "TENANT";
@@ -339,6 +342,20 @@ pub fn sync_run(tenant: &TenantId, connection: &ConnectionId, id: &SyncRunId) ->
         format!("{}{CONN}{connection}#{RUN}{id}", tenant_prefix(tenant)),
         SK_RUN,
     )
+}
+
+/// A company the run will archive if the guard allows: in the run's partition, one sort
+/// key per source id, so the run reads them back in order.
+pub fn pending_archive(
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    run: &SyncRunId,
+    source: &SourceId,
+) -> Key {
+    Key {
+        pk: sync_run(tenant, connection, run).pk,
+        sk: format!("{ARCHIVE}{source}"),
+    }
 }
 
 /// GSI1 partition: a connection's runs.

@@ -3,7 +3,9 @@
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use connector::ports::{Page, PageRequest, StoreError, StoreResult};
-use connector::{ConnectionId, SyncCounters, SyncRun, SyncRunId, TenantId};
+use connector::{
+    ConnectionId, PendingArchive, SyncCounters, SyncRun, SyncRunId, TenantId, Timestamp,
+};
 
 use super::item::{self, Item, ItemBuilder};
 use super::keys;
@@ -149,4 +151,49 @@ pub async fn list(
     .await?;
     let runs = items.iter().map(run_from).collect::<StoreResult<_>>()?;
     Ok(page(runs, next))
+}
+
+pub async fn put_pending_archives(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    run: &SyncRunId,
+    archives: &[PendingArchive],
+    expires_at: Timestamp,
+) -> StoreResult<()> {
+    let items = archives
+        .iter()
+        .map(|archive| {
+            let key = keys::pending_archive(tenant, connection, run, &archive.source_id);
+            Ok(ItemBuilder::new(&key, keys::TYPE_PENDING_ARCHIVE)
+                .body(archive)?
+                .expires(expires_at)
+                .build())
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    store.put_all(items).await
+}
+
+pub async fn list_pending_archives(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    run: &SyncRunId,
+    request: PageRequest,
+    now: Timestamp,
+) -> StoreResult<Page<PendingArchive>> {
+    let parts = [
+        Partition::table(keys::sync_run(tenant, connection, run).pk, keys::ARCHIVE)
+            .live_at(now.as_millis()),
+    ];
+    let (items, next) = query::list_sequential(
+        &store.client,
+        store.table(),
+        &parts,
+        request.cursor.as_deref(),
+        request.effective_limit(),
+    )
+    .await?;
+    let archives = items.iter().map(item::body).collect::<StoreResult<_>>()?;
+    Ok(page(archives, next))
 }

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    DeleteRequest, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, WriteRequest,
+    DeleteRequest, Put, PutRequest, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    WriteRequest,
 };
 use connector::ports::{StoreError, StoreResult};
 
@@ -169,17 +170,37 @@ impl DynamoStore {
 
     /// Deletes items in batches of 25, sending back what DynamoDB leaves unprocessed.
     pub(super) async fn delete_all(&self, doomed: &[Key]) -> StoreResult<()> {
-        for chunk in doomed.chunks(25) {
-            let mut requests = chunk
-                .iter()
-                .map(|key| {
-                    DeleteRequest::builder()
-                        .set_key(Some(item::key_map(key)))
-                        .build()
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
-                        .map_err(item::backend)
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
+        let requests = doomed
+            .iter()
+            .map(|key| {
+                DeleteRequest::builder()
+                    .set_key(Some(item::key_map(key)))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+                    .map_err(item::backend)
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.write_all(requests).await
+    }
+
+    /// Puts items unconditionally in batches of 25, sending back what is left unprocessed.
+    pub(super) async fn put_all(&self, items: Vec<Item>) -> StoreResult<()> {
+        let requests = items
+            .into_iter()
+            .map(|found| {
+                PutRequest::builder()
+                    .set_item(Some(found))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+                    .map_err(item::backend)
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.write_all(requests).await
+    }
+
+    async fn write_all(&self, requests: Vec<WriteRequest>) -> StoreResult<()> {
+        for chunk in requests.chunks(25) {
+            let mut requests = chunk.to_vec();
             let mut attempt = 0;
             while !requests.is_empty() {
                 if attempt > BATCH_RETRIES {

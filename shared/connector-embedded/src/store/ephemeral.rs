@@ -17,6 +17,7 @@ pub(super) fn purge_expired(db: &mut Db, now: Timestamp) -> StoreResult<u64> {
         "DELETE FROM store_log WHERE expires_at <= ?1",
         "DELETE FROM store_events WHERE expires_at <= ?1",
         "DELETE FROM store_oauth_states WHERE expires_at <= ?1",
+        "DELETE FROM store_pending_archives WHERE expires_at <= ?1",
     ] {
         let deleted = tx
             .prepare_cached(sql)

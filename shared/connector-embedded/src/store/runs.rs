@@ -1,6 +1,8 @@
 //! Sync runs: versioned like the other records, plus counters many workers add to at once.
 
-use connector::model::{ConnectionId, SyncCounters, SyncRun, SyncRunId, TenantId};
+use connector::model::{
+    ConnectionId, PendingArchive, SyncCounters, SyncRun, SyncRunId, TenantId, Timestamp,
+};
 use connector::ports::{Page, PageRequest, StoreError, StoreResult};
 use rusqlite::{Connection as Db, TransactionBehavior, params};
 
@@ -113,4 +115,70 @@ pub(super) fn list(
     Ok(into_page(items, limit, |r| {
         join_cursor(&r.started_at.as_millis().to_string(), r.id.as_str())
     }))
+}
+
+pub(super) fn put_pending_archives(
+    db: &mut Db,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    run: &SyncRunId,
+    archives: &[PendingArchive],
+    expires_at: Timestamp,
+) -> StoreResult<()> {
+    let tx = db
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .db()?;
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO store_pending_archives
+                     (tenant_id, connection_id, run_id, source_id, expires_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (tenant_id, connection_id, run_id, source_id) DO UPDATE SET
+                     expires_at = excluded.expires_at, body = excluded.body",
+            )
+            .db()?;
+        for archive in archives {
+            insert
+                .execute(params![
+                    tenant.as_str(),
+                    connection.as_str(),
+                    run.as_str(),
+                    archive.source_id.as_str(),
+                    expires_at.as_millis(),
+                    encode(archive)?,
+                ])
+                .db()?;
+        }
+    }
+    tx.commit().db()
+}
+
+pub(super) fn list_pending_archives(
+    db: &mut Db,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    run: &SyncRunId,
+    page: &PageRequest,
+    now: Timestamp,
+) -> StoreResult<Page<PendingArchive>> {
+    let limit = page.effective_limit();
+    let after = page.cursor.as_deref().unwrap_or("");
+    let items: Vec<PendingArchive> = query_all(
+        db,
+        "pending archive",
+        "SELECT body FROM store_pending_archives
+         WHERE tenant_id = ?1 AND connection_id = ?2 AND run_id = ?3
+           AND source_id > ?4 AND expires_at > ?5
+         ORDER BY source_id LIMIT ?6",
+        params![
+            tenant.as_str(),
+            connection.as_str(),
+            run.as_str(),
+            after,
+            now.as_millis(),
+            fetch_size(limit),
+        ],
+    )?;
+    Ok(into_page(items, limit, |a| a.source_id.as_str().to_owned()))
 }

@@ -146,4 +146,17 @@ CREATE TABLE IF NOT EXISTS store_sync_runs (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS store_sync_runs_newest
     ON store_sync_runs (tenant_id, connection_id, started_at, id);
+
+-- Companies a run archives once the guard allows, beside the run rather than in it.
+CREATE TABLE IF NOT EXISTS store_pending_archives (
+    tenant_id     TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    run_id        TEXT NOT NULL,
+    source_id     TEXT NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    body          TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, connection_id, run_id, source_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_pending_archives_by_expiry
+    ON store_pending_archives (expires_at);
 ";

@@ -5,41 +5,21 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::apply::{self, Applied, ApplyContext, Outcome};
 use super::{Engine, EngineError};
 use crate::model::{
-    ArchiveReason, Connection, ConnectionStatus, ErrorCode, Job, JobCause, JobKind, LogEntry,
-    LogStatus, ObjectKind, Provider, SourceId, SourceVersion, SyncCounters, SyncRun, SyncRunId,
-    SyncRunStatus, SyncTrigger, Timestamp,
+    ArchiveReason, Checkpoint, Connection, ConnectionStatus, ErrorCode, Job, JobCause, JobKind,
+    LogEntry, LogStatus, ObjectKind, PendingArchive, Phase, Provider, SourceId, SourceVersion,
+    SyncCounters, SyncRun, SyncRunId, SyncRunStatus, SyncTrigger, Timestamp,
 };
 use crate::ports::{OutgoingMessage, PageRequest, StoreError};
 use crate::provider::{Fetched, SourceRecord};
 
-/// At most this many vanished companies are remembered in a checkpoint; a pass that finds
-/// more always holds its archives for the admin.
-pub const MAX_PENDING_ARCHIVES: usize = 20_000;
-
 /// A run whose checkpoint has not moved for this long is presumed dead, and a new one may start.
 pub const STALE_RUN_AFTER: Duration = Duration::from_secs(20 * 60);
 
-/// Where a pass stands: listing one kind, re-checking one kind's mirrored records, the
-/// guarded company archives, or done. The kinds come from the provider ([`kinds_of`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    List(ObjectKind),
-    Check(ObjectKind),
-    ArchiveCompanies,
-    Done,
-}
-
-impl Default for Phase {
-    fn default() -> Self {
-        Phase::List(ObjectKind::Company)
-    }
-}
+/// How long a run's pending archives are kept: far longer than any pass runs.
+const PENDING_ARCHIVES_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The record kinds a pass over one provider covers, in order (companies before the
 /// contacts that attach to them).
@@ -71,42 +51,6 @@ impl Phase {
                 None => Phase::Done,
             },
             Phase::ArchiveCompanies | Phase::Done => Phase::Done,
-        }
-    }
-}
-
-/// What a run carries from one invocation to the next (besides `SyncRun::cursor`, the
-/// current phase's paging cursor).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    pub phase: Phase,
-    /// Companies found gone or outside the filter, waiting for the guard's verdict.
-    #[serde(default)]
-    pub pending_archives: Vec<(SourceId, ArchiveReason)>,
-    #[serde(default)]
-    pub vanished_companies: u64,
-    #[serde(default)]
-    pub active_companies: u64,
-    /// The admin approved this run's archives: no guard.
-    #[serde(default)]
-    pub approved: bool,
-    /// Archives the guard held for the admin.
-    #[serde(default)]
-    pub held: u64,
-    /// When the checkpoint last moved.
-    #[serde(default)]
-    pub heartbeat: Option<Timestamp>,
-}
-
-impl Checkpoint {
-    /// The run's checkpoint; a run without one starts at the beginning. One that does not
-    /// decode is an error: restarting at the wrong phase would skip the checks and archives.
-    fn of(run: &SyncRun) -> Result<Self, EngineError> {
-        match &run.checkpoint {
-            None => Ok(Self::default()),
-            Some(raw) => serde_json::from_value(raw.clone()).map_err(|e| {
-                EngineError::Corrupt(format!("run {} has an unreadable checkpoint: {e}", run.id))
-            }),
         }
     }
 }
@@ -198,13 +142,12 @@ impl Engine {
         if holder != run.id {
             return Err(StartError::AlreadyRunning(holder));
         }
-        let checkpoint = Checkpoint {
+        run.checkpoint = Checkpoint {
             phase: Phase::first(connection.provider),
             approved: approved_archives,
             heartbeat: Some(now),
             ..Checkpoint::default()
         };
-        run.checkpoint = serde_json::to_value(&checkpoint).ok();
         let started = async {
             let run = self.store.put_sync_run(&run).await?;
             self.send_reconcile_job(connection, &run.id, Duration::ZERO)
@@ -345,15 +288,7 @@ impl Engine {
             return self.finish(run, SyncRunStatus::Failed).await;
         }
         run.invocations += 1;
-        let mut checkpoint = match Checkpoint::of(&run) {
-            Ok(checkpoint) => checkpoint,
-            // Ended with a log row, never resumed from a guess.
-            Err(e) => {
-                return self
-                    .page_failed(run, Checkpoint::default(), &connection, e)
-                    .await;
-            }
-        };
+        let mut checkpoint = run.checkpoint.clone();
         let mut pages = 0;
         while checkpoint.phase != Phase::Done {
             // At least one page per invocation, so even a spent budget makes progress.
@@ -362,15 +297,18 @@ impl Engine {
                     .hand_over(run, &checkpoint, &connection, Duration::ZERO)
                     .await;
             }
+            // A failed page is redone from where it began: what it counted is dropped, so
+            // the guard's tallies and the ledger count each record once.
+            let before = (run.clone(), checkpoint.clone());
             let step = self.one_page(&connection, &mut run, &mut checkpoint).await;
             self.persist_rotated_credentials(&connection).await?;
-            match step {
-                Ok(()) => {}
-                Err(e) => return self.page_failed(run, checkpoint, &connection, e).await,
+            if let Err(e) = step {
+                let (run, checkpoint) = before;
+                return self.page_failed(run, checkpoint, &connection, e).await;
             }
             pages += 1;
             checkpoint.heartbeat = Some(Timestamp::now());
-            run.checkpoint = serde_json::to_value(&checkpoint).ok();
+            run.checkpoint = checkpoint.clone();
             run = match self.store.put_sync_run(&run).await {
                 Ok(stored) => stored,
                 Err(StoreError::VersionConflict { .. }) => {
@@ -393,9 +331,10 @@ impl Engine {
         connection: &Connection,
         delay: Duration,
     ) -> Result<StepResult, EngineError> {
-        let mut checkpoint = checkpoint.clone();
-        checkpoint.heartbeat = Some(Timestamp::now());
-        run.checkpoint = serde_json::to_value(&checkpoint).ok();
+        run.checkpoint = Checkpoint {
+            heartbeat: Some(Timestamp::now()),
+            ..checkpoint.clone()
+        };
         if self.renew_lease(connection, &run.id).await? != run.id {
             return self.finish(run, SyncRunStatus::Failed).await;
         }
@@ -639,6 +578,7 @@ impl Engine {
             };
             let schema = self.schema(connection, kind).await?;
             let ctx = self.apply_context(connection, &schema);
+            let mut pending = Vec::new();
             for (asked, outcome) in fetched {
                 let vanished = match &outcome {
                     Fetched::Gone => Some(ArchiveReason::SourceDeleted),
@@ -655,9 +595,10 @@ impl Engine {
                 match (vanished, outcome) {
                     (Some(reason), _) if kind == ObjectKind::Company && !cp.approved => {
                         cp.vanished_companies += 1;
-                        if cp.pending_archives.len() < MAX_PENDING_ARCHIVES {
-                            cp.pending_archives.push((asked, reason));
-                        }
+                        pending.push(PendingArchive {
+                            source_id: asked,
+                            reason,
+                        });
                     }
                     (Some(reason), outcome) => {
                         let seen = match &outcome {
@@ -686,6 +627,17 @@ impl Engine {
                     (None, _) => {}
                 }
             }
+            if !pending.is_empty() {
+                self.store
+                    .put_pending_archives(
+                        &connection.tenant_id,
+                        &connection.id,
+                        &run.id,
+                        &pending,
+                        ctx.now.plus(PENDING_ARCHIVES_KEPT),
+                    )
+                    .await?;
+            }
         }
         run.cursor = links.next;
         Ok(())
@@ -700,11 +652,9 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let share = self.settings.mass_archive_share;
         let allowed = ((cp.active_companies as f64) * share).floor() as u64;
-        let over = cp.vanished_companies > allowed.max(self.settings.mass_archive_floor)
-            || cp.vanished_companies as usize > cp.pending_archives.len();
+        let over = cp.vanished_companies > allowed.max(self.settings.mass_archive_floor);
         if over && !cp.approved {
             cp.held = cp.vanished_companies;
-            cp.pending_archives.clear();
             cp.phase = Phase::Done;
             let mut entry = LogEntry::new(
                 connection.tenant_id.clone(),
@@ -725,11 +675,32 @@ impl Engine {
         }
         let schema = super::mapping::Schema::default();
         let ctx = self.apply_context(connection, &schema);
-        let take = self.settings.page_size.min(cp.pending_archives.len());
-        let ids: Vec<SourceId> = cp.pending_archives[..take]
-            .iter()
-            .map(|(id, _)| id.clone())
-            .collect();
+        let pending = self
+            .store
+            .list_pending_archives(
+                &connection.tenant_id,
+                &connection.id,
+                &run.id,
+                PageRequest {
+                    limit: self.settings.page_size,
+                    cursor: run.cursor.clone(),
+                },
+                ctx.now,
+            )
+            .await?;
+        // The cursor and phase move only once the page is done: a failed page is redone.
+        let next = pending.next;
+        let page_done = |run: &mut SyncRun, cp: &mut Checkpoint| {
+            if next.is_none() {
+                cp.phase = Phase::Done;
+            }
+            run.cursor = next.clone();
+        };
+        if pending.items.is_empty() {
+            page_done(run, cp);
+            return Ok(());
+        }
+        let ids: Vec<SourceId> = pending.items.into_iter().map(|a| a.source_id).collect();
         // The archives waited for the guard and for every page before them: each company
         // is read again, so one restored (or back in the filter) meanwhile stays.
         let provider = self.provider(connection.provider)?;
@@ -751,7 +722,6 @@ impl Engine {
         } else {
             provider.filter_members(connection, &alive).await?
         };
-        cp.pending_archives.drain(..take);
         for (source_id, outcome) in fresh {
             let (reason, seen) = match outcome {
                 Fetched::Gone => (ArchiveReason::SourceDeleted, apply::seen_gone_at(ctx.now)),
@@ -774,9 +744,7 @@ impl Engine {
             )
             .await;
         }
-        if cp.pending_archives.is_empty() {
-            cp.phase = Phase::Done;
-        }
+        page_done(run, cp);
         Ok(())
     }
 
@@ -876,41 +844,5 @@ impl Engine {
                 self.log(entry).await;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{ConnectionId, TenantId};
-
-    fn run_with(checkpoint: Option<serde_json::Value>) -> SyncRun {
-        let mut run = SyncRun::start(
-            TenantId::parse("t").expect("tenant"),
-            ConnectionId::generate(),
-            SyncTrigger::Manual,
-            Timestamp::from_millis(0),
-        );
-        run.checkpoint = checkpoint;
-        run
-    }
-
-    #[test]
-    fn a_checkpoint_that_does_not_decode_is_an_error_not_a_fresh_start() {
-        assert_eq!(
-            Checkpoint::of(&run_with(None)).ok(),
-            Some(Checkpoint::default())
-        );
-        let archiving = Checkpoint {
-            phase: Phase::ArchiveCompanies,
-            ..Checkpoint::default()
-        };
-        let stored = serde_json::to_value(&archiving).ok();
-        assert_eq!(Checkpoint::of(&run_with(stored)).ok(), Some(archiving));
-        let garbled = Some(serde_json::json!({"phase": {"nonsense": 1}}));
-        assert!(matches!(
-            Checkpoint::of(&run_with(garbled)),
-            Err(EngineError::Corrupt(_))
-        ));
     }
 }

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{ConnectionId, SyncRunId, TenantId, Timestamp};
+use super::{ArchiveReason, ConnectionId, ObjectKind, SourceId, SyncRunId, TenantId, Timestamp};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -67,10 +67,11 @@ pub struct SyncRun {
     pub status: SyncRunStatus,
     pub started_at: Timestamp,
     pub finished_at: Option<Timestamp>,
-    /// The provider's paging cursor to continue from (`after`, `starting_after`).
+    /// The paging cursor of the current phase (the provider's `after`, or the store's).
     pub cursor: Option<String>,
-    /// Engine-defined state carried between invocations (phase, seen-set location, ...).
-    pub checkpoint: Option<serde_json::Value>,
+    /// Where the pass stands between invocations.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub checkpoint: Checkpoint,
     pub invocations: u32,
     pub counters: SyncCounters,
     pub version: u64,
@@ -92,10 +93,102 @@ impl SyncRun {
             started_at: now,
             finished_at: None,
             cursor: None,
-            checkpoint: None,
+            checkpoint: Checkpoint::default(),
             invocations: 0,
             counters: SyncCounters::default(),
             version: 0,
         }
+    }
+}
+
+/// Runs stored before the checkpoint was typed have `"checkpoint": null`.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Where a pass stands: listing one kind, re-checking one kind's mirrored records, the
+/// guarded company archives, or done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    List(ObjectKind),
+    Check(ObjectKind),
+    ArchiveCompanies,
+    Done,
+}
+
+impl Default for Phase {
+    fn default() -> Self {
+        Phase::List(ObjectKind::Company)
+    }
+}
+
+/// What a pass carries from one invocation to the next, besides `SyncRun::cursor`. The
+/// companies waiting for the guard's verdict are kept beside the run
+/// ([`PendingArchive`]), not in it: a run item stays small however many vanish.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub phase: Phase,
+    /// Companies found gone or outside the filter, waiting for the guard's verdict.
+    #[serde(default)]
+    pub vanished_companies: u64,
+    #[serde(default)]
+    pub active_companies: u64,
+    /// The admin approved this run's archives: no guard.
+    #[serde(default)]
+    pub approved: bool,
+    /// Archives the guard held for the admin.
+    #[serde(default)]
+    pub held: u64,
+    /// When the checkpoint last moved.
+    #[serde(default)]
+    pub heartbeat: Option<Timestamp>,
+}
+
+/// A company a pass found gone or outside the filter, to be archived once every page is
+/// checked and the mass-archive guard allows it. Stored per run; expires with the run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingArchive {
+    pub source_id: SourceId,
+    pub reason: ArchiveReason,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored_with(checkpoint: serde_json::Value) -> serde_json::Value {
+        let run = SyncRun::start(
+            TenantId::parse("t").expect("tenant"),
+            ConnectionId::generate(),
+            SyncTrigger::Manual,
+            Timestamp::from_millis(0),
+        );
+        let mut stored = serde_json::to_value(&run).expect("a run serialises");
+        stored["checkpoint"] = checkpoint;
+        stored
+    }
+
+    #[test]
+    fn a_checkpoint_round_trips_and_one_that_does_not_decode_is_an_error() {
+        let archiving = Checkpoint {
+            phase: Phase::ArchiveCompanies,
+            vanished_companies: 12_000,
+            ..Checkpoint::default()
+        };
+        let stored = stored_with(serde_json::to_value(&archiving).expect("serialises"));
+        let read: SyncRun = serde_json::from_value(stored).expect("decodes");
+        assert_eq!(read.checkpoint, archiving);
+
+        let before_typing: SyncRun =
+            serde_json::from_value(stored_with(serde_json::Value::Null)).expect("decodes");
+        assert_eq!(before_typing.checkpoint, Checkpoint::default());
+
+        let garbled = stored_with(serde_json::json!({"phase": {"nonsense": 1}}));
+        assert!(serde_json::from_value::<SyncRun>(garbled).is_err());
     }
 }

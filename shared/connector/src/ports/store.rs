@@ -361,4 +361,23 @@ pub trait Store: Send + Sync {
         connection: &ConnectionId,
         page: PageRequest,
     ) -> StoreResult<Page<SyncRun>>;
+    /// Remembers companies a run will archive if the guard allows; putting one again
+    /// replaces it. They are read until `expires_at`, then purged.
+    async fn put_pending_archives(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        archives: &[PendingArchive],
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// A run's pending archives, each once, in source-id order.
+    async fn list_pending_archives(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        page: PageRequest,
+        now: Timestamp,
+    ) -> StoreResult<Page<PendingArchive>>;
 }
