@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use connector::crypto::CryptoError;
+use connector::crypto::{CredentialOwner, CryptoError};
 use connector::ports::StoreError;
 use connector::provider::{ProviderError, ProviderResult};
 use connector::{Connection, ErrorCode, ProviderAccountId, SealedCredentials, Secret, Timestamp};
@@ -118,7 +118,11 @@ impl HubSpotProvider {
 
     /// Exchanges the code from the OAuth redirect for tokens, and learns the portal and
     /// the granted scopes from the token's metadata.
-    pub async fn exchange_code(&self, code: &str) -> ProviderResult<AuthorizedAccount> {
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        owner: CredentialOwner<'_>,
+    ) -> ProviderResult<AuthorizedAccount> {
         let config = &self.inner.config;
         let now = Timestamp::now();
         let response = self
@@ -153,7 +157,7 @@ impl HubSpotProvider {
         let credentials = self
             .inner
             .cipher
-            .seal(&tokens)
+            .seal(&tokens, owner)
             .map_err(|e| error::internal(format!("sealing tokens: {e}")))?;
         Ok(AuthorizedAccount {
             account_id,
@@ -162,15 +166,21 @@ impl HubSpotProvider {
         })
     }
 
-    fn open_tokens(&self, sealed: Option<&SealedCredentials>) -> ProviderResult<StoredTokens> {
-        let sealed = sealed.ok_or_else(|| revoked("the connection has no tokens"))?;
-        self.inner.cipher.open(sealed).map_err(|e| unreadable(&e))
+    fn open_tokens(&self, connection: &Connection) -> ProviderResult<StoredTokens> {
+        let sealed = connection
+            .credentials
+            .as_ref()
+            .ok_or_else(|| revoked("the connection has no tokens"))?;
+        self.inner
+            .cipher
+            .open(sealed, connection.credential_owner())
+            .map_err(|e| unreadable(&e))
     }
 
     /// The connection's tokens, or fresher ones this process refreshed since `connection`
     /// was read.
     fn known_tokens(&self, connection: &Connection) -> ProviderResult<StoredTokens> {
-        let own = self.open_tokens(connection.credentials.as_ref())?;
+        let own = self.open_tokens(connection)?;
         let cached = self.inner.tokens.lock().get(&connection.id).cloned();
         Ok(match cached {
             Some(cached) if cached.expires_at > own.expires_at => cached,
@@ -222,7 +232,7 @@ impl HubSpotProvider {
             return Ok(cached.access_token);
         }
         let mut stored = self.read_connection(connection).await?;
-        let current = self.open_tokens(stored.credentials.as_ref())?;
+        let current = self.open_tokens(&stored)?;
         if current.access_token != *stale && current.usable_at(Timestamp::now(), margin) {
             self.remember(connection, &current);
             return Ok(current.access_token);
@@ -243,7 +253,7 @@ impl HubSpotProvider {
         let sealed = self
             .inner
             .cipher
-            .seal(&fresh)
+            .seal(&fresh, connection.credential_owner())
             .map_err(|e| error::internal(format!("sealing tokens: {e}")))?;
 
         for _ in 0..5 {
@@ -255,7 +265,7 @@ impl HubSpotProvider {
                 }
                 Err(StoreError::VersionConflict { .. }) => {
                     stored = self.read_connection(connection).await?;
-                    let theirs = self.open_tokens(stored.credentials.as_ref())?;
+                    let theirs = self.open_tokens(&stored)?;
                     if theirs.access_token != current.access_token
                         && theirs.usable_at(Timestamp::now(), margin)
                     {

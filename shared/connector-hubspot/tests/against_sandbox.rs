@@ -146,7 +146,11 @@ async fn harness_with(
     connection.status = ConnectionStatus::Connected;
     connection.account_id =
         Some(ProviderAccountId::parse(app.portal_id.to_string()).expect("portal"));
-    connection.credentials = Some(cipher.seal(&tokens).expect("seals"));
+    connection.credentials = Some(
+        cipher
+            .seal(&tokens, connection.credential_owner())
+            .expect("seals"),
+    );
     let connection = store.put_connection(&connection).await.expect("stored");
 
     Harness {
@@ -178,10 +182,17 @@ impl Harness {
     async fn expire_tokens_locally(&mut self) {
         let mut tokens: StoredTokens = self
             .cipher
-            .open(self.connection.credentials.as_ref().expect("sealed"))
+            .open(
+                self.connection.credentials.as_ref().expect("sealed"),
+                self.connection.credential_owner(),
+            )
             .expect("opens");
         tokens.expires_at = Timestamp::now().minus(Duration::from_secs(1));
-        self.connection.credentials = Some(self.cipher.seal(&tokens).expect("seals"));
+        let sealed = self
+            .cipher
+            .seal(&tokens, self.connection.credential_owner())
+            .expect("seals");
+        self.connection.credentials = Some(sealed);
         self.connection = self
             .store
             .put_connection(&self.connection)
@@ -197,7 +208,10 @@ impl Harness {
             .expect("reads")
             .expect("exists");
         self.cipher
-            .open(stored.credentials.as_ref().expect("sealed"))
+            .open(
+                stored.credentials.as_ref().expect("sealed"),
+                stored.credential_owner(),
+            )
             .expect("opens")
     }
 
@@ -252,7 +266,7 @@ async fn the_code_exchange_finds_the_portal_and_seals_the_tokens() {
 
     let account = h
         .provider
-        .exchange_code(&query["code"])
+        .exchange_code(&query["code"], h.connection.credential_owner())
         .await
         .expect("exchange");
     assert_eq!(
@@ -264,14 +278,14 @@ async fn the_code_exchange_finds_the_portal_and_seals_the_tokens() {
     }
     let tokens: StoredTokens = h
         .cipher
-        .open(&account.credentials)
-        .expect("opens with our key");
+        .open(&account.credentials, h.connection.credential_owner())
+        .expect("opens with our key, for this connection");
     assert!(tokens.expires_at > Timestamp::now().plus(Duration::from_secs(20 * 60)));
     assert!(!account.credentials.0.contains(tokens.access_token.expose()));
 
     let again = h
         .provider
-        .exchange_code(&query["code"])
+        .exchange_code(&query["code"], h.connection.credential_owner())
         .await
         .expect_err("codes are single use");
     assert_eq!(again.code, ErrorCode::OauthRevoked);

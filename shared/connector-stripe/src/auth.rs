@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use connector::crypto::{CryptoError, TokenCipher};
+use connector::crypto::{CredentialOwner, CryptoError, TokenCipher};
 use connector::{ProviderAccountId, SealedCredentials, Secret, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -55,14 +55,6 @@ impl StripeAuth {
             StripeAuth::ConnectedAccount { account, .. } => Some(account),
         }
     }
-
-    pub fn seal(&self, cipher: &TokenCipher) -> Result<SealedCredentials, CryptoError> {
-        cipher.seal(self)
-    }
-
-    pub fn open(sealed: &SealedCredentials, cipher: &TokenCipher) -> Result<Self, CryptoError> {
-        cipher.open(sealed)
-    }
 }
 
 /// What a Stripe connection's `credentials` hold once sealed: how to reach the account
@@ -85,12 +77,20 @@ impl StripeCredentials {
         }
     }
 
-    pub fn seal(&self, cipher: &TokenCipher) -> Result<SealedCredentials, CryptoError> {
-        cipher.seal(self)
+    pub fn seal(
+        &self,
+        cipher: &TokenCipher,
+        owner: CredentialOwner<'_>,
+    ) -> Result<SealedCredentials, CryptoError> {
+        cipher.seal(self, owner)
     }
 
-    pub fn open(sealed: &SealedCredentials, cipher: &TokenCipher) -> Result<Self, CryptoError> {
-        cipher.open(sealed)
+    pub fn open(
+        sealed: &SealedCredentials,
+        cipher: &TokenCipher,
+        owner: CredentialOwner<'_>,
+    ) -> Result<Self, CryptoError> {
+        cipher.open(sealed, owner)
     }
 }
 
@@ -144,8 +144,12 @@ impl StripeSession {
     }
 
     /// A session from a connection's sealed credentials ([`StripeCredentials`]).
-    pub fn open(sealed: &SealedCredentials, cipher: &TokenCipher) -> Result<Self, CryptoError> {
-        let credentials = StripeCredentials::open(sealed, cipher)?;
+    pub fn open(
+        sealed: &SealedCredentials,
+        cipher: &TokenCipher,
+        owner: CredentialOwner<'_>,
+    ) -> Result<Self, CryptoError> {
+        let credentials = StripeCredentials::open(sealed, cipher, owner)?;
         let mut session = Self::new(credentials.auth);
         session.webhook_secret = credentials.webhook_secret;
         Ok(session)
@@ -213,6 +217,8 @@ pub(crate) fn request_auth(auth: &StripeAuth, platform_key: &Secret) -> RequestA
 
 #[cfg(test)]
 mod tests {
+    use connector::{Connection, Provider, TenantId};
+
     use super::*;
 
     fn tokens() -> OAuthTokens {
@@ -226,9 +232,18 @@ mod tests {
         }
     }
 
+    fn owned() -> Connection {
+        Connection::new(
+            TenantId::parse("t1").expect("tenant"),
+            Provider::Stripe,
+            Timestamp::from_secs(1_700_000_000),
+        )
+    }
+
     #[test]
     fn credentials_round_trip_through_the_cipher_and_never_show_in_the_sealed_text() {
         let cipher = TokenCipher::from_key_bytes(&[7u8; 32]).expect("valid key");
+        let connection = owned();
         for auth in [
             StripeAuth::ApiKey(Secret::new("rk_live_secret_value")),
             StripeAuth::OAuth(tokens()),
@@ -237,34 +252,42 @@ mod tests {
                 livemode: true,
             },
         ] {
-            let sealed = auth.seal(&cipher).expect("seals");
+            let credentials = StripeCredentials::new(auth, None);
+            let sealed = credentials
+                .seal(&cipher, connection.credential_owner())
+                .expect("seals");
             assert!(!sealed.0.contains("secret_value") && !sealed.0.contains("rt_1"));
-            assert_eq!(StripeAuth::open(&sealed, &cipher), Ok(auth));
+            assert_eq!(
+                StripeCredentials::open(&sealed, &cipher, connection.credential_owner()),
+                Ok(credentials)
+            );
         }
     }
 
     #[test]
     fn credentials_keep_the_webhook_secret_and_bare_auth_opens_as_credentials() {
         let cipher = TokenCipher::from_key_bytes(&[7u8; 32]).expect("valid key");
+        let connection = owned();
+        let owner = connection.credential_owner();
         let with_secret = StripeCredentials::new(
             StripeAuth::ApiKey(Secret::new("rk_test_key")),
             Some(Secret::new("whsec_endpoint")),
         );
-        let sealed = with_secret.seal(&cipher).expect("seals");
+        let sealed = with_secret.seal(&cipher, owner).expect("seals");
         assert!(!sealed.0.contains("whsec_endpoint"));
         assert_eq!(
-            StripeCredentials::open(&sealed, &cipher),
+            StripeCredentials::open(&sealed, &cipher, owner),
             Ok(with_secret.clone())
         );
-        // The auth alone still opens from credentials that carry a secret ...
-        assert_eq!(StripeAuth::open(&sealed, &cipher), Ok(with_secret.auth));
-        // ... and a bare auth opens as credentials without one.
-        let bare = StripeAuth::OAuth(tokens()).seal(&cipher).expect("seals");
+        // A bare auth, as sealed before webhook secrets, opens as credentials without one.
+        let bare = cipher
+            .seal(&StripeAuth::OAuth(tokens()), owner)
+            .expect("seals");
         assert_eq!(
-            StripeCredentials::open(&bare, &cipher),
+            StripeCredentials::open(&bare, &cipher, owner),
             Ok(StripeCredentials::new(StripeAuth::OAuth(tokens()), None))
         );
-        let session = StripeSession::open(&sealed, &cipher).expect("opens");
+        let session = StripeSession::open(&sealed, &cipher, owner).expect("opens");
         assert_eq!(
             session.webhook_secret().map(Secret::expose),
             Some("whsec_endpoint")

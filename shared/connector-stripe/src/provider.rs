@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use connector::crypto::TokenCipher;
+use connector::crypto::{CredentialOwner, TokenCipher};
 use connector::provider::{
     Fetched, PropertySchema, ProviderError, ProviderResult, SourcePage, SourceProvider,
     SourceRecord,
@@ -107,7 +107,7 @@ impl StripeProvider {
             return Ok(Arc::clone(&cached.session));
         }
         let session = Arc::new(
-            StripeSession::open(sealed, &self.cipher)
+            StripeSession::open(sealed, &self.cipher, connection.credential_owner())
                 .map_err(|e| internal(format!("cannot open the Stripe credentials: {e}")))?,
         );
         sessions.insert(
@@ -125,11 +125,11 @@ impl StripeProvider {
     /// process will hold a refresh token Stripe no longer accepts.
     pub async fn take_updated_credentials(
         &self,
-        connection: &ConnectionId,
+        connection: &Connection,
     ) -> ProviderResult<Option<SealedCredentials>> {
         let session = {
             let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-            match sessions.get(connection) {
+            match sessions.get(&connection.id) {
                 Some(cached) => Arc::clone(&cached.session),
                 None => return Ok(None),
             }
@@ -138,9 +138,9 @@ impl StripeProvider {
             return Ok(None);
         };
         let credentials = StripeCredentials::new(auth, session.webhook_secret().cloned());
-        let sealed = self.seal_credentials(&credentials)?;
+        let sealed = self.seal_credentials(&credentials, connection.credential_owner())?;
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(cached) = sessions.get_mut(connection) {
+        if let Some(cached) = sessions.get_mut(&connection.id) {
             cached.lineage.push(sealed.clone());
         }
         Ok(Some(sealed))
@@ -150,9 +150,10 @@ impl StripeProvider {
     pub fn seal_credentials(
         &self,
         credentials: &StripeCredentials,
+        owner: CredentialOwner<'_>,
     ) -> ProviderResult<SealedCredentials> {
         credentials
-            .seal(&self.cipher)
+            .seal(&self.cipher, owner)
             .map_err(|e| internal(format!("cannot seal the Stripe credentials: {e}")))
     }
 
@@ -167,7 +168,7 @@ impl StripeProvider {
             .credentials
             .as_ref()
             .map(|sealed| {
-                StripeCredentials::open(sealed, &self.cipher)
+                StripeCredentials::open(sealed, &self.cipher, connection.credential_owner())
                     .map_err(|e| internal(format!("cannot open the Stripe credentials: {e}")))
             })
             .transpose()
@@ -391,7 +392,7 @@ impl SourceProvider for StripeProvider {
 
     async fn updated_credentials(
         &self,
-        connection: &ConnectionId,
+        connection: &Connection,
     ) -> ProviderResult<Option<SealedCredentials>> {
         self.take_updated_credentials(connection).await
     }

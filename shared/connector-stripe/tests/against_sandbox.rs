@@ -13,7 +13,7 @@ use connector::{
     Connection, ConnectionStatus, Currency, ErrorCode, Money, ObjectKind, Provider,
     ProviderAccountId, Secret, SourceId, TenantId, Timestamp,
 };
-use connector_stripe::auth::{StripeAuth, StripeSession};
+use connector_stripe::auth::{StripeAuth, StripeCredentials, StripeSession};
 use connector_stripe::client::{
     BILLING_EVENT_TYPES, CustomerBilling, EventFeedError, EventQuery, RetrievedCustomer,
     SubscriptionFilter,
@@ -209,8 +209,8 @@ async fn a_deleted_customer_is_retrieved_as_deleted_and_fetched_as_gone() {
     );
     connection.status = ConnectionStatus::Connected;
     connection.credentials = Some(
-        StripeAuth::ApiKey(Secret::new(sandbox.secret_key()))
-            .seal(&cipher)
+        StripeCredentials::new(StripeAuth::ApiKey(Secret::new(sandbox.secret_key())), None)
+            .seal(&cipher, connection.credential_owner())
             .expect("seal"),
     );
     let gone = SourceId::parse(id).expect("id");
@@ -374,7 +374,11 @@ async fn an_expired_access_token_is_refreshed_once_and_the_new_credentials_are_h
         Timestamp::now(),
     );
     connection.account_id = Some(grant.account.clone());
-    connection.credentials = Some(grant.auth.seal(&cipher).expect("seal"));
+    connection.credentials = Some(
+        StripeCredentials::new(grant.auth.clone(), None)
+            .seal(&cipher, connection.credential_owner())
+            .expect("seal"),
+    );
 
     sandbox.control().advance_clock(3601).await.expect("clock");
     let page = provider
@@ -384,17 +388,18 @@ async fn an_expired_access_token_is_refreshed_once_and_the_new_credentials_are_h
     assert!(page.records.is_empty());
 
     let sealed = provider
-        .take_updated_credentials(&connection.id)
+        .take_updated_credentials(&connection)
         .await
         .expect("seal")
         .expect("the refresh changed the credentials");
-    let StripeAuth::OAuth(fresh) = StripeAuth::open(&sealed, &cipher).expect("opens") else {
+    let opened = StripeCredentials::open(&sealed, &cipher, connection.credential_owner());
+    let StripeAuth::OAuth(fresh) = opened.expect("opens").auth else {
         panic!("still OAuth");
     };
     assert_ne!(fresh.refresh_token, first.refresh_token);
     assert_ne!(fresh.access_token, first.access_token);
     assert_eq!(
-        provider.take_updated_credentials(&connection.id).await,
+        provider.take_updated_credentials(&connection).await,
         Ok(None),
         "handed out once"
     );
@@ -693,8 +698,8 @@ async fn seeded_customers_list_as_billing_records_whose_mrr_matches_the_pure_fun
         Timestamp::now(),
     );
     connection.credentials = Some(
-        StripeAuth::ApiKey(Secret::new(sandbox.secret_key()))
-            .seal(&cipher)
+        StripeCredentials::new(StripeAuth::ApiKey(Secret::new(sandbox.secret_key())), None)
+            .seal(&cipher, connection.credential_owner())
             .expect("seal"),
     );
     let page = provider

@@ -145,7 +145,7 @@ pub trait SourceProvider: Send + Sync {
     /// providers whose tokens do not rotate keep the default.
     async fn updated_credentials(
         &self,
-        _connection: &ConnectionId,
+        _connection: &Connection,
     ) -> ProviderResult<Option<SealedCredentials>> {
         Ok(None)
     }

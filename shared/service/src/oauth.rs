@@ -7,6 +7,7 @@
 use base64::Engine as _;
 use rand::RngCore;
 
+use connector::crypto::CredentialOwner;
 use connector::engine::admin::AdminError;
 use connector::engine::connect::Authorized;
 use connector::ports::{OAUTH_STATE_TTL, OAuthState};
@@ -101,7 +102,11 @@ pub async fn complete(
         .map_err(AdminError::from)?
         .filter(|s| s.provider == provider)
         .ok_or(OAuthError::BadState)?;
-    let authorized = exchange_code(app, provider, code).await?;
+    let owner = CredentialOwner {
+        tenant: &taken.tenant_id,
+        connection: &taken.connection_id,
+    };
+    let authorized = exchange_code(app, provider, code, owner).await?;
     Ok(app
         .engine
         .connect(&taken.tenant_id, &taken.connection_id, authorized)
@@ -113,6 +118,7 @@ async fn exchange_code(
     app: &App,
     provider: Provider,
     code: &str,
+    owner: CredentialOwner<'_>,
 ) -> Result<Authorized, OAuthError> {
     let provider_error = |e: connector::provider::ProviderError| AdminError::Engine(e.into());
     match provider {
@@ -121,7 +127,10 @@ async fn exchange_code(
                 .hubspot
                 .as_ref()
                 .ok_or(OAuthError::NotConfigured(provider))?;
-            let account = hubspot.exchange_code(code).await.map_err(provider_error)?;
+            let account = hubspot
+                .exchange_code(code, owner)
+                .await
+                .map_err(provider_error)?;
             Ok(Authorized {
                 account_id: account.account_id,
                 scopes: account.scopes,
@@ -139,7 +148,7 @@ async fn exchange_code(
                 .await
                 .map_err(provider_error)?;
             let credentials = stripe
-                .seal_credentials(&StripeCredentials::new(grant.auth, None))
+                .seal_credentials(&StripeCredentials::new(grant.auth, None), owner)
                 .map_err(provider_error)?;
             Ok(Authorized {
                 account_id: grant.account,

@@ -74,10 +74,10 @@ pub async fn connect_api_key(
             .map_err(|e| AdminError::Invalid(e.to_string()))?,
     };
     let credentials = stripe
-        .seal_credentials(&StripeCredentials::new(
-            StripeAuth::ApiKey(api_key),
-            webhook_secret,
-        ))
+        .seal_credentials(
+            &StripeCredentials::new(StripeAuth::ApiKey(api_key), webhook_secret),
+            connection.credential_owner(),
+        )
         .map_err(|e| AdminError::Engine(e.into()))?;
     let authorized = Authorized {
         account_id,

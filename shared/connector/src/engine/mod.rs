@@ -271,7 +271,7 @@ impl Engine {
         connection: &Connection,
     ) -> Result<(), EngineError> {
         let provider = self.provider(connection.provider)?;
-        if let Some(sealed) = provider.updated_credentials(&connection.id).await? {
+        if let Some(sealed) = provider.updated_credentials(connection).await? {
             self.update_connection(&connection.tenant_id, &connection.id, |c| {
                 c.credentials = Some(sealed.clone());
                 true
