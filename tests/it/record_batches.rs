@@ -181,3 +181,80 @@ async fn a_job_cut_off_by_the_deadline_is_sent_again_not_lost() {
     );
     assert_eq!(rig.records.approximate_depth().await.unwrap(), before + 1);
 }
+
+async fn customer_linked(rig: &Rig, company: u64) -> bool {
+    rig.store
+        .get_link(
+            &rig.tenant,
+            &SourceRef {
+                provider: Provider::Hubspot,
+                account: rig.portal.account.clone(),
+                kind: ObjectKind::Company,
+                source_id: source_id(company),
+            },
+        )
+        .await
+        .unwrap()
+        .is_some()
+}
+
+#[tokio::test]
+async fn the_jobs_of_one_connection_share_one_fetch_and_one_filter_read() {
+    let rig = rig().await;
+    let companies: Vec<u64> = (0..40).map(|_| rig.portal.create()).collect();
+    // the same record twice in one batch: fetched once, applied in order
+    let mut messages: Vec<Message> = companies.iter().map(|c| message(&rig, *c, 1)).collect();
+    messages.push(message(&rig, companies[0], 2));
+    let before = rig.portal.reads();
+    let failed = jobs::run_record_batch(&rig.app, messages, None).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    let reads = rig.portal.reads();
+    assert_eq!(reads.fetches - before.fetches, 1, "one fetch for 41 jobs");
+    assert_eq!(reads.membership - before.membership, 1, "one filter read");
+    for company in &companies {
+        assert!(customer_linked(&rig, *company).await, "company {company}");
+    }
+    let counted = rig
+        .store
+        .list_log(
+            &rig.tenant,
+            &rig.connection,
+            LogFilter::default(),
+            PageRequest::first(100),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        counted
+            .iter()
+            .filter(|e| e.status == LogStatus::Applied)
+            .count(),
+        40,
+        "one applied row per record, none for the repeat"
+    );
+}
+
+#[tokio::test]
+async fn a_shared_fetch_that_fails_retries_each_job_on_its_own_schedule() {
+    let rig = rig().await;
+    let companies: Vec<u64> = (0..5).map(|_| rig.portal.create()).collect();
+    rig.portal.set_fault_rate(1.0);
+    let before = rig.records.approximate_depth().await.unwrap();
+    let messages: Vec<Message> = companies.iter().map(|c| message(&rig, *c, 1)).collect();
+    let failed = jobs::run_record_batch(&rig.app, messages, None).await;
+    assert!(
+        failed.is_empty(),
+        "each job was handed to its retry: {failed:?}"
+    );
+    assert_eq!(
+        rig.records.approximate_depth().await.unwrap(),
+        before + 5,
+        "five retries, one per job"
+    );
+    assert!(
+        failed_rows(&rig).await.is_empty(),
+        "no row before the last attempt"
+    );
+}

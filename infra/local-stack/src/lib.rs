@@ -21,7 +21,7 @@ use rand::RngCore;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use connector::ports::{JobQueue, PageRequest, Store};
+use connector::ports::{JobQueue, PageRequest, QueueResult, ReceivedMessage, Store};
 use connector::{
     ConnectionId, ObjectKind, Provider, Secret, SourceId, SourceRef, SyncRun, SyncRunStatus,
     TenantId, Timestamp,
@@ -207,10 +207,13 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
 /// Visibility of a record job while it runs (the worker Lambda's timeout, with room).
 const RECORD_VISIBILITY: Duration = Duration::from_secs(60);
 
+/// Jobs one poll gathers (SQS hands out 10 a receive), like the worker's SQS `BatchSize`.
+const RECORD_BATCH: usize = 100;
+
 async fn poll_records(app: Arc<App>, idle: Duration) {
     let queue = app.engine.record_jobs.clone();
     loop {
-        match queue.receive(10, RECORD_VISIBILITY).await {
+        match receive_batch(queue.as_ref(), RECORD_BATCH).await {
             Ok(received) if !received.is_empty() => {
                 let receipts: HashMap<String, String> = received
                     .iter()
@@ -240,6 +243,26 @@ async fn poll_records(app: Arc<App>, idle: Duration) {
             }
         }
     }
+}
+
+/// Receives until `max` messages or the queue has no more due now.
+async fn receive_batch(queue: &dyn JobQueue, max: usize) -> QueueResult<Vec<ReceivedMessage>> {
+    let mut batch = Vec::new();
+    while batch.len() < max {
+        let want = (max - batch.len()).min(10);
+        let received = match queue.receive(want, RECORD_VISIBILITY).await {
+            Ok(received) => received,
+            // What was already received is run; its visibility covers it.
+            Err(_) if !batch.is_empty() => break,
+            Err(e) => return Err(e),
+        };
+        let short = received.len() < want;
+        batch.extend(received);
+        if short {
+            break;
+        }
+    }
+    Ok(batch)
 }
 
 async fn poll_reconciles(app: Arc<App>, idle: Duration, budget: Duration) {

@@ -7,9 +7,11 @@ use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
+use tracing::Instrument;
 
+use connector::engine::EngineError;
 use connector::engine::reconcile::{Budget, StepResult};
-use connector::engine::worker::Disposition;
+use connector::engine::worker::{self, Disposition};
 use connector::ports::OutgoingMessage;
 use connector::{ErrorCode, Job};
 
@@ -31,64 +33,136 @@ pub const RECORD_MAX_RECEIVES: u32 = 5;
 /// A job cut off by the invocation's deadline is sent again after this long.
 const CUT_OFF_RETRY: Duration = Duration::from_secs(30);
 
-/// How many jobs of one batch run at once.
+/// How many groups of one batch (jobs of one connection and kind) run at once.
 pub const RECORD_CONCURRENCY: usize = 8;
 
 /// Runs record jobs, each until `deadline` (the invocation's, less a margin); returns the
-/// ids of the messages that failed.
+/// ids of the messages that failed. The jobs of one connection and record kind run
+/// together and share their fetch ([`worker::coalesce`]); each message still gets its own
+/// verdict.
 pub async fn run_record_batch(
     app: &App,
     messages: Vec<Message>,
     deadline: Option<Instant>,
 ) -> Vec<String> {
-    futures::stream::iter(messages)
-        .map(|m| async move {
-            match run_record_message(app, &m, deadline).await {
-                Ok(()) => None,
-                Err(reason) => {
-                    tracing::warn!(message = %m.id, %reason, "record message failed; the queue will deliver it again");
-                    Some(m.id)
-                }
+    let mut failed = Vec::new();
+    let mut parsed = Vec::new();
+    for m in messages {
+        match Job::from_body(&m.body) {
+            Ok(job) => parsed.push((m, job)),
+            Err(e) => {
+                tracing::warn!(message = %m.id, reason = %e, "record message does not parse; the queue will deliver it again");
+                failed.push(m.id);
             }
+        }
+    }
+    let jobs: Vec<Job> = parsed.iter().map(|(_, job)| job.clone()).collect();
+    let groups: Vec<Vec<(Message, Job)>> = worker::coalesce(&jobs)
+        .into_iter()
+        .map(|group| group.into_iter().map(|i| parsed[i].clone()).collect())
+        .collect();
+    let verdicts: Vec<Vec<(String, Result<(), String>)>> = futures::stream::iter(groups)
+        .map(|group| {
+            let span = match group.first() {
+                Some((_, job)) => tracing::info_span!("record_jobs", jobs = group.len(), tenant = %job.tenant_id, connection = %job.connection_id),
+                None => tracing::Span::none(),
+            };
+            run_record_group(app, group, deadline).instrument(span)
         })
         .buffer_unordered(RECORD_CONCURRENCY)
-        .filter_map(|failed| async move { failed })
         .collect()
-        .await
+        .await;
+    for (id, verdict) in verdicts.into_iter().flatten() {
+        if let Err(reason) = verdict {
+            tracing::warn!(message = %id, %reason, "record message failed; the queue will deliver it again");
+            failed.push(id);
+        }
+    }
+    failed
 }
 
-async fn run_record_message(
+/// One group's jobs together. A panic fails no message unjudged: each job of the group then
+/// runs alone, so only the one that panics fails.
+async fn run_record_group(
     app: &App,
-    message: &Message,
+    group: Vec<(Message, Job)>,
     deadline: Option<Instant>,
-) -> Result<(), String> {
-    let job = Job::from_body(&message.body).map_err(|e| e.to_string())?;
-    let span = tracing::info_span!("record_job", job = %job.id, tenant = %job.tenant_id, connection = %job.connection_id);
-    let _entered = span.enter();
-    // A panic fails this message alone, never the batch.
-    let run = AssertUnwindSafe(app.engine.run_job(job.clone())).catch_unwind();
+) -> Vec<(String, Result<(), String>)> {
+    let jobs: Vec<Job> = group.iter().map(|(_, job)| job.clone()).collect();
+    match run_until(app, &jobs, deadline).await {
+        Ran::Judged(results) => {
+            let mut verdicts = Vec::new();
+            for ((message, job), result) in group.iter().zip(results) {
+                verdicts.push((message.id.clone(), settle(app, job, message, result).await));
+            }
+            verdicts
+        }
+        Ran::CutOff => {
+            tracing::warn!("record jobs cut off by the invocation's deadline; sent again");
+            let mut verdicts = Vec::new();
+            for (message, job) in &group {
+                verdicts.push((
+                    message.id.clone(),
+                    send_again(app, job, CUT_OFF_RETRY).await,
+                ));
+            }
+            verdicts
+        }
+        Ran::Panicked if group.len() > 1 => {
+            let mut verdicts = Vec::new();
+            for one in group {
+                verdicts.extend(Box::pin(run_record_group(app, vec![one], deadline)).await);
+            }
+            verdicts
+        }
+        Ran::Panicked => {
+            let mut verdicts = Vec::new();
+            for (message, job) in &group {
+                let verdict = last_delivery(
+                    app,
+                    job,
+                    message,
+                    ErrorCode::Internal,
+                    "the job panicked".into(),
+                )
+                .await;
+                verdicts.push((message.id.clone(), verdict));
+            }
+            verdicts
+        }
+    }
+}
+
+enum Ran {
+    Judged(Vec<Result<Disposition, EngineError>>),
+    CutOff,
+    Panicked,
+}
+
+async fn run_until(app: &App, jobs: &[Job], deadline: Option<Instant>) -> Ran {
+    let run = AssertUnwindSafe(app.engine.run_jobs(jobs)).catch_unwind();
     let finished = match deadline {
         Some(deadline) => tokio::time::timeout_at(deadline.into(), run).await.ok(),
         None => Some(run.await),
     };
     match finished {
-        None => {
-            tracing::warn!("record job cut off by the invocation's deadline; sent again");
-            send_again(app, &job, CUT_OFF_RETRY).await
-        }
-        Some(Ok(Ok(Disposition::Done))) => Ok(()),
-        Some(Ok(Ok(Disposition::Retry { job, delay }))) => send_again(app, &job, delay).await,
-        Some(Ok(Err(e))) => last_delivery(app, &job, message, e.code(), e.to_string()).await,
-        Some(Err(_panic)) => {
-            last_delivery(
-                app,
-                &job,
-                message,
-                ErrorCode::Internal,
-                "the job panicked".into(),
-            )
-            .await
-        }
+        None => Ran::CutOff,
+        Some(Ok(results)) => Ran::Judged(results),
+        Some(Err(_panic)) => Ran::Panicked,
+    }
+}
+
+/// What becomes of one message once its job was judged.
+async fn settle(
+    app: &App,
+    job: &Job,
+    message: &Message,
+    result: Result<Disposition, EngineError>,
+) -> Result<(), String> {
+    match result {
+        Ok(Disposition::Done) => Ok(()),
+        Ok(Disposition::Retry { job, delay }) => send_again(app, &job, delay).await,
+        Err(e) => last_delivery(app, job, message, e.code(), e.to_string()).await,
     }
 }
 

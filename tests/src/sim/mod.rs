@@ -392,34 +392,41 @@ impl Sim {
         }
     }
 
+    /// Runs a batch of queued jobs, picked at random, together: the jobs of one connection
+    /// and kind share their fetch, as on the worker.
     async fn work_some(&mut self) {
-        for _ in 0..self.rng.gen_range(1..=3) {
-            if self.pending.is_empty() {
-                return;
-            }
+        let size = self.rng.gen_range(1..=12).min(self.pending.len());
+        let mut batch = Vec::new();
+        for _ in 0..size {
             let at = self.rng.gen_range(0..self.pending.len());
-            let job = self.pending.swap_remove(at);
-            self.run_job(job).await;
+            batch.push(self.pending.swap_remove(at));
         }
+        self.run_batch(batch).await;
     }
 
-    async fn run_job(&mut self, job: Job) {
-        let label = match &job.kind {
-            JobKind::SyncRecord { source_id, .. } => {
-                format!("job {source_id} (attempt {})", job.attempt)
-            }
-            JobKind::Reconcile { run_id } => format!("reconcile job {run_id}"),
-        };
-        match self.engine.run_job(job.clone()).await {
-            Ok(Disposition::Done) => self.note(format!("{label}: done")),
-            Ok(Disposition::Retry { job, delay }) => {
-                self.note(format!("{label}: retry after {delay:?}"));
-                self.pending.push(job);
-            }
-            Err(e) => {
-                // The message stays on the queue: delivered again.
-                self.note(format!("{label}: failed ({e}); redelivered"));
-                self.pending.push(job);
+    async fn run_batch(&mut self, batch: Vec<Job>) {
+        if batch.is_empty() {
+            return;
+        }
+        let results = self.engine.run_jobs(&batch).await;
+        for (job, result) in batch.into_iter().zip(results) {
+            let label = match &job.kind {
+                JobKind::SyncRecord { source_id, .. } => {
+                    format!("job {source_id} (attempt {})", job.attempt)
+                }
+                JobKind::Reconcile { run_id } => format!("reconcile job {run_id}"),
+            };
+            match result {
+                Ok(Disposition::Done) => self.note(format!("{label}: done")),
+                Ok(Disposition::Retry { job, delay }) => {
+                    self.note(format!("{label}: retry after {delay:?}"));
+                    self.pending.push(job);
+                }
+                Err(e) => {
+                    // The message stays on the queue: delivered again.
+                    self.note(format!("{label}: failed ({e}); redelivered"));
+                    self.pending.push(job);
+                }
             }
         }
         self.take_queued().await;
@@ -760,12 +767,14 @@ impl Sim {
     async fn drain(&mut self) -> Checked {
         self.take_queued().await;
         let mut rounds = 0;
-        while let Some(job) = self.pending.pop() {
+        while !self.pending.is_empty() {
             rounds += 1;
             if rounds > 20_000 {
                 return Err("record jobs never drained".into());
             }
-            self.run_job(job).await;
+            let keep = self.pending.len().saturating_sub(10);
+            let batch = self.pending.split_off(keep);
+            self.run_batch(batch).await;
         }
         Ok(())
     }

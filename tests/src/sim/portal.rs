@@ -52,6 +52,14 @@ struct State {
     panics_on: Option<u64>,
     rng: StdRng,
     faults_injected: u64,
+    reads: Reads,
+}
+
+/// How many calls the engine made to the portal, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reads {
+    pub fetches: u64,
+    pub membership: u64,
 }
 
 pub struct Portal {
@@ -72,6 +80,7 @@ impl Portal {
                 panics_on: None,
                 rng: StdRng::seed_from_u64(seed ^ 0x5eed_9a7e),
                 faults_injected: 0,
+                reads: Reads::default(),
             }),
         }
     }
@@ -105,6 +114,10 @@ impl Portal {
 
     pub fn panic_on_read_of(&self, id: u64) {
         self.lock().panics_on = Some(id);
+    }
+
+    pub fn reads(&self) -> Reads {
+        self.lock().reads
     }
 
     pub fn faults_injected(&self) -> u64 {
@@ -340,7 +353,8 @@ impl SourceProvider for Portal {
         _properties: &[&str],
     ) -> ProviderResult<Vec<(SourceId, Fetched)>> {
         self.fault()?;
-        let s = self.lock();
+        let mut s = self.lock();
+        s.reads.fetches += 1;
         let panics_on = s.panics_on.map(source_id);
         if let Some(id) = panics_on.filter(|p| ids.contains(p)) {
             drop(s);
@@ -372,6 +386,7 @@ impl SourceProvider for Portal {
         ids: &[SourceId],
     ) -> ProviderResult<BTreeMap<SourceId, bool>> {
         self.fault()?;
+        self.lock().reads.membership += 1;
         let mut out = BTreeMap::new();
         for id in ids {
             let member = match company_number(id) {

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use super::apply::{self, Applied, ApplyContext, Outcome};
 use super::{Engine, EngineError};
 use crate::model::{
-    ArchiveReason, Checkpoint, Connection, ConnectionStatus, ErrorCode, Job, JobCause, JobKind,
-    LogEntry, LogStatus, ObjectKind, PendingArchive, Phase, Provider, SourceId, SourceVersion,
-    SyncCounters, SyncRun, SyncRunId, SyncRunStatus, SyncTrigger, Timestamp,
+    ArchiveReason, Checkpoint, Connection, ConnectionStatus, Job, JobCause, JobKind, LogEntry,
+    LogStatus, ObjectKind, PendingArchive, Phase, Provider, SourceId, SourceVersion, SyncCounters,
+    SyncRun, SyncRunId, SyncRunStatus, SyncTrigger, Timestamp,
 };
 use crate::ports::{OutgoingMessage, PageRequest, StoreError};
 use crate::provider::{Fetched, SourceRecord};
@@ -361,10 +361,7 @@ impl Engine {
         error: EngineError,
     ) -> Result<StepResult, EngineError> {
         let code = error.code();
-        if matches!(
-            code,
-            ErrorCode::RateLimited | ErrorCode::ProviderUnavailable | ErrorCode::StoreUnavailable
-        ) {
+        if code.is_busy_or_down() {
             let delay = error
                 .retry_after()
                 .unwrap_or(Duration::from_secs(30))

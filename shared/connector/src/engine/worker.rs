@@ -1,6 +1,8 @@
 //! The record worker: one job = one record, fetched fresh, mapped, matched and applied.
-//! Failures follow the retry policy; the last one becomes a log row with a Retry action.
+//! The jobs of one connection and kind in a batch share their fetch. Failures follow the
+//! retry policy; the last one becomes a log row with a Retry action.
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use super::apply::{self, Applied, ApplyContext, Outcome};
@@ -9,7 +11,7 @@ use crate::model::{
     ArchiveReason, Connection, ErrorCode, Job, JobCause, JobKind, LogEntry, LogStatus, ObjectKind,
     SourceId, Timestamp,
 };
-use crate::ports::OutgoingMessage;
+use crate::ports::{OutgoingMessage, StoreError};
 use crate::provider::Fetched;
 
 /// What the queue adapter does with the message once the job has run.
@@ -25,47 +27,147 @@ impl Engine {
     /// Runs one job. An `Err` means the job could not even be judged (the store is down):
     /// the message should be left for the queue to deliver again.
     pub async fn run_job(&self, job: Job) -> Result<Disposition, EngineError> {
-        let JobKind::SyncRecord {
-            object,
-            source_id,
-            cause,
-        } = &job.kind
-        else {
-            tracing::warn!(job = %job.id, "a reconcile job reached the record queue: moved to the reconcile queue");
-            self.reconcile_jobs
-                .send_batch(&[OutgoingMessage::now(job.to_body())])
-                .await?;
-            return Ok(Disposition::Done);
-        };
-        let Some(connection) = self
-            .store
-            .get_connection(&job.tenant_id, &job.connection_id)
-            .await?
-        else {
-            tracing::warn!(job = %job.id, "job for a connection that no longer exists: dropped");
-            return Ok(Disposition::Done);
-        };
-        if !connection.accepts_jobs() {
-            tracing::info!(job = %job.id, status = ?connection.status, "connection does not accept jobs: dropped");
-            return Ok(Disposition::Done);
+        let mut results = self.run_jobs(std::slice::from_ref(&job)).await;
+        results.pop().unwrap_or(Ok(Disposition::Done))
+    }
+
+    /// Runs the record jobs of one batch, one result per job in order. Jobs of the same
+    /// connection and record kind share one fetch of all their records and one filter
+    /// read (a burst of webhooks costs a batch read per 100 records, not a read each);
+    /// each job then gets its own outcome, retry and log row, in order, exactly as if it
+    /// had run alone. A shared fetch refused for a reason other than rate or outage is
+    /// tried again record by record, so one bad record still fails alone.
+    pub async fn run_jobs(&self, jobs: &[Job]) -> Vec<Result<Disposition, EngineError>> {
+        let mut results: Vec<Option<Result<Disposition, EngineError>>> =
+            jobs.iter().map(|_| None).collect();
+        for (key, members) in grouped(jobs) {
+            let group: Vec<&Job> = members.iter().map(|&i| &jobs[i]).collect();
+            let outcomes = match key {
+                Some(kind) => self.run_group(kind, &group).await,
+                None => {
+                    let mut outcomes = Vec::new();
+                    for job in group {
+                        outcomes.push(self.run_other(job).await);
+                    }
+                    outcomes
+                }
+            };
+            for (i, outcome) in members.into_iter().zip(outcomes) {
+                results[i] = Some(outcome);
+            }
         }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Ok(Disposition::Done)))
+            .collect()
+    }
+
+    /// A job that is not a record job: reconcile jobs belong on their own queue.
+    async fn run_other(&self, job: &Job) -> Result<Disposition, EngineError> {
+        tracing::warn!(job = %job.id, "a reconcile job reached the record queue: moved to the reconcile queue");
+        self.reconcile_jobs
+            .send_batch(&[OutgoingMessage::now(job.to_body())])
+            .await?;
+        Ok(Disposition::Done)
+    }
+
+    /// Record jobs of one tenant, connection and kind.
+    async fn run_group(
+        &self,
+        kind: ObjectKind,
+        jobs: &[&Job],
+    ) -> Vec<Result<Disposition, EngineError>> {
+        let Some(first) = jobs.first() else {
+            return Vec::new();
+        };
+        let connection = match self
+            .store
+            .get_connection(&first.tenant_id, &first.connection_id)
+            .await
+        {
+            Ok(Some(connection)) if connection.accepts_jobs() => connection,
+            Ok(found) => {
+                let status = found.map(|c| c.status);
+                tracing::info!(connection = %first.connection_id, ?status, jobs = jobs.len(), "connection gone or not accepting jobs: dropped");
+                return jobs.iter().map(|_| Ok(Disposition::Done)).collect();
+            }
+            Err(e) => {
+                let e = EngineError::from(e);
+                return jobs.iter().map(|_| Err(shared_failure(&e))).collect();
+            }
+        };
+        let ids: Vec<SourceId> = jobs.iter().filter_map(|j| record_id(j).cloned()).collect();
         let started = Instant::now();
-        let result = self.sync_record(&connection, *object, source_id).await;
-        let took = started.elapsed();
-        self.persist_rotated_credentials(&connection).await?;
+        let fetched = self.fetch_records(&connection, kind, &ids).await;
+        let fetch_took = started.elapsed();
+        let fetch = match fetched {
+            Ok(fetch) => Ok(fetch),
+            Err(EngineError::Provider(e)) if jobs.len() > 1 && !e.code.is_busy_or_down() => {
+                tracing::info!(code = %e.code, jobs = jobs.len(), "the shared fetch was refused: each record on its own");
+                let mut results = Vec::new();
+                for job in jobs {
+                    let alone = self.run_group(kind, std::slice::from_ref(job));
+                    results.extend(Box::pin(alone).await);
+                }
+                return results;
+            }
+            Err(e) => Err(e),
+        };
+        let mut results = Vec::new();
+        for job in jobs {
+            let Some(source_id) = record_id(job) else {
+                results.push(Ok(Disposition::Done));
+                continue;
+            };
+            let started = Instant::now();
+            let result = match &fetch {
+                Ok(fetch) => {
+                    self.apply_fetched(&connection, kind, source_id, fetch)
+                        .await
+                }
+                Err(e) => Err(shared_failure(e)),
+            };
+            let took = started.elapsed() + fetch_took;
+            results.push(
+                self.finish_job(&connection, job, kind, source_id, result, took)
+                    .await,
+            );
+        }
+        if let Err(e) = self.persist_rotated_credentials(&connection).await {
+            tracing::warn!(error = %e, connection = %connection.id, "rotated credentials could not be stored");
+        }
+        results
+    }
+
+    /// Books a record job's result: its log row (and the incremental-update time for a
+    /// webhook's change), or the retry schedule's verdict on its failure.
+    async fn finish_job(
+        &self,
+        connection: &Connection,
+        job: &Job,
+        kind: ObjectKind,
+        source_id: &SourceId,
+        result: Result<Applied, EngineError>,
+        took: Duration,
+    ) -> Result<Disposition, EngineError> {
         match result {
             Ok(applied) => {
-                self.record_outcome(&connection, &job, *object, source_id, &applied, took)
+                self.record_outcome(connection, job, kind, source_id, &applied, took)
                     .await;
-                if matches!(cause, JobCause::Webhook { .. })
-                    && applied.outcome != Outcome::Unchanged
-                {
-                    self.touch_incremental(&connection).await?;
+                let from_webhook = matches!(
+                    job.kind,
+                    JobKind::SyncRecord {
+                        cause: JobCause::Webhook { .. },
+                        ..
+                    }
+                );
+                if from_webhook && applied.outcome != Outcome::Unchanged {
+                    self.touch_incremental(connection).await?;
                 }
                 Ok(Disposition::Done)
             }
             Err(error) => {
-                self.job_failed(&connection, job.clone(), *object, source_id, error, took)
+                self.job_failed(connection, job.clone(), kind, source_id, error, took)
                     .await
             }
         }
@@ -78,17 +180,54 @@ impl Engine {
         kind: ObjectKind,
         source_id: &SourceId,
     ) -> Result<Applied, EngineError> {
-        let provider = self.provider(connection.provider)?;
-        let schema = self.schema(connection, kind).await?;
-        let properties = connection.field_mapping.source_properties(kind);
-        let fetched = provider
-            .fetch(
-                connection,
-                kind,
-                std::slice::from_ref(source_id),
-                &properties,
-            )
+        let fetch = self
+            .fetch_records(connection, kind, std::slice::from_ref(source_id))
             .await?;
+        self.apply_fetched(connection, kind, source_id, &fetch)
+            .await
+    }
+
+    /// Records of one kind, fresh from the provider in one batched read, with the filter's
+    /// verdict on the companies among them.
+    async fn fetch_records(
+        &self,
+        connection: &Connection,
+        kind: ObjectKind,
+        ids: &[SourceId],
+    ) -> Result<Fetch, EngineError> {
+        let provider = self.provider(connection.provider)?;
+        let properties = connection.field_mapping.source_properties(kind);
+        let mut unique = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        let records: HashMap<SourceId, Fetched> = provider
+            .fetch(connection, kind, &unique, &properties)
+            .await?
+            .into_iter()
+            .collect();
+        let companies: Vec<SourceId> = records
+            .values()
+            .filter_map(|f| match f {
+                Fetched::Found(r) if r.kind == ObjectKind::Company => Some(r.id.clone()),
+                _ => None,
+            })
+            .collect();
+        let members = if companies.is_empty() {
+            BTreeMap::new()
+        } else {
+            provider.filter_members(connection, &companies).await?
+        };
+        Ok(Fetch { records, members })
+    }
+
+    async fn apply_fetched(
+        &self,
+        connection: &Connection,
+        kind: ObjectKind,
+        source_id: &SourceId,
+        fetch: &Fetch,
+    ) -> Result<Applied, EngineError> {
+        let schema = self.schema(connection, kind).await?;
         let ctx = ApplyContext {
             store: self.store.as_ref(),
             connection,
@@ -96,21 +235,15 @@ impl Engine {
             currency: self.settings.arr_currency,
             now: Timestamp::now(),
         };
-        match fetched.into_iter().next().map(|(_, f)| f) {
+        match fetch.records.get(source_id) {
             None | Some(Fetched::Gone) => {
                 let seen = apply::seen_gone_at(ctx.now);
                 apply::apply_gone(&ctx, kind, source_id, ArchiveReason::SourceDeleted, seen).await
             }
             Some(Fetched::Found(record)) => {
-                let record = apply::answering_for(source_id, record);
-                let in_filter = if record.kind == ObjectKind::Company {
-                    let members = provider
-                        .filter_members(connection, std::slice::from_ref(&record.id))
-                        .await?;
-                    members.get(&record.id).copied().unwrap_or(false)
-                } else {
-                    true
-                };
+                let record = apply::answering_for(source_id, record.clone());
+                let in_filter = record.kind != ObjectKind::Company
+                    || fetch.members.get(&record.id).copied().unwrap_or(false);
                 apply::apply_record(&ctx, &record, in_filter).await
             }
         }
@@ -268,6 +401,63 @@ impl Engine {
         })
         .await?;
         Ok(())
+    }
+}
+
+/// What one shared fetch found: each asked id's answer, and the filter's verdict on the
+/// companies found.
+struct Fetch {
+    records: HashMap<SourceId, Fetched>,
+    members: BTreeMap<SourceId, bool>,
+}
+
+/// The jobs of a batch that can share a fetch, as indices into `jobs`: record jobs by
+/// tenant, connection and kind, anything else on its own. Groups keep the batch's order,
+/// and so do the jobs in each group.
+pub fn coalesce(jobs: &[Job]) -> Vec<Vec<usize>> {
+    grouped(jobs).into_iter().map(|(_, group)| group).collect()
+}
+
+fn grouped(jobs: &[Job]) -> Vec<(Option<ObjectKind>, Vec<usize>)> {
+    let mut groups: Vec<(Option<ObjectKind>, Vec<usize>)> = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let kind = match &job.kind {
+            JobKind::SyncRecord { object, .. } => *object,
+            _ => {
+                groups.push((None, vec![i]));
+                continue;
+            }
+        };
+        let same = |g: &(Option<ObjectKind>, Vec<usize>)| {
+            let other = &jobs[g.1[0]];
+            g.0 == Some(kind)
+                && other.tenant_id == job.tenant_id
+                && other.connection_id == job.connection_id
+        };
+        match groups.iter_mut().find(|g| same(g)) {
+            Some(group) => group.1.push(i),
+            None => groups.push((Some(kind), vec![i])),
+        }
+    }
+    groups
+}
+
+fn record_id(job: &Job) -> Option<&SourceId> {
+    match &job.kind {
+        JobKind::SyncRecord { source_id, .. } => Some(source_id),
+        _ => None,
+    }
+}
+
+/// A failure several jobs shared, for each of them (each is retried or logged on its own),
+/// with the same code.
+fn shared_failure(error: &EngineError) -> EngineError {
+    match error {
+        EngineError::Provider(e) => EngineError::Provider(e.clone()),
+        other if other.code() == ErrorCode::StoreUnavailable => EngineError::Store(
+            StoreError::backend(std::io::Error::other(other.to_string())),
+        ),
+        other => EngineError::Corrupt(other.to_string()),
     }
 }
 

@@ -44,6 +44,15 @@ impl ErrorCode {
         ErrorCode::Internal,
     ];
 
+    /// The other side is busy or down: the same call, later, may well succeed. (Narrower
+    /// than [`ErrorCode::is_transient`]: an internal error may lie in the data itself.)
+    pub fn is_busy_or_down(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::RateLimited | ErrorCode::ProviderUnavailable | ErrorCode::StoreUnavailable
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::OauthRevoked => "oauth_revoked",
