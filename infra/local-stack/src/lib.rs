@@ -60,6 +60,9 @@ pub struct StackOptions {
     pub webhook_miss_grace: Option<Duration>,
     /// Overrides the engine's `schema_ttl` (tests set it to zero to see schema changes at once).
     pub schema_ttl: Option<Duration>,
+    /// Record jobs one poll gathers and runs together, like the worker's SQS `BatchSize`
+    /// (1: each job alone, as before coalescing; the backlog benchmark compares both).
+    pub record_batch: usize,
 }
 
 impl Default for StackOptions {
@@ -74,6 +77,7 @@ impl Default for StackOptions {
             nightly: true,
             webhook_miss_grace: None,
             schema_ttl: None,
+            record_batch: RECORD_BATCH,
         }
     }
 }
@@ -181,7 +185,11 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
             tracing::error!(error = %e, "local service stopped");
         }
     })];
-    tasks.push(tokio::spawn(poll_records(app.clone(), options.idle_poll)));
+    tasks.push(tokio::spawn(poll_records(
+        app.clone(),
+        options.idle_poll,
+        options.record_batch.max(1),
+    )));
     tasks.push(tokio::spawn(poll_reconciles(
         app.clone(),
         options.idle_poll,
@@ -208,12 +216,12 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
 const RECORD_VISIBILITY: Duration = Duration::from_secs(60);
 
 /// Jobs one poll gathers (SQS hands out 10 a receive), like the worker's SQS `BatchSize`.
-const RECORD_BATCH: usize = 100;
+pub const RECORD_BATCH: usize = 100;
 
-async fn poll_records(app: Arc<App>, idle: Duration) {
+async fn poll_records(app: Arc<App>, idle: Duration, batch: usize) {
     let queue = app.engine.record_jobs.clone();
     loop {
-        match receive_batch(queue.as_ref(), RECORD_BATCH).await {
+        match receive_batch(queue.as_ref(), batch).await {
             Ok(received) if !received.is_empty() => {
                 let receipts: HashMap<String, String> = received
                     .iter()

@@ -1,0 +1,229 @@
+//! How fast a backlog of webhook changes drains, against the HubSpot sandbox at its real
+//! rate limit (110 requests per 10 s), on the embedded store.
+//!
+//! The portal is synced first; then `--changes` renames are made with webhook delivery
+//! held, and all of them are released at once (one flush). The clock runs from the flush
+//! until the record queue is empty; then every company's customer must carry its last
+//! name (nothing missing). The same is done with jobs gathered 100 a poll (coalesced) and,
+//! for comparison, one a poll (each job fetches its own record, as before coalescing), on
+//! a smaller backlog so the slow side ends in about a minute.
+//!
+//!     cargo run --release -p local-stack --bin backlog-bench -- \
+//!         [--companies 3000] [--changes 10000] [--one-at-a-time 500]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures::StreamExt;
+use serde_json::json;
+
+use connector::ports::PageRequest;
+use connector::{ObjectKind, Provider, SyncRunStatus};
+use hubspot_sandbox::SandboxConfig;
+use local_stack::{Ports, RECORD_BATCH, StackOptions};
+
+struct Args {
+    companies: usize,
+    changes: usize,
+    one_at_a_time: usize,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        companies: 3_000,
+        changes: 10_000,
+        one_at_a_time: 500,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || -> anyhow::Result<usize> {
+            it.next()
+                .with_context(|| format!("{flag} needs a number"))?
+                .parse()
+                .with_context(|| format!("{flag} needs a number"))
+        };
+        match flag.as_str() {
+            "--companies" => args.companies = value()?,
+            "--changes" => args.changes = value()?,
+            "--one-at-a-time" => args.one_at_a_time = value()?,
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    Ok(args)
+}
+
+struct Drained {
+    changes: usize,
+    took: Duration,
+    api_requests: u64,
+    rate_limited: u64,
+}
+
+impl Drained {
+    fn per_second(&self) -> f64 {
+        self.changes as f64 / self.took.as_secs_f64()
+    }
+}
+
+async fn drain(companies: usize, changes: usize, record_batch: usize) -> anyhow::Result<Drained> {
+    let data = std::env::temp_dir().join(format!(
+        "backlog-bench-{}-{record_batch}.sqlite",
+        std::process::id()
+    ));
+    let parts = sync_service::embedded::open(&data)?;
+    let ports = Ports {
+        store: parts.store.clone(),
+        records: parts.records.clone(),
+        reconciles: parts.reconciles.clone(),
+    };
+    let options = StackOptions {
+        sandbox: SandboxConfig {
+            companies,
+            contacts: 0,
+            ..SandboxConfig::default()
+        },
+        stripe: None,
+        nightly: false,
+        record_batch,
+        ..StackOptions::default()
+    };
+    let stack = local_stack::start(options, ports).await?;
+    let connection = stack.connect_hubspot().await?;
+    let run = stack
+        .wait_for_sync(&connection, Duration::from_secs(1800), |_| {})
+        .await?;
+    if run.status != SyncRunStatus::Completed {
+        bail!("the initial sync ended {:?}", run.status);
+    }
+    let control = stack.sandbox.control();
+    control.set_webhooks(json!({"auto_deliver": false})).await?;
+
+    let mut ids = Vec::new();
+    let account = stack
+        .source_ref(Provider::Hubspot, ObjectKind::Company, "1")
+        .await?
+        .account;
+    let mut page = PageRequest::first(500);
+    loop {
+        let links = stack
+            .app
+            .engine
+            .store
+            .list_links(
+                &stack.tenant,
+                Provider::Hubspot,
+                &account,
+                ObjectKind::Company,
+                page.clone(),
+            )
+            .await?;
+        ids.extend(links.items.into_iter().map(|l| (l.source_id, l.target)));
+        match links.next {
+            Some(next) => page.cursor = Some(next),
+            None => break,
+        }
+    }
+    if ids.is_empty() {
+        bail!("no company was mirrored");
+    }
+    let mut last_name = HashMap::new();
+    let renames: Vec<(String, String)> = (0..changes)
+        .map(|i| {
+            let (id, _) = &ids[i % ids.len()];
+            (id.to_string(), format!("Backlog {i} {id}"))
+        })
+        .collect();
+    for (id, name) in &renames {
+        last_name.insert(id.clone(), name.clone());
+    }
+    let made: Vec<anyhow::Result<()>> = futures::stream::iter(renames)
+        .map(|(id, name)| {
+            let control = control.clone();
+            async move {
+                control.update_company(&id, &[("name", &name)]).await?;
+                Ok(())
+            }
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    made.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+
+    control.reset_request_counts().await?;
+    let records = stack.app.engine.record_jobs.clone();
+    let started = Instant::now();
+    control.flush_webhooks().await?;
+    while records.approximate_depth().await? > 0 {
+        if started.elapsed() > Duration::from_secs(1800) {
+            bail!("the backlog did not drain within 30 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    let counts = control.request_counts().await?;
+
+    let mut missing = 0;
+    for (id, target) in &ids {
+        let Some(expected) = last_name.get(&id.to_string()) else {
+            continue;
+        };
+        let connector::LinkTarget::Customer(customer) = target else {
+            continue;
+        };
+        let stored = stack
+            .app
+            .engine
+            .store
+            .get_customer(&stack.tenant, customer)
+            .await?;
+        if stored.map(|c| c.name) != Some(expected.clone()) {
+            missing += 1;
+        }
+    }
+    drop(stack);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", data.display()));
+    }
+    if missing > 0 {
+        bail!("{missing} companies did not end with their last name");
+    }
+    Ok(Drained {
+        changes,
+        took,
+        api_requests: counts.api_requests,
+        rate_limited: counts.rate_limited,
+    })
+}
+
+fn report(label: &str, d: &Drained) {
+    println!(
+        "{label:<28} {:>6} changes in {:>7.1} s = {:>7.1} records/s, {:>5} API requests ({:.3} per change), {} answered 429",
+        d.changes,
+        d.took.as_secs_f64(),
+        d.per_second(),
+        d.api_requests,
+        d.api_requests as f64 / d.changes as f64,
+        d.rate_limited
+    );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    println!(
+        "backlog drain on a {}-company portal, sandbox limit 110 requests per 10 s, embedded store",
+        args.companies
+    );
+    let coalesced = drain(args.companies, args.changes, RECORD_BATCH).await?;
+    report(&format!("{RECORD_BATCH} jobs a poll"), &coalesced);
+    if args.one_at_a_time > 0 {
+        let alone = drain(args.companies, args.one_at_a_time, 1).await?;
+        report("1 job a poll (before)", &alone);
+        println!(
+            "coalesced / one at a time: {:.1}x the records per second",
+            coalesced.per_second() / alone.per_second()
+        );
+    }
+    Ok(())
+}
