@@ -1,6 +1,7 @@
 //! Full passes on the real embedded store: one pass per connection, by the lease.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use connector::engine::reconcile::StartError;
 use connector::engine::{Engine, EngineSettings};
@@ -65,6 +66,72 @@ async fn run_sync_now_racing_the_nightly_fan_out_starts_one_pass() {
         "{again:?}"
     );
     assert_eq!(reconciles.approximate_depth().await.unwrap(), 1);
+}
+
+/// A start that died between its lease and its run (or a pass that died between its last
+/// write and the release) leaves a lease no running pass holds: the next start takes it
+/// over instead of answering "already running" for 20 minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_no_running_pass_holds_is_taken_over() {
+    let store_dir = embedded_store();
+    let (records, reconciles) = (embedded_queue(5), embedded_queue(5));
+    let store: Arc<dyn Store> = Arc::new((*store_dir).clone());
+    let engine_with = |grace: Duration| {
+        Engine::new(
+            store.clone(),
+            Arc::new((*records).clone()) as Arc<dyn JobQueue>,
+            Arc::new((*reconciles).clone()) as Arc<dyn JobQueue>,
+            EngineSettings {
+                unwritten_run_grace: grace,
+                ..EngineSettings::default()
+            },
+        )
+    };
+    let mut connection = Connection::new(
+        TenantId::parse("tenant-a").unwrap(),
+        Provider::Hubspot,
+        Timestamp::now(),
+    );
+    connection.status = ConnectionStatus::Connected;
+    connection.account_id = Some(ProviderAccountId::parse("62515").unwrap());
+    let connection = store.put_connection(&connection).await.unwrap();
+    let (tenant, id) = (&connection.tenant_id, &connection.id);
+    let lapses = Timestamp::now().plus(Duration::from_secs(1200));
+
+    // never written, just now: a racing start may be about to write it
+    let ghost = SyncRunId::generate();
+    store
+        .claim_pass(tenant, id, &ghost, lapses, Timestamp::now())
+        .await
+        .unwrap();
+    let patient = engine_with(Duration::from_secs(60));
+    let refused = patient
+        .start_sync(&connection, SyncTrigger::Manual, false)
+        .await;
+    assert!(
+        matches!(&refused, Err(StartError::AlreadyRunning(h)) if *h == ghost),
+        "{refused:?}"
+    );
+    // past the grace, it is taken over
+    let started = engine_with(Duration::ZERO)
+        .start_sync(&connection, SyncTrigger::Manual, false)
+        .await
+        .unwrap();
+
+    // a run that ended but never released its lease
+    let mut ended = started.clone();
+    ended.status = SyncRunStatus::Completed;
+    store.put_sync_run(&ended).await.unwrap();
+    let next = patient
+        .start_sync(&connection, SyncTrigger::Manual, false)
+        .await
+        .unwrap();
+    assert_ne!(next.id, started.id);
+    let holder = store
+        .claim_pass(tenant, id, &SyncRunId::generate(), lapses, Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(holder, next.id, "the new pass holds the lease");
 }
 
 #[tokio::test]

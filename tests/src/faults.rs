@@ -1,9 +1,12 @@
 //! Fault injection around the real adapters: a store and a queue that pass every call
-//! through, except the calls a test (or the simulation) told to fail. Used to prove what
-//! the engine does when a write fails half-way.
+//! through, except the calls a test (or the simulation) told to fail, or to crash at.
+//! Used to prove what the engine does when a write fails half-way, or when the process
+//! dies at an await point (a crash is a panic that the caller, playing the Lambda
+//! runtime, catches: nothing after that point runs).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,11 +22,34 @@ use connector::ports::{
 pub struct Faults {
     planned: Mutex<HashMap<&'static str, usize>>,
     injected: Mutex<usize>,
+    crashes: Mutex<HashMap<&'static str, usize>>,
+    crashed: Mutex<usize>,
+    /// Crashes fire only while armed: around the calls the caller can survive (a job, a
+    /// pass's step, a webhook delivery), never in its own bookkeeping.
+    armed: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("injected fault in {0}")]
 pub struct InjectedFault(&'static str);
+
+/// The payload of an injected crash (see [`quiet_injected_crashes`]).
+#[derive(Debug)]
+pub struct InjectedCrash(pub &'static str);
+
+/// Keeps the panic hook from printing injected crashes (the simulation makes hundreds);
+/// every other panic is printed as before.
+pub fn quiet_injected_crashes() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<InjectedCrash>().is_none() {
+                previous(info);
+            }
+        }));
+    });
+}
 
 impl Faults {
     /// The call to `operation` after `skip` successful ones fails, once.
@@ -31,9 +57,24 @@ impl Faults {
         self.lock_planned().insert(operation, skip);
     }
 
-    /// No more planned faults.
+    /// The call to `operation` after `skip` armed ones crashes (panics), once.
+    pub fn crash(&self, operation: &'static str, skip: usize) {
+        lock(&self.crashes).insert(operation, skip);
+    }
+
+    pub fn arm_crashes(&self, armed: bool) {
+        self.armed.store(armed, Ordering::SeqCst);
+    }
+
+    /// How many crashes were injected so far.
+    pub fn crashed(&self) -> usize {
+        *lock(&self.crashed)
+    }
+
+    /// No more planned faults or crashes.
     pub fn clear(&self) {
         self.lock_planned().clear();
+        lock(&self.crashes).clear();
     }
 
     /// How many faults were injected so far.
@@ -61,7 +102,32 @@ impl Faults {
         }
     }
 
+    fn crash_here(&self, operation: &'static str) {
+        if !self.armed.load(Ordering::SeqCst) {
+            return;
+        }
+        let fires = {
+            let mut crashes = lock(&self.crashes);
+            match crashes.get_mut(operation) {
+                Some(0) => {
+                    crashes.remove(operation);
+                    true
+                }
+                Some(skip) => {
+                    *skip -= 1;
+                    false
+                }
+                None => false,
+            }
+        };
+        if fires {
+            *lock(&self.crashed) += 1;
+            std::panic::panic_any(InjectedCrash(operation));
+        }
+    }
+
     fn store(&self, operation: &'static str) -> StoreResult<()> {
+        self.crash_here(operation);
         if self.fires(operation) {
             return Err(StoreError::backend(InjectedFault(operation)));
         }
@@ -69,11 +135,16 @@ impl Faults {
     }
 
     fn queue(&self, operation: &'static str) -> QueueResult<()> {
+        self.crash_here(operation);
         if self.fires(operation) {
             return Err(QueueError::Backend(Box::new(InjectedFault(operation))));
         }
         Ok(())
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A store that fails where its [`Faults`] say and otherwise is `inner`.

@@ -3,7 +3,9 @@
 //! schedule of provider changes, webhook deliveries (dropped, duplicated, reordered,
 //! delayed), admin actions (filters valid and not, Run sync now, approvals, resyncs, log
 //! retries, a second connection, disconnect and reconnect) and faults (provider 5xx and
-//! 429s, a store or queue error at any call). After the schedule the simulation settles
+//! 429s, a store or queue error at any call, and a crash: a record batch, a pass's step or
+//! a webhook delivery stopped dead at one of its store or queue awaits, then redelivered).
+//! After the schedule the simulation settles
 //! (faults off, webhooks delivered, jobs drained, one full pass) and checks the
 //! invariants of ARCHITECTURE.md. A failing seed replays exactly and prints its schedule.
 //!
@@ -15,6 +17,8 @@ pub mod portal;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,12 +29,13 @@ use connector::engine::worker::Disposition;
 use connector::engine::{Engine, EngineSettings};
 use connector::model::*;
 use connector::ports::{ArchivedFilter, JobQueue, PageRequest, Store};
+use futures::FutureExt;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use crate::adapters::{TempEmbeddedQueue, TempEmbeddedStore, embedded_queue, embedded_store};
-use crate::faults::{Faults, FaultyQueue, FaultyStore};
+use crate::faults::{Faults, FaultyQueue, FaultyStore, InjectedCrash, quiet_injected_crashes};
 use portal::{Portal, STAGES, source_id};
 
 /// What one or many seeds did.
@@ -40,6 +45,8 @@ pub struct Scorecard {
     pub steps: u64,
     pub provider_faults: u64,
     pub store_faults: u64,
+    /// Jobs, pass steps and webhook deliveries stopped dead at an await point.
+    pub crashes: u64,
     pub webhooks_dropped: u64,
     pub checks: u64,
     pub failures: u64,
@@ -51,6 +58,7 @@ impl Scorecard {
         self.steps += other.steps;
         self.provider_faults += other.provider_faults;
         self.store_faults += other.store_faults;
+        self.crashes += other.crashes;
         self.webhooks_dropped += other.webhooks_dropped;
         self.checks += other.checks;
         self.failures += other.failures;
@@ -61,11 +69,12 @@ impl fmt::Display for Scorecard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seeds {} | steps {} | provider faults {} | store/queue faults {} | webhooks dropped {} | checks {} | failures {}",
+            "seeds {} | steps {} | provider faults {} | store/queue faults {} | crashes {} | webhooks dropped {} | checks {} | failures {}",
             self.seeds,
             self.steps,
             self.provider_faults,
             self.store_faults,
+            self.crashes,
             self.webhooks_dropped,
             self.checks,
             self.failures
@@ -127,6 +136,7 @@ pub async fn run_seed(seed: u64, steps: usize) -> Result<Scorecard, Box<Failure>
     let outcome = sim.play(steps).await;
     sim.score.provider_faults = sim.portal.faults_injected();
     sim.score.store_faults = sim.faults.injected() as u64;
+    sim.score.crashes = sim.faults.crashed() as u64;
     match outcome {
         Ok(()) => Ok(sim.score),
         Err(broken) => Err(Box::new(Failure {
@@ -139,6 +149,7 @@ pub async fn run_seed(seed: u64, steps: usize) -> Result<Scorecard, Box<Failure>
 
 impl Sim {
     async fn new(seed: u64) -> Self {
+        quiet_injected_crashes();
         let store_dir = embedded_store();
         let records_dir = embedded_queue(1_000);
         let reconciles_dir = embedded_queue(1_000);
@@ -148,6 +159,8 @@ impl Sim {
         let portal = Arc::new(Portal::new(PORTAL, seed));
         let settings = EngineSettings {
             page_size: 7,
+            // The sim's clock does not move: a dead lease is taken over at once.
+            unwritten_run_grace: Duration::ZERO,
             ..EngineSettings::default()
         };
         let engine = Engine::new(
@@ -197,6 +210,19 @@ impl Sim {
 
     fn note(&mut self, step: impl Into<String>) {
         self.schedule.push(step.into());
+    }
+
+    /// Runs `work` as the Lambda runtime would: a planned crash stops it dead at that await
+    /// point (`None`); nothing after it runs, and the caller redelivers.
+    async fn crashable<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+        self.faults.arm_crashes(true);
+        let ran = AssertUnwindSafe(work).catch_unwind().await;
+        self.faults.arm_crashes(false);
+        match ran {
+            Ok(done) => Some(done),
+            Err(payload) if payload.downcast_ref::<InjectedCrash>().is_some() => None,
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
     }
 
     async fn new_connection(&self, tenant: &TenantId) -> ConnectionId {
@@ -354,7 +380,16 @@ impl Sim {
 
     async fn intake(&mut self, batch: Vec<Change>) {
         let what: Vec<String> = batch.iter().map(|c| c.source_id.to_string()).collect();
-        match self.engine.intake(batch.clone()).await {
+        let Some(answered) = self.crashable(self.engine.intake(batch.clone())).await else {
+            self.note(format!(
+                "webhook [{}]: crashed; redelivered later",
+                what.join(",")
+            ));
+            self.in_flight.extend(batch);
+            self.take_queued().await;
+            return;
+        };
+        match answered {
             Ok(report) => self.note(format!(
                 "webhook [{}]: enqueued {} duplicates {} unrouted {}",
                 what.join(","),
@@ -408,7 +443,13 @@ impl Sim {
         if batch.is_empty() {
             return;
         }
-        let results = self.engine.run_jobs(&batch).await;
+        let Some(results) = self.crashable(self.engine.run_jobs(&batch)).await else {
+            // The messages stay on the queue: delivered again.
+            self.note(format!("{} jobs: crashed; redelivered", batch.len()));
+            self.pending.extend(batch);
+            self.take_queued().await;
+            return;
+        };
         for (job, result) in batch.into_iter().zip(results) {
             let label = match &job.kind {
                 JobKind::SyncRecord { source_id, .. } => {
@@ -456,16 +497,31 @@ impl Sim {
         match running {
             Some(run) => {
                 let step = self
-                    .engine
-                    .reconcile_step(&tenant, &connection, &run.id, Budget::pages(pages))
+                    .crashable(self.engine.reconcile_step(
+                        &tenant,
+                        &connection,
+                        &run.id,
+                        Budget::pages(pages),
+                    ))
                     .await;
-                self.note(format!("{tenant}: pass {} x{pages}: {step:?}", run.id));
+                match step {
+                    Some(step) => {
+                        self.note(format!("{tenant}: pass {} x{pages}: {step:?}", run.id))
+                    }
+                    None => self.note(format!("{tenant}: pass {} x{pages}: crashed", run.id)),
+                }
             }
             None => {
-                let started = self.engine.run_sync_now(&tenant, &connection).await;
+                let started = self
+                    .crashable(self.engine.run_sync_now(&tenant, &connection))
+                    .await;
                 self.note(format!(
                     "{tenant}: run sync now: {}",
-                    started.map_or_else(|e| e.to_string(), |r| r.id.to_string())
+                    match started {
+                        Some(started) =>
+                            started.map_or_else(|e| e.to_string(), |r| r.id.to_string()),
+                        None => "crashed".into(),
+                    }
                 ));
             }
         }
@@ -473,7 +529,7 @@ impl Sim {
     }
 
     fn toggle_faults(&mut self) {
-        match self.rng.gen_range(0..4) {
+        match self.rng.gen_range(0..5) {
             0 => {
                 self.portal.set_fault_rate(0.0);
                 self.note("faults: provider healthy");
@@ -486,7 +542,7 @@ impl Sim {
                     rate * 100.0
                 ));
             }
-            _ => {
+            2 | 3 => {
                 const CALLS: [&str; 8] = [
                     "write_customer",
                     "put_link",
@@ -501,6 +557,28 @@ impl Sim {
                 let skip = self.rng.gen_range(0..12);
                 self.faults.fail(call, skip);
                 self.note(format!("faults: {call} fails after {skip} more calls"));
+            }
+            _ => {
+                const AWAITS: [&str; 14] = [
+                    "get_connection",
+                    "get_link",
+                    "write_customer",
+                    "put_link",
+                    "append_log",
+                    "put_connection",
+                    "put_sync_run",
+                    "claim_pass",
+                    "release_pass",
+                    "list_links",
+                    "put_pending_archives",
+                    "list_pending_archives",
+                    "record_event_once",
+                    "send_batch",
+                ];
+                let call = AWAITS[self.rng.gen_range(0..AWAITS.len())];
+                let skip = self.rng.gen_range(0..12);
+                self.faults.crash(call, skip);
+                self.note(format!("crash: at {call} after {skip} more calls"));
             }
         }
     }

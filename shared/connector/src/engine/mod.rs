@@ -104,6 +104,10 @@ pub struct EngineSettings {
     pub incremental_touch_interval: Duration,
     /// Dedupe keys of webhook events live this long (providers retry for up to 3 days).
     pub event_dedupe_ttl: Duration,
+    /// A pass lease whose run was never written is taken over once it is this old (a
+    /// start writes its run milliseconds after the lease; one that died in between would
+    /// otherwise block every start until the lease lapses).
+    pub unwritten_run_grace: Duration,
 }
 
 impl Default for EngineSettings {
@@ -119,6 +123,7 @@ impl Default for EngineSettings {
             page_size: 100,
             incremental_touch_interval: Duration::from_secs(10),
             event_dedupe_ttl: Duration::from_secs(3 * 24 * 3600),
+            unwritten_run_grace: Duration::from_secs(60),
         }
     }
 }

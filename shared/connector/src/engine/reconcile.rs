@@ -138,7 +138,16 @@ impl Engine {
         );
         // One pass per connection, whatever triggers it: the lease is a conditional write,
         // so Run sync now racing the nightly fan-out starts one pass, not two.
-        let holder = self.renew_lease(connection, &run.id).await?;
+        let mut holder = self.renew_lease(connection, &run.id).await?;
+        if holder != run.id && self.holds_a_dead_lease(connection, &holder).await? {
+            // A pass that died between its lease and its first write (or between its last
+            // write and the release) would block every start until the lease lapses.
+            tracing::warn!(connection = %connection.id, %holder, "a lease held by no running pass: released");
+            self.store
+                .release_pass(&connection.tenant_id, &connection.id, &holder)
+                .await?;
+            holder = self.renew_lease(connection, &run.id).await?;
+        }
         if holder != run.id {
             return Err(StartError::AlreadyRunning(holder));
         }
@@ -166,6 +175,32 @@ impl Engine {
             }
         }
         Ok(started?)
+    }
+
+    /// Whether `holder`'s lease belongs to no running pass: the run has ended, or it was
+    /// never written and the lease is past [`EngineSettings::unwritten_run_grace`] (a start
+    /// racing this one may be about to write it).
+    ///
+    /// [`EngineSettings::unwritten_run_grace`]: super::EngineSettings::unwritten_run_grace
+    async fn holds_a_dead_lease(
+        &self,
+        connection: &Connection,
+        holder: &SyncRunId,
+    ) -> Result<bool, EngineError> {
+        let run = self
+            .store
+            .get_sync_run(&connection.tenant_id, &connection.id, holder)
+            .await?;
+        Ok(match run {
+            Some(run) => run.status != SyncRunStatus::Running,
+            None => {
+                let grace = self.settings.unwritten_run_grace;
+                grace.is_zero()
+                    || holder
+                        .created_at()
+                        .is_some_and(|at| Timestamp::now().since(at) >= grace)
+            }
+        })
     }
 
     /// Claims or renews `run`'s lease on its connection's pass; returns the holder.

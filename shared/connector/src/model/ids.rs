@@ -95,6 +95,14 @@ macro_rules! generated_id {
             pub fn generate() -> Self {
                 Self(uuid::Uuid::now_v7().to_string())
             }
+
+            /// When the id was minted, read from its UUIDv7 time; `None` for an id this
+            /// service did not generate.
+            pub fn created_at(&self) -> Option<$crate::model::Timestamp> {
+                let (secs, nanos) = uuid::Uuid::parse_str(&self.0).ok()?.get_timestamp()?.to_unix();
+                let millis = i64::try_from(secs).ok()?.checked_mul(1000)? + i64::from(nanos / 1_000_000);
+                Some($crate::model::Timestamp::from_millis(millis))
+            }
         }
     };
 }
@@ -134,6 +142,7 @@ string_id!(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Timestamp;
 
     #[test]
     fn ids_reject_empty_and_separator_characters() {
@@ -157,5 +166,15 @@ mod tests {
         let a = LogEntryId::generate();
         let b = LogEntryId::generate();
         assert!(a < b);
+    }
+
+    #[test]
+    fn generated_ids_know_when_they_were_minted() {
+        let before = Timestamp::now();
+        let id = SyncRunId::generate();
+        let minted = id.created_at().expect("a UUIDv7");
+        assert!(minted.as_millis() >= before.as_millis() - 1);
+        assert!(minted.as_millis() <= Timestamp::now().as_millis());
+        assert_eq!(SyncRunId::parse("run-1").expect("an id").created_at(), None);
     }
 }
