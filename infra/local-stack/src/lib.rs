@@ -4,6 +4,7 @@
 //! same code runs here as on Lambda; only the ports differ (embedded by default, any
 //! [`Ports`] in tests).
 
+pub mod bench;
 mod stripe;
 
 pub use stripe::{

@@ -297,7 +297,14 @@ def test_the_queue_consumers_report_partial_failures_and_the_reconciler_runs_nig
     worker = [e["Properties"] for e in events["record-worker"].values() if e["Type"] == "SQS"]
     assert len(worker) == 1
     assert worker[0]["Queue"] == {"Fn::GetAtt": ["RecordQueue", "Arn"]}
-    assert worker[0]["BatchSize"] == 10
+    # A burst coalesces: up to 100 jobs an invocation (one HubSpot batch read), gathered
+    # for at most a second (SQS requires a window above 10), and the queue hides a batch
+    # longer than the worker can take over it.
+    assert worker[0]["BatchSize"] == 100
+    assert worker[0]["MaximumBatchingWindowInSeconds"] == 1
+    worker_fn = next(f for f in functions_of(template).values() if binary_of(f) == "record-worker")
+    visibility = template["Resources"]["RecordQueue"]["Properties"]["VisibilityTimeout"]
+    assert visibility >= worker_fn["Properties"]["Timeout"] + worker[0]["MaximumBatchingWindowInSeconds"]
     assert worker[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "MaximumConcurrency" in worker[0]["ScalingConfig"]
     reconciler = {e["Type"]: e["Properties"] for e in events["reconciler"].values()}

@@ -18,10 +18,9 @@ use anyhow::{Context, bail};
 use futures::StreamExt;
 use serde_json::json;
 
-use connector::ports::PageRequest;
-use connector::{ObjectKind, Provider, SyncRunStatus};
-use hubspot_sandbox::SandboxConfig;
-use local_stack::{Ports, RECORD_BATCH, StackOptions};
+use connector::SourceId;
+use local_stack::RECORD_BATCH;
+use local_stack::bench::BenchStack;
 
 struct Args {
     companies: usize,
@@ -67,81 +66,22 @@ impl Drained {
 }
 
 async fn drain(companies: usize, changes: usize, record_batch: usize) -> anyhow::Result<Drained> {
-    let data = std::env::temp_dir().join(format!(
-        "backlog-bench-{}-{record_batch}.sqlite",
-        std::process::id()
-    ));
-    let parts = sync_service::embedded::open(&data)?;
-    let ports = Ports {
-        store: parts.store.clone(),
-        records: parts.records.clone(),
-        reconciles: parts.reconciles.clone(),
-    };
-    let options = StackOptions {
-        sandbox: SandboxConfig {
-            companies,
-            contacts: 0,
-            ..SandboxConfig::default()
-        },
-        stripe: None,
-        nightly: false,
-        record_batch,
-        ..StackOptions::default()
-    };
-    let stack = local_stack::start(options, ports).await?;
-    let connection = stack.connect_hubspot().await?;
-    let run = stack
-        .wait_for_sync(&connection, Duration::from_secs(1800), |_| {})
-        .await?;
-    if run.status != SyncRunStatus::Completed {
-        bail!("the initial sync ended {:?}", run.status);
-    }
-    let control = stack.sandbox.control();
+    let bench = BenchStack::start(companies, record_batch).await?;
+    let control = bench.control();
     control.set_webhooks(json!({"auto_deliver": false})).await?;
-
-    let mut ids = Vec::new();
-    let account = stack
-        .source_ref(Provider::Hubspot, ObjectKind::Company, "1")
-        .await?
-        .account;
-    let mut page = PageRequest::first(500);
-    loop {
-        let links = stack
-            .app
-            .engine
-            .store
-            .list_links(
-                &stack.tenant,
-                Provider::Hubspot,
-                &account,
-                ObjectKind::Company,
-                page.clone(),
-            )
-            .await?;
-        ids.extend(links.items.into_iter().map(|l| (l.source_id, l.target)));
-        match links.next {
-            Some(next) => page.cursor = Some(next),
-            None => break,
-        }
-    }
-    if ids.is_empty() {
-        bail!("no company was mirrored");
-    }
-    let mut last_name = HashMap::new();
-    let renames: Vec<(String, String)> = (0..changes)
+    let renames: Vec<(SourceId, String)> = (0..changes)
         .map(|i| {
-            let (id, _) = &ids[i % ids.len()];
-            (id.to_string(), format!("Backlog {i} {id}"))
+            let (id, _) = &bench.companies[i % bench.companies.len()];
+            (id.clone(), format!("Backlog {i} {id}"))
         })
         .collect();
-    for (id, name) in &renames {
-        last_name.insert(id.clone(), name.clone());
-    }
-    let made: Vec<anyhow::Result<()>> = futures::stream::iter(renames)
+    let made: Vec<anyhow::Result<()>> = futures::stream::iter(renames.clone())
         .map(|(id, name)| {
             let control = control.clone();
             async move {
-                control.update_company(&id, &[("name", &name)]).await?;
+                control
+                    .update_company(id.as_str(), &[("name", &name)])
+                    .await?;
                 Ok(())
             }
         })
@@ -151,40 +91,13 @@ async fn drain(companies: usize, changes: usize, record_batch: usize) -> anyhow:
     made.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
 
     control.reset_request_counts().await?;
-    let records = stack.app.engine.record_jobs.clone();
     let started = Instant::now();
-    control.flush_webhooks().await?;
-    while records.approximate_depth().await? > 0 {
-        if started.elapsed() > Duration::from_secs(1800) {
-            bail!("the backlog did not drain within 30 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    bench.drained(Duration::from_secs(1800)).await?;
     let took = started.elapsed();
     let counts = control.request_counts().await?;
-
-    let mut missing = 0;
-    for (id, target) in &ids {
-        let Some(expected) = last_name.get(&id.to_string()) else {
-            continue;
-        };
-        let connector::LinkTarget::Customer(customer) = target else {
-            continue;
-        };
-        let stored = stack
-            .app
-            .engine
-            .store
-            .get_customer(&stack.tenant, customer)
-            .await?;
-        if stored.map(|c| c.name) != Some(expected.clone()) {
-            missing += 1;
-        }
-    }
-    drop(stack);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", data.display()));
-    }
+    let last: HashMap<SourceId, String> = renames.into_iter().collect();
+    let last: Vec<(SourceId, String)> = last.into_iter().collect();
+    let missing = bench.missing(&last).await?;
     if missing > 0 {
         bail!("{missing} companies did not end with their last name");
     }

@@ -1,0 +1,157 @@
+//! What the benchmark binaries share: a stack on a throw-away embedded database with one
+//! HubSpot connection synced, and the companies it mirrors.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+
+use connector::ports::PageRequest;
+use connector::{
+    ConnectionId, CustomerId, LinkTarget, ObjectKind, Provider, SourceId, SyncRunStatus,
+};
+use hubspot_sandbox::{ControlClient, SandboxConfig};
+
+use crate::{Ports, RunningStack, StackOptions};
+
+/// A synced stack on its own database file, removed on drop.
+pub struct BenchStack {
+    pub stack: RunningStack,
+    pub connection: ConnectionId,
+    /// Every mirrored company and its customer.
+    pub companies: Vec<(SourceId, CustomerId)>,
+    data: PathBuf,
+}
+
+impl BenchStack {
+    /// A sandbox portal of `companies` companies (no contacts, no Stripe), connected and
+    /// synced; record jobs are gathered `record_batch` a poll.
+    pub async fn start(companies: usize, record_batch: usize) -> anyhow::Result<Self> {
+        let data = std::env::temp_dir().join(format!(
+            "local-stack-bench-{}-{}.sqlite",
+            std::process::id(),
+            connector::SyncRunId::generate()
+        ));
+        let parts = sync_service::embedded::open(&data)?;
+        let ports = Ports {
+            store: parts.store.clone(),
+            records: parts.records.clone(),
+            reconciles: parts.reconciles.clone(),
+        };
+        let options = StackOptions {
+            sandbox: SandboxConfig {
+                companies,
+                contacts: 0,
+                ..SandboxConfig::default()
+            },
+            stripe: None,
+            nightly: false,
+            record_batch,
+            ..StackOptions::default()
+        };
+        let stack = crate::start(options, ports).await?;
+        let connection = stack.connect_hubspot().await?;
+        let run = stack
+            .wait_for_sync(&connection, Duration::from_secs(1800), |_| {})
+            .await?;
+        if run.status != SyncRunStatus::Completed {
+            bail!("the initial sync ended {:?}", run.status);
+        }
+        let mut bench = Self {
+            stack,
+            connection,
+            companies: Vec::new(),
+            data,
+        };
+        bench.companies = bench.mirrored_companies().await?;
+        if bench.companies.is_empty() {
+            bail!("no company was mirrored");
+        }
+        Ok(bench)
+    }
+
+    pub fn control(&self) -> ControlClient {
+        self.stack.sandbox.control()
+    }
+
+    async fn mirrored_companies(&self) -> anyhow::Result<Vec<(SourceId, CustomerId)>> {
+        let account = self
+            .stack
+            .source_ref(Provider::Hubspot, ObjectKind::Company, "1")
+            .await?
+            .account;
+        let mut found = Vec::new();
+        let mut page = PageRequest::first(500);
+        loop {
+            let links = self
+                .stack
+                .app
+                .engine
+                .store
+                .list_links(
+                    &self.stack.tenant,
+                    Provider::Hubspot,
+                    &account,
+                    ObjectKind::Company,
+                    page.clone(),
+                )
+                .await?;
+            found.extend(links.items.into_iter().filter_map(|l| match l.target {
+                LinkTarget::Customer(customer) => Some((l.source_id, customer)),
+                LinkTarget::Contact(_) => None,
+            }));
+            match links.next {
+                Some(next) => page.cursor = Some(next),
+                None => return Ok(found),
+            }
+        }
+    }
+
+    /// Waits until the sandbox holds no webhook and the record queue is empty.
+    pub async fn drained(&self, within: Duration) -> anyhow::Result<()> {
+        let give_up = std::time::Instant::now() + within;
+        let records = self.stack.app.engine.record_jobs.clone();
+        loop {
+            let report = self.control().flush_webhooks().await?;
+            if report.pending == 0 && records.approximate_depth().await? == 0 {
+                return Ok(());
+            }
+            if std::time::Instant::now() > give_up {
+                bail!("the queue did not drain within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// How many of `expected` (company, name) customers do not carry that name.
+    pub async fn missing(&self, expected: &[(SourceId, String)]) -> anyhow::Result<usize> {
+        let customers: std::collections::HashMap<&SourceId, &CustomerId> =
+            self.companies.iter().map(|(s, c)| (s, c)).collect();
+        let mut missing = 0;
+        for (source, name) in expected {
+            let stored = match customers.get(source) {
+                Some(customer) => {
+                    self.stack
+                        .app
+                        .engine
+                        .store
+                        .get_customer(&self.stack.tenant, customer)
+                        .await?
+                }
+                None => None,
+            };
+            if stored.map(|c| c.name).as_ref() != Some(name) {
+                missing += 1;
+            }
+        }
+        Ok(missing)
+    }
+}
+
+impl Drop for BenchStack {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.data.display()));
+        }
+    }
+}
