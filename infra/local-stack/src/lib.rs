@@ -64,6 +64,10 @@ pub struct StackOptions {
     /// Record jobs one poll gathers and runs together, like the worker's SQS `BatchSize`
     /// (1: each job alone, as before coalescing; the backlog benchmark compares both).
     pub record_batch: usize,
+    /// How long a poll that found jobs keeps gathering more before it runs them, like the
+    /// worker's `MaximumBatchingWindowInSeconds`: under a stream of changes, fuller batches
+    /// and fewer requests, for at most this much more latency.
+    pub record_window: Duration,
 }
 
 impl Default for StackOptions {
@@ -79,6 +83,7 @@ impl Default for StackOptions {
             webhook_miss_grace: None,
             schema_ttl: None,
             record_batch: RECORD_BATCH,
+            record_window: RECORD_WINDOW,
         }
     }
 }
@@ -189,7 +194,10 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
     tasks.push(tokio::spawn(poll_records(
         app.clone(),
         options.idle_poll,
-        options.record_batch.max(1),
+        Gathering {
+            max: options.record_batch.max(1),
+            window: options.record_window,
+        },
     )));
     tasks.push(tokio::spawn(poll_reconciles(
         app.clone(),
@@ -218,11 +226,20 @@ const RECORD_VISIBILITY: Duration = Duration::from_secs(60);
 
 /// Jobs one poll gathers (SQS hands out 10 a receive), like the worker's SQS `BatchSize`.
 pub const RECORD_BATCH: usize = 100;
+/// Shorter than the worker's 1 s batching window: one machine has no cold starts to spread.
+pub const RECORD_WINDOW: Duration = Duration::from_millis(200);
 
-async fn poll_records(app: Arc<App>, idle: Duration, batch: usize) {
+/// How a poll gathers record jobs.
+#[derive(Clone, Copy, Debug)]
+struct Gathering {
+    max: usize,
+    window: Duration,
+}
+
+async fn poll_records(app: Arc<App>, idle: Duration, gathering: Gathering) {
     let queue = app.engine.record_jobs.clone();
     loop {
-        match receive_batch(queue.as_ref(), batch).await {
+        match receive_batch(queue.as_ref(), gathering).await {
             Ok(received) if !received.is_empty() => {
                 let receipts: HashMap<String, String> = received
                     .iter()
@@ -254,11 +271,16 @@ async fn poll_records(app: Arc<App>, idle: Duration, batch: usize) {
     }
 }
 
-/// Receives until `max` messages or the queue has no more due now.
-async fn receive_batch(queue: &dyn JobQueue, max: usize) -> QueueResult<Vec<ReceivedMessage>> {
+/// Receives until `max` messages, or until the window after the first one closes; nothing
+/// due: an empty batch at once.
+async fn receive_batch(
+    queue: &dyn JobQueue,
+    gathering: Gathering,
+) -> QueueResult<Vec<ReceivedMessage>> {
     let mut batch = Vec::new();
-    while batch.len() < max {
-        let want = (max - batch.len()).min(10);
+    let mut closes = None;
+    while batch.len() < gathering.max {
+        let want = (gathering.max - batch.len()).min(10);
         let received = match queue.receive(want, RECORD_VISIBILITY).await {
             Ok(received) => received,
             // What was already received is run; its visibility covers it.
@@ -267,8 +289,18 @@ async fn receive_batch(queue: &dyn JobQueue, max: usize) -> QueueResult<Vec<Rece
         };
         let short = received.len() < want;
         batch.extend(received);
-        if short {
+        if batch.is_empty() {
             break;
+        }
+        let closes = *closes.get_or_insert_with(|| Instant::now() + gathering.window);
+        if short {
+            if Instant::now() >= closes {
+                break;
+            }
+            tokio::time::sleep(
+                Duration::from_millis(20).min(closes.saturating_duration_since(Instant::now())),
+            )
+            .await;
         }
     }
     Ok(batch)
