@@ -15,6 +15,7 @@ use connector::{
 use hubspot_sandbox::config::Faults;
 use hubspot_sandbox::{ControlClient, SandboxConfig};
 use integration_tests::adapters::{dynamodb_store, sqs_queue};
+use integration_tests::captured_logs::captured_logs;
 use integration_tests::waiting::eventually;
 use local_stack::{Ports, RunningStack, StackOptions};
 
@@ -480,6 +481,7 @@ async fn an_archived_customer_can_be_deleted_permanently_and_an_active_one_canno
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_sets_reauthorize_logs_oauth_revoked_and_reconnect_resumes_with_the_mapping_kept()
  {
+    let logs = captured_logs();
     let (stack, connection) = stack(10, 0).await;
     let mapping = get(&stack, &format!("/admin/connections/{connection}/mapping")).await;
     let companies = linked_ids(&stack, &connection, ObjectKind::Company).await;
@@ -501,9 +503,25 @@ async fn a_revoked_token_sets_reauthorize_logs_oauth_revoked_and_reconnect_resum
     })
     .await;
 
-    // No token the sandbox issued shows in what the admin API answers.
+    // No token the sandbox issued shows in what the admin API answers, nor in anything
+    // the service logged, at any level.
     let tokens = stack.sandbox.issued_tokens();
     assert!(!tokens.is_empty());
+    let logged = logs.text();
+    assert!(
+        logged.contains(connection.as_str()),
+        "the service's logs are captured"
+    );
+    for token in &tokens {
+        assert!(
+            !logged.contains(token.as_str()),
+            "a token was logged: {}",
+            logged
+                .lines()
+                .find(|l| l.contains(token.as_str()))
+                .unwrap_or_default()
+        );
+    }
     let log = get(
         &stack,
         &format!("/admin/connections/{connection}/log?limit=100"),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use connector::engine::reconcile::StartError;
+use connector::engine::reconcile::{Budget, StartError, StepResult};
 use connector::engine::{Engine, EngineSettings};
 use connector::model::*;
 use connector::ports::{JobQueue, Store};
@@ -318,7 +318,6 @@ async fn a_read_from_before_a_deletion_cannot_restore_the_archived_customer() {
 
 #[tokio::test]
 async fn a_company_restored_while_its_archive_waits_is_not_archived() {
-    use connector::engine::reconcile::{Budget, StepResult};
     let rig = portal_rig(10).await;
     let company = *rig.portal.companies().keys().next().unwrap();
     rig.portal.delete(company);
@@ -356,7 +355,6 @@ async fn a_company_restored_while_its_archive_waits_is_not_archived() {
 /// The guard's arithmetic on `companies` mirrored companies of which `deleted` vanish:
 /// (how many the pass archived, whether it held them).
 async fn guard_verdict(companies: usize, deleted: usize) -> (u64, bool) {
-    use connector::engine::reconcile::{Budget, StepResult};
     let rig = portal_rig(companies).await;
     let ids: Vec<u64> = rig.portal.companies().keys().copied().collect();
     for id in ids.iter().take(deleted) {
@@ -389,4 +387,61 @@ async fn the_mass_archive_guard_holds_past_its_share_and_never_below_its_floor()
     // Small tenants: never held for five or fewer, whatever the share.
     assert_eq!(guard_verdict(20, 5).await, (5, false));
     assert_eq!(guard_verdict(20, 6).await, (0, true));
+}
+
+/// A pass walks its phases in order, one page at a time, and never goes back: every kind
+/// listed (companies before the contacts that attach to them), then every kind re-checked,
+/// then the guarded company archives, then done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_walks_its_phases_in_order() {
+    let rig = portal_rig(30).await;
+    let gone = *rig.portal.companies().keys().next().unwrap();
+    rig.portal.delete(gone);
+    let run = rig
+        .engine
+        .run_sync_now(&rig.connection.tenant_id, &rig.connection.id)
+        .await
+        .unwrap();
+    let order = [
+        Phase::List(ObjectKind::Company),
+        Phase::List(ObjectKind::Contact),
+        Phase::Check(ObjectKind::Company),
+        Phase::Check(ObjectKind::Contact),
+        Phase::ArchiveCompanies,
+        Phase::Done,
+    ];
+    let rank = |phase: Phase| order.iter().position(|p| *p == phase).unwrap();
+    let mut seen = vec![run.checkpoint.phase];
+    loop {
+        let step = rig.step(&run.id, Budget::pages(1)).await;
+        let current = rig
+            .store
+            .get_sync_run(&rig.connection.tenant_id, &rig.connection.id, &run.id)
+            .await
+            .unwrap()
+            .unwrap();
+        if seen.last() != Some(&current.checkpoint.phase) {
+            seen.push(current.checkpoint.phase);
+        }
+        if matches!(step, StepResult::Completed(_)) {
+            assert_eq!(current.status, SyncRunStatus::Completed);
+            break;
+        }
+        assert!(seen.len() <= order.len(), "{seen:?}");
+    }
+    let ranks: Vec<usize> = seen.iter().map(|p| rank(*p)).collect();
+    assert!(
+        ranks.windows(2).all(|w| w[0] < w[1]),
+        "phases out of order: {seen:?}"
+    );
+    assert_eq!(seen.first(), Some(&Phase::List(ObjectKind::Company)));
+    assert!(
+        seen.contains(&Phase::Check(ObjectKind::Company))
+            && seen.contains(&Phase::ArchiveCompanies),
+        "{seen:?}"
+    );
+    assert!(
+        rig.customer_of(gone).await.is_archived(),
+        "the deleted company was archived in the last phase"
+    );
 }
