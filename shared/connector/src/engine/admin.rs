@@ -491,7 +491,11 @@ impl Engine {
                     connection.provider
                 ));
             } else {
-                let choices = self.company_filter_choices(tenant, id).await?;
+                let choices = self
+                    .provider(connection.provider)?
+                    .filter_choices(&connection)
+                    .await
+                    .map_err(EngineError::from)?;
                 problems = filter.unknown_names(&choices);
             }
         }

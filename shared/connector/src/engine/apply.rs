@@ -68,11 +68,11 @@ pub struct ApplyContext<'a> {
 impl ApplyContext<'_> {
     /// A record of the connection's provider account, as links are keyed.
     pub fn source(&self, kind: ObjectKind, source_id: &SourceId) -> Result<SourceRef, EngineError> {
-        self.connection.source_ref(kind, source_id).ok_or_else(|| {
-            EngineError::Corrupt(format!(
-                "connection {} syncs before its provider account is known",
-                self.connection.id
-            ))
+        Ok(SourceRef {
+            provider: self.connection.provider,
+            account: super::account_of(self.connection)?.clone(),
+            kind,
+            source_id: source_id.clone(),
         })
     }
 }

@@ -57,6 +57,19 @@ impl EngineError {
     }
 }
 
+/// The provider account a connection syncs: links are keyed by it, so a connection that
+/// does not know it yet (never connected) has nothing to read or write.
+pub(crate) fn account_of(
+    connection: &Connection,
+) -> Result<&crate::model::ProviderAccountId, EngineError> {
+    connection.account_id.as_ref().ok_or_else(|| {
+        EngineError::Corrupt(format!(
+            "connection {} syncs before its provider account is known",
+            connection.id
+        ))
+    })
+}
+
 impl EngineError {
     /// How long the provider asked us to wait (`Retry-After`), when it did.
     pub fn retry_after(&self) -> Option<Duration> {

@@ -561,12 +561,7 @@ impl Engine {
         kind: ObjectKind,
     ) -> Result<(), EngineError> {
         let provider = self.provider(connection.provider)?;
-        let account = connection.account_id.as_ref().ok_or_else(|| {
-            EngineError::Corrupt(format!(
-                "connection {} reconciles before its provider account is known",
-                connection.id
-            ))
-        })?;
+        let account = super::account_of(connection)?;
         // By account, not connection: links written through an earlier connection to the
         // same account are this pass's too.
         let links = self
