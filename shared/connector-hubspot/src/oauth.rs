@@ -27,7 +27,9 @@ pub struct AuthorizedAccount {
 /// The tokens as sealed into [`Connection::credentials`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredTokens {
+    #[serde(serialize_with = "Secret::serialize_exposed")]
     pub access_token: Secret,
+    #[serde(serialize_with = "Secret::serialize_exposed")]
     pub refresh_token: Secret,
     pub expires_at: Timestamp,
 }

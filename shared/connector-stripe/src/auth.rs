@@ -11,7 +11,9 @@ use sha2::{Digest, Sha256};
 /// A Connect OAuth grant. `refresh_token` rotates on every refresh: only the newest works.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OAuthTokens {
+    #[serde(serialize_with = "Secret::serialize_exposed")]
     pub access_token: Secret,
+    #[serde(serialize_with = "Secret::serialize_exposed_option")]
     pub refresh_token: Option<Secret>,
     /// `stripe_user_id`: the connected account.
     pub account: ProviderAccountId,
@@ -27,7 +29,7 @@ pub struct OAuthTokens {
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum StripeAuth {
     /// A restricted (`rk_...`) or secret key of the tenant's account, pasted by the admin.
-    ApiKey(Secret),
+    ApiKey(#[serde(serialize_with = "Secret::serialize_exposed")] Secret),
     /// An OAuth grant; calls use its access token.
     OAuth(OAuthTokens),
     /// Our platform key acting on a connected account with `Stripe-Account`.
@@ -65,7 +67,11 @@ impl StripeAuth {
 pub struct StripeCredentials {
     #[serde(flatten)]
     pub auth: StripeAuth,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "Secret::serialize_exposed_option"
+    )]
     pub webhook_secret: Option<Secret>,
 }
 

@@ -128,6 +128,7 @@ pub struct OAuthState {
     pub connection_id: ConnectionId,
     pub provider: Provider,
     /// PKCE verifier or other per-flow data, if the provider uses it.
+    #[serde(serialize_with = "Secret::serialize_exposed_option")]
     pub code_verifier: Option<Secret>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
