@@ -244,11 +244,17 @@ fn order_companies(to: &[AssociatedObject]) -> Vec<SourceId> {
 }
 
 impl HubSpotProvider {
-    pub fn new(config: HubSpotConfig, store: Arc<dyn Store>, cipher: TokenCipher) -> Self {
+    /// Fails only if the HTTP client cannot be built (no TLS backend): a client built
+    /// without its settings would be worse than none.
+    pub fn new(
+        config: HubSpotConfig,
+        store: Arc<dyn Store>,
+        cipher: TokenCipher,
+    ) -> ProviderResult<Self> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("connector-hubspot/", env!("CARGO_PKG_VERSION")))
             .build()
-            .unwrap_or_default();
+            .map_err(|e| error::internal(format!("cannot build the HTTP client: {e}")))?;
         let api = Api {
             http,
             base: config.api_base.trim_end_matches('/').to_owned(),
@@ -257,7 +263,7 @@ impl HubSpotProvider {
             retry: config.retry,
             timeout: config.request_timeout,
         };
-        Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 api,
@@ -267,7 +273,7 @@ impl HubSpotProvider {
                 tokens: Shared::default(),
                 lists: Shared::default(),
             }),
-        }
+        })
     }
 
     pub fn config(&self) -> &HubSpotConfig {

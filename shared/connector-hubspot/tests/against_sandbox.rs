@@ -124,7 +124,8 @@ async fn harness_with(
     let store =
         Arc::new(EmbeddedStore::open(dir.path().join("store.sqlite")).expect("store opens"));
     let cipher = TokenCipher::from_base64_key(&TokenCipher::generate_key_base64()).expect("key");
-    let provider = HubSpotProvider::new(config.clone(), store.clone(), cipher.clone());
+    let provider =
+        HubSpotProvider::new(config.clone(), store.clone(), cipher.clone()).expect("a client");
     let control = Control {
         http: reqwest::Client::new(),
         base: sandbox.base_url(),
@@ -323,7 +324,8 @@ async fn concurrent_callers_share_one_refresh() {
 async fn two_processes_refreshing_at_once_agree_on_the_stored_tokens() {
     let mut h = harness(0, 0).await;
     h.expire_tokens_locally().await;
-    let other_process = HubSpotProvider::new(h.config.clone(), h.store.clone(), h.cipher.clone());
+    let other_process = HubSpotProvider::new(h.config.clone(), h.store.clone(), h.cipher.clone())
+        .expect("a client");
     // Slow token answers: both processes are sure to refresh at HubSpot before either
     // writes, so one of them loses the store's version check.
     h.control.put("/faults", json!({ "latency_ms": 300 })).await;

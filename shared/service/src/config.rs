@@ -150,17 +150,23 @@ impl Config {
             settings.mass_archive_share = share;
         }
         let mut engine = Engine::new(store.clone(), record_jobs, reconcile_jobs, settings);
-        let hubspot = self.hubspot.as_ref().map(|h| {
-            let mut config = HubSpotConfig::production(
-                h.client_id.clone(),
-                h.client_secret.clone(),
-                h.redirect_uri.clone(),
-            );
-            if let Some(base) = &h.base_url {
-                config = config.with_base_url(base);
+        let hubspot = match &self.hubspot {
+            None => None,
+            Some(h) => {
+                let mut config = HubSpotConfig::production(
+                    h.client_id.clone(),
+                    h.client_secret.clone(),
+                    h.redirect_uri.clone(),
+                );
+                if let Some(base) = &h.base_url {
+                    config = config.with_base_url(base);
+                }
+                Some(
+                    HubSpotProvider::new(tune_hubspot(config), store.clone(), cipher.clone())
+                        .map_err(|e| ConfigError::Backend(e.to_string()))?,
+                )
             }
-            HubSpotProvider::new(tune_hubspot(config), store.clone(), cipher.clone())
-        });
+        };
         if let Some(provider) = &hubspot {
             engine = engine.with_provider(Arc::new(provider.clone()));
         }
