@@ -140,6 +140,11 @@ enum Ran {
 }
 
 async fn run_until(app: &App, jobs: &[Job], deadline: Option<Instant>) -> Ran {
+    // Nothing starts past the deadline (a fast run could otherwise finish inside the
+    // timeout's first poll, and the cut-off would depend on timing).
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return Ran::CutOff;
+    }
     let run = AssertUnwindSafe(app.engine.run_jobs(jobs)).catch_unwind();
     let finished = match deadline {
         Some(deadline) => tokio::time::timeout_at(deadline.into(), run).await.ok(),
