@@ -93,10 +93,6 @@ impl DynamoStore {
     }
 }
 
-fn page<T>(items: Vec<T>, next: Option<String>) -> Page<T> {
-    Page { items, next }
-}
-
 #[async_trait]
 impl Store for DynamoStore {
     async fn put_tenant(&self, tenant: &Tenant) -> StoreResult<()> {

@@ -6,11 +6,11 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use connector::ports::{LogFilter, OAuthState, Page, PageRequest, StoreError, StoreResult};
 use connector::{ConnectionId, LogEntry, LogEntryId, SyncRunId, TenantId, Timestamp};
 
+use super::DynamoStore;
 use super::item::{self, ItemBuilder};
 use super::keys::{self, SHARDS};
 use super::query::{self, Partition};
 use super::write::{Condition, Written};
-use super::{DynamoStore, page};
 
 pub async fn append_log(store: &DynamoStore, entry: &LogEntry) -> StoreResult<()> {
     let shard = keys::shard_of(entry.id.as_str());
@@ -61,16 +61,7 @@ pub async fn list_log(
             .live_at(now.as_millis())
         })
         .collect();
-    let (items, next) = query::list_merged(
-        &store.client,
-        store.table(),
-        &shards,
-        request.cursor.as_deref(),
-        request.effective_limit(),
-    )
-    .await?;
-    let entries = items.iter().map(item::body).collect::<StoreResult<_>>()?;
-    Ok(page(entries, next))
+    query::merged_page(&store.client, store.table(), &shards, &request, item::body).await
 }
 
 pub async fn get_log_entry(

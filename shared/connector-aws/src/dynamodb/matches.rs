@@ -6,11 +6,11 @@ use connector::{
     SourceId, TenantId, Timestamp,
 };
 
+use super::DynamoStore;
 use super::item::{self, Item, ItemBuilder};
 use super::keys::{self, SHARDS};
 use super::query::{self, Partition};
 use super::write::{Condition, Written};
-use super::{DynamoStore, page};
 
 fn match_item(m: &PendingMatch) -> StoreResult<Item> {
     Ok(
@@ -86,16 +86,7 @@ pub async fn list(
     let shards: Vec<Partition> = (0..SHARDS)
         .map(|shard| Partition::gsi(keys::GSI1, keys::matches_partition(tenant, status, shard)))
         .collect();
-    let (items, next) = query::list_merged(
-        &store.client,
-        store.table(),
-        &shards,
-        request.cursor.as_deref(),
-        request.effective_limit(),
-    )
-    .await?;
-    let matches = items.iter().map(item::body).collect::<StoreResult<_>>()?;
-    Ok(page(matches, next))
+    query::merged_page(&store.client, store.table(), &shards, &request, item::body).await
 }
 
 pub async fn resolve(

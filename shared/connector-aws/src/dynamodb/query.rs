@@ -7,7 +7,7 @@
 //!   the cursor keeps one position per shard.
 
 use aws_sdk_dynamodb::Client;
-use connector::ports::StoreResult;
+use connector::ports::{Page, PageRequest, StoreResult};
 use futures::future::try_join_all;
 
 use super::cursor::{self, MergedCursor, SequentialCursor, ShardPosition};
@@ -149,8 +149,49 @@ pub async fn fetch_all(client: &Client, table: &str, part: &Partition) -> StoreR
     fetch(client, table, part, None, usize::MAX).await
 }
 
+/// A page of a listing that walks `parts` in order, each item decoded by `decode` (for
+/// most records `item::body`).
+pub async fn sequential_page<T>(
+    client: &Client,
+    table: &str,
+    parts: &[Partition],
+    request: &PageRequest,
+    decode: impl Fn(&Item) -> StoreResult<T>,
+) -> StoreResult<Page<T>> {
+    let (items, next) = list_sequential(
+        client,
+        table,
+        parts,
+        request.cursor.as_deref(),
+        request.effective_limit(),
+    )
+    .await?;
+    let items = items.iter().map(decode).collect::<StoreResult<_>>()?;
+    Ok(Page { items, next })
+}
+
+/// A page of a listing that merges `shards` by sort key, each item decoded by `decode`.
+pub async fn merged_page<T>(
+    client: &Client,
+    table: &str,
+    shards: &[Partition],
+    request: &PageRequest,
+    decode: impl Fn(&Item) -> StoreResult<T>,
+) -> StoreResult<Page<T>> {
+    let (items, next) = list_merged(
+        client,
+        table,
+        shards,
+        request.cursor.as_deref(),
+        request.effective_limit(),
+    )
+    .await?;
+    let items = items.iter().map(decode).collect::<StoreResult<_>>()?;
+    Ok(Page { items, next })
+}
+
 /// A page of a listing that walks `parts` in order.
-pub async fn list_sequential(
+async fn list_sequential(
     client: &Client,
     table: &str,
     parts: &[Partition],
@@ -196,7 +237,7 @@ pub async fn list_sequential(
 }
 
 /// A page of a listing that merges `shards` by sort key (all in the same direction).
-pub async fn list_merged(
+async fn list_merged(
     client: &Client,
     table: &str,
     shards: &[Partition],

@@ -9,11 +9,11 @@ use connector::{
     SourceVersion, TenantId,
 };
 
+use super::DynamoStore;
 use super::item::{self, Item, ItemBuilder};
 use super::keys::{self, Key, SHARDS};
 use super::query::{self, Partition};
 use super::write::{Condition, Refusal, Written};
-use super::{DynamoStore, page};
 
 // ---- items
 
@@ -232,16 +232,7 @@ pub async fn list_customers(
             })
         })
         .collect();
-    let (items, next) = query::list_sequential(
-        &store.client,
-        store.table(),
-        &parts,
-        request.cursor.as_deref(),
-        request.effective_limit(),
-    )
-    .await?;
-    let customers = items.iter().map(item::body).collect::<StoreResult<_>>()?;
-    Ok(page(customers, next))
+    query::sequential_page(&store.client, store.table(), &parts, &request, item::body).await
 }
 
 pub async fn delete_customer_permanently(
@@ -308,16 +299,7 @@ pub async fn list_contacts_of_customer(
         keys::GSI1,
         keys::contacts_of_customer(tenant, customer),
     )];
-    let (items, next) = query::list_sequential(
-        &store.client,
-        store.table(),
-        &parts,
-        request.cursor.as_deref(),
-        request.effective_limit(),
-    )
-    .await?;
-    let contacts = items.iter().map(item::body).collect::<StoreResult<_>>()?;
-    Ok(page(contacts, next))
+    query::sequential_page(&store.client, store.table(), &parts, &request, item::body).await
 }
 
 pub async fn put_link(store: &DynamoStore, link: &SourceLink) -> StoreResult<()> {
@@ -341,16 +323,7 @@ pub async fn list_links(
             )
         })
         .collect();
-    let (items, next) = query::list_sequential(
-        &store.client,
-        store.table(),
-        &parts,
-        request.cursor.as_deref(),
-        request.effective_limit(),
-    )
-    .await?;
-    let links = items.iter().map(item::body).collect::<StoreResult<_>>()?;
-    Ok(page(links, next))
+    query::sequential_page(&store.client, store.table(), &parts, &request, item::body).await
 }
 
 pub async fn links_to(

@@ -7,11 +7,11 @@ use connector::{
     ConnectionId, PendingArchive, SyncCounters, SyncRun, SyncRunId, TenantId, Timestamp,
 };
 
+use super::DynamoStore;
 use super::item::{self, Item, ItemBuilder};
 use super::keys;
 use super::query::{self, Partition};
 use super::write::{Condition, Written};
-use super::{DynamoStore, page};
 
 /// Counter attribute names, in the order of [`counter_values`].
 const COUNTERS: [&str; 7] = [
@@ -141,16 +141,7 @@ pub async fn list(
     let parts = [
         Partition::gsi(keys::GSI1, keys::sync_runs_partition(tenant, connection)).newest_first(),
     ];
-    let (items, next) = query::list_sequential(
-        &store.client,
-        store.table(),
-        &parts,
-        request.cursor.as_deref(),
-        request.effective_limit(),
-    )
-    .await?;
-    let runs = items.iter().map(run_from).collect::<StoreResult<_>>()?;
-    Ok(page(runs, next))
+    query::sequential_page(&store.client, store.table(), &parts, &request, run_from).await
 }
 
 pub async fn put_pending_archives(
@@ -186,14 +177,5 @@ pub async fn list_pending_archives(
         Partition::table(keys::sync_run(tenant, connection, run).pk, keys::ARCHIVE)
             .live_at(now.as_millis()),
     ];
-    let (items, next) = query::list_sequential(
-        &store.client,
-        store.table(),
-        &parts,
-        request.cursor.as_deref(),
-        request.effective_limit(),
-    )
-    .await?;
-    let archives = items.iter().map(item::body).collect::<StoreResult<_>>()?;
-    Ok(page(archives, next))
+    query::sequential_page(&store.client, store.table(), &parts, &request, item::body).await
 }

@@ -3,11 +3,11 @@
 use connector::ports::{Page, PageRequest, StoreError, StoreResult};
 use connector::{Connection, ConnectionStatus, Provider, ProviderAccountId, Tenant, TenantId};
 
+use super::DynamoStore;
 use super::item::{self, ItemBuilder};
 use super::keys::{self, SHARDS};
 use super::query::{self, Partition};
 use super::write::{Condition, Written};
-use super::{DynamoStore, page};
 
 pub async fn put_tenant(store: &DynamoStore, tenant: &Tenant) -> StoreResult<()> {
     let item = ItemBuilder::new(&keys::tenant(&tenant.id), keys::TYPE_TENANT)
@@ -113,14 +113,5 @@ pub async fn list_all_connections(
     let parts: Vec<Partition> = (0..SHARDS)
         .map(|shard| Partition::gsi(keys::GSI1, keys::all_connections_partition(shard)))
         .collect();
-    let (items, next) = query::list_sequential(
-        &store.client,
-        store.table(),
-        &parts,
-        request.cursor.as_deref(),
-        request.effective_limit(),
-    )
-    .await?;
-    let connections = items.iter().map(item::body).collect::<StoreResult<_>>()?;
-    Ok(page(connections, next))
+    query::sequential_page(&store.client, store.table(), &parts, &request, item::body).await
 }
