@@ -7,27 +7,57 @@ use connector::engine::reconcile::{Budget, StartError, StepResult};
 use connector::engine::{Engine, EngineSettings};
 use connector::model::*;
 use connector::ports::{JobQueue, Store};
-use integration_tests::adapters::{embedded_queue, embedded_store};
+use integration_tests::adapters::{
+    TempEmbeddedQueue, TempEmbeddedStore, embedded_queue, embedded_store,
+};
+
+/// An engine with no provider on a fresh embedded store and queues.
+struct BareRig {
+    store: Arc<dyn Store>,
+    records: TempEmbeddedQueue,
+    reconciles: TempEmbeddedQueue,
+    _store_dir: TempEmbeddedStore,
+}
+
+impl BareRig {
+    fn new() -> Self {
+        let store_dir = embedded_store();
+        Self {
+            store: Arc::new((*store_dir).clone()),
+            records: embedded_queue(5),
+            reconciles: embedded_queue(5),
+            _store_dir: store_dir,
+        }
+    }
+
+    fn engine(&self, settings: EngineSettings) -> Engine {
+        Engine::new(
+            self.store.clone(),
+            Arc::new((*self.records).clone()) as Arc<dyn JobQueue>,
+            Arc::new((*self.reconciles).clone()) as Arc<dyn JobQueue>,
+            settings,
+        )
+    }
+
+    /// A HubSpot connection, connected to portal 62515.
+    async fn connected(&self) -> Connection {
+        let mut connection = Connection::new(
+            TenantId::parse("tenant-a").unwrap(),
+            Provider::Hubspot,
+            Timestamp::now(),
+        );
+        connection.status = ConnectionStatus::Connected;
+        connection.account_id = Some(ProviderAccountId::parse("62515").unwrap());
+        self.store.put_connection(&connection).await.unwrap()
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_sync_now_racing_the_nightly_fan_out_starts_one_pass() {
-    let store_dir = embedded_store();
-    let (records, reconciles) = (embedded_queue(5), embedded_queue(5));
-    let store: Arc<dyn Store> = Arc::new((*store_dir).clone());
-    let engine = Engine::new(
-        store.clone(),
-        Arc::new((*records).clone()) as Arc<dyn JobQueue>,
-        Arc::new((*reconciles).clone()) as Arc<dyn JobQueue>,
-        EngineSettings::default(),
-    );
-    let mut connection = Connection::new(
-        TenantId::parse("tenant-a").unwrap(),
-        Provider::Hubspot,
-        Timestamp::now(),
-    );
-    connection.status = ConnectionStatus::Connected;
-    connection.account_id = Some(ProviderAccountId::parse("62515").unwrap());
-    let connection = store.put_connection(&connection).await.unwrap();
+    let bare = BareRig::new();
+    let (store, reconciles) = (bare.store.clone(), &bare.reconciles);
+    let engine = bare.engine(EngineSettings::default());
+    let connection = bare.connected().await;
 
     let (now, nightly) = tokio::join!(
         engine.start_sync(&connection, SyncTrigger::Manual, false),
@@ -73,28 +103,15 @@ async fn run_sync_now_racing_the_nightly_fan_out_starts_one_pass() {
 /// over instead of answering "already running" for 20 minutes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_no_running_pass_holds_is_taken_over() {
-    let store_dir = embedded_store();
-    let (records, reconciles) = (embedded_queue(5), embedded_queue(5));
-    let store: Arc<dyn Store> = Arc::new((*store_dir).clone());
+    let bare = BareRig::new();
+    let store = bare.store.clone();
     let engine_with = |grace: Duration| {
-        Engine::new(
-            store.clone(),
-            Arc::new((*records).clone()) as Arc<dyn JobQueue>,
-            Arc::new((*reconciles).clone()) as Arc<dyn JobQueue>,
-            EngineSettings {
-                unwritten_run_grace: grace,
-                ..EngineSettings::default()
-            },
-        )
+        bare.engine(EngineSettings {
+            unwritten_run_grace: grace,
+            ..EngineSettings::default()
+        })
     };
-    let mut connection = Connection::new(
-        TenantId::parse("tenant-a").unwrap(),
-        Provider::Hubspot,
-        Timestamp::now(),
-    );
-    connection.status = ConnectionStatus::Connected;
-    connection.account_id = Some(ProviderAccountId::parse("62515").unwrap());
-    let connection = store.put_connection(&connection).await.unwrap();
+    let connection = bare.connected().await;
     let (tenant, id) = (&connection.tenant_id, &connection.id);
     let lapses = Timestamp::now().plus(Duration::from_secs(1200));
 
@@ -136,15 +153,9 @@ async fn a_lease_no_running_pass_holds_is_taken_over() {
 
 #[tokio::test]
 async fn the_nightly_fan_out_purges_what_expired() {
-    let store_dir = embedded_store();
-    let (records, reconciles) = (embedded_queue(5), embedded_queue(5));
-    let store: Arc<dyn Store> = Arc::new((*store_dir).clone());
-    let engine = Engine::new(
-        store.clone(),
-        Arc::new((*records).clone()) as Arc<dyn JobQueue>,
-        Arc::new((*reconciles).clone()) as Arc<dyn JobQueue>,
-        EngineSettings::default(),
-    );
+    let bare = BareRig::new();
+    let store = bare.store.clone();
+    let engine = bare.engine(EngineSettings::default());
     let long_ago = Timestamp::from_millis(Timestamp::now().as_millis() - 40 * 24 * 3600 * 1000);
     let row = LogEntry::new(
         TenantId::parse("tenant-a").unwrap(),

@@ -54,7 +54,7 @@ pub fn quiet_injected_crashes() {
 impl Faults {
     /// The call to `operation` after `skip` successful ones fails, once.
     pub fn fail(&self, operation: &'static str, skip: usize) {
-        self.lock_planned().insert(operation, skip);
+        lock(&self.planned).insert(operation, skip);
     }
 
     /// The call to `operation` after `skip` armed ones crashes (panics), once.
@@ -73,54 +73,25 @@ impl Faults {
 
     /// No more planned faults or crashes.
     pub fn clear(&self) {
-        self.lock_planned().clear();
+        lock(&self.planned).clear();
         lock(&self.crashes).clear();
     }
 
     /// How many faults were injected so far.
     pub fn injected(&self) -> usize {
-        *self.injected.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn lock_planned(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, usize>> {
-        self.planned.lock().unwrap_or_else(|p| p.into_inner())
+        *lock(&self.injected)
     }
 
     fn fires(&self, operation: &'static str) -> bool {
-        let mut planned = self.lock_planned();
-        match planned.get_mut(operation) {
-            Some(0) => {
-                planned.remove(operation);
-                *self.injected.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-                true
-            }
-            Some(skip) => {
-                *skip -= 1;
-                false
-            }
-            None => false,
+        let fires = due(&self.planned, operation);
+        if fires {
+            *lock(&self.injected) += 1;
         }
+        fires
     }
 
     fn crash_here(&self, operation: &'static str) {
-        if !self.armed.load(Ordering::SeqCst) {
-            return;
-        }
-        let fires = {
-            let mut crashes = lock(&self.crashes);
-            match crashes.get_mut(operation) {
-                Some(0) => {
-                    crashes.remove(operation);
-                    true
-                }
-                Some(skip) => {
-                    *skip -= 1;
-                    false
-                }
-                None => false,
-            }
-        };
-        if fires {
+        if self.armed.load(Ordering::SeqCst) && due(&self.crashes, operation) {
             *lock(&self.crashed) += 1;
             std::panic::panic_any(InjectedCrash(operation));
         }
@@ -145,6 +116,23 @@ impl Faults {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether the call to `operation` is the planned one: counts its skips down, and takes
+/// the plan away when it comes due (each plan fires once).
+fn due(planned: &Mutex<HashMap<&'static str, usize>>, operation: &'static str) -> bool {
+    let mut planned = lock(planned);
+    match planned.get_mut(operation) {
+        Some(0) => {
+            planned.remove(operation);
+            true
+        }
+        Some(skip) => {
+            *skip -= 1;
+            false
+        }
+        None => false,
+    }
 }
 
 /// A store that fails where its [`Faults`] say and otherwise is `inner`.
