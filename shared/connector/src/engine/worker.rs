@@ -96,9 +96,19 @@ impl Engine {
                 return jobs.iter().map(|_| Err(shared_failure(&e))).collect();
             }
         };
+        self.run_fetched(&connection, kind, jobs).await
+    }
+
+    /// Record jobs of one connection and kind: one fetch, then each job applied and booked.
+    async fn run_fetched(
+        &self,
+        connection: &Connection,
+        kind: ObjectKind,
+        jobs: &[&Job],
+    ) -> Vec<Result<Disposition, EngineError>> {
         let ids: Vec<SourceId> = jobs.iter().filter_map(|j| record_id(j).cloned()).collect();
         let started = Instant::now();
-        let fetched = self.fetch_records(&connection, kind, &ids).await;
+        let fetched = self.fetch_records(connection, kind, &ids).await;
         let fetch_took = started.elapsed();
         let fetch = match fetched {
             Ok(fetch) => Ok(fetch),
@@ -106,35 +116,40 @@ impl Engine {
                 tracing::info!(code = %e.code, jobs = jobs.len(), "the shared fetch was refused: each record on its own");
                 let mut results = Vec::new();
                 for job in jobs {
-                    let alone = self.run_group(kind, std::slice::from_ref(job));
+                    let alone = self.run_fetched(connection, kind, std::slice::from_ref(job));
                     results.extend(Box::pin(alone).await);
                 }
                 return results;
             }
             Err(e) => Err(e),
         };
-        let mut results = Vec::new();
+        let mut applied = Vec::new();
         for job in jobs {
             let Some(source_id) = record_id(job) else {
-                results.push(Ok(Disposition::Done));
+                applied.push(None);
                 continue;
             };
             let started = Instant::now();
             let result = match &fetch {
-                Ok(fetch) => {
-                    self.apply_fetched(&connection, kind, source_id, fetch)
-                        .await
-                }
+                Ok(fetch) => self.apply_fetched(connection, kind, source_id, fetch).await,
                 Err(e) => Err(shared_failure(e)),
             };
-            let took = started.elapsed() + fetch_took;
-            results.push(
-                self.finish_job(&connection, job, kind, source_id, result, took)
-                    .await,
-            );
+            applied.push(Some((source_id, result, started.elapsed() + fetch_took)));
         }
-        if let Err(e) = self.persist_rotated_credentials(&connection).await {
-            tracing::warn!(error = %e, connection = %connection.id, "rotated credentials could not be stored");
+        // Rotated credentials are stored before any job is booked: if they cannot be, the
+        // jobs are left for redelivery, as a single job was.
+        if let Err(e) = self.persist_rotated_credentials(connection).await {
+            return jobs.iter().map(|_| Err(shared_failure(&e))).collect();
+        }
+        let mut results = Vec::new();
+        for (job, applied) in jobs.iter().zip(applied) {
+            results.push(match applied {
+                Some((source_id, result, took)) => {
+                    self.finish_job(connection, job, kind, source_id, result, took)
+                        .await
+                }
+                None => Ok(Disposition::Done),
+            });
         }
         results
     }
