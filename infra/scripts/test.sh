@@ -13,6 +13,9 @@ bash infra/scripts/python-env.sh
 export MOTO_SERVER="$root/.venv/bin/moto_server"
 export SYNC_PYTHON="$root/.venv/bin/python"
 
+step "headless chromium (console browser tests)"
+bash infra/scripts/browser.sh
+
 step "cargo fmt --check"
 cargo fmt --all --check
 

@@ -59,33 +59,6 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
     })
 }
 
-/// Resolves when stdin reaches end of file (the parent closed it or exited).
-async fn stdin_closed() {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
-        let _ = tx.send(());
-    });
-    let _ = rx.await;
-}
-
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -99,14 +72,7 @@ async fn main() -> anyhow::Result<()> {
         writeln!(stdout, "listening on {}", sandbox.base_url())?;
         stdout.flush()?;
     }
-    if args.exit_on_stdin_eof {
-        tokio::select! {
-            _ = stdin_closed() => {}
-            _ = terminated() => {}
-        }
-    } else {
-        terminated().await;
-    }
+    hubspot_sandbox::lifetime::until_stopped(args.exit_on_stdin_eof).await;
     sandbox.shutdown().await;
     Ok(())
 }

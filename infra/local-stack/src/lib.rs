@@ -361,6 +361,17 @@ async fn nightly(app: Arc<App>) {
 }
 
 impl RunningStack {
+    /// A one-time console sign-in link for `tenant`.
+    pub fn console_sign_in_link(&self, tenant: &TenantId) -> anyhow::Result<String> {
+        let auth = self
+            .app
+            .admin_auth
+            .as_ref()
+            .context("the local stack always has an admin secret")?;
+        let (path, _) = sync_service::console::sign_in_link_path(auth, tenant, Timestamp::now());
+        Ok(format!("{}{path}", self.base_url))
+    }
+
     /// Calls the admin API as the demo tenant.
     pub async fn admin(
         &self,

@@ -26,6 +26,9 @@ struct Args {
     /// `None`: no Stripe.
     stripe_port: Option<u16>,
     unmatched: usize,
+    exit_on_stdin_eof: bool,
+    /// Other tenants to print a console sign-in link for (they start empty).
+    sign_in_for: Vec<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -38,6 +41,8 @@ fn parse_args() -> anyhow::Result<Args> {
         data: PathBuf::from(".local/sync.sqlite"),
         stripe_port: Some(8082),
         unmatched: 25,
+        exit_on_stdin_eof: false,
+        sign_in_for: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -52,9 +57,11 @@ fn parse_args() -> anyhow::Result<Args> {
             "--stripe-port" => args.stripe_port = Some(value()?.parse()?),
             "--unmatched" => args.unmatched = value()?.parse()?,
             "--no-stripe" => args.stripe_port = None,
+            "--exit-on-stdin-eof" => args.exit_on_stdin_eof = true,
+            "--sign-in-for" => args.sign_in_for.push(value()?),
             "--help" | "-h" => {
                 println!(
-                    "local-stack [--port 8080] [--sandbox-port 8081] [--companies 3000] [--contacts 9000] [--seed 7] [--data .local/sync.sqlite]\n            [--stripe-port 8082] [--unmatched 25] [--no-stripe]"
+                    "local-stack [--port 8080] [--sandbox-port 8081] [--companies 3000] [--contacts 9000] [--seed 7] [--data .local/sync.sqlite]\n            [--stripe-port 8082] [--unmatched 25] [--no-stripe] [--exit-on-stdin-eof] [--sign-in-for TENANT]..."
                 );
                 std::process::exit(0);
             }
@@ -151,8 +158,8 @@ async fn main() -> anyhow::Result<()> {
         Some(_) => Some(connect_stripe(&stack, &connection, &args).await?),
         None => None,
     };
-    print_usage(&stack, &connection, stripe.as_ref(), &args);
-    tokio::signal::ctrl_c().await?;
+    print_usage(&stack, &connection, stripe.as_ref(), &args)?;
+    hubspot_sandbox::lifetime::until_stopped(args.exit_on_stdin_eof).await;
     println!("stopping");
     Ok(())
 }
@@ -267,14 +274,18 @@ fn print_usage(
     connection: &ConnectionId,
     stripe: Option<&StripeDemo>,
     args: &Args,
-) {
+) -> anyhow::Result<()> {
     let base = &stack.base_url;
     let token = stack.admin_token.expose();
     let sandbox = stack.sandbox.base_url();
+    let sign_in = stack.console_sign_in_link(&stack.tenant)?;
     println!(
         "
 The service is running (Ctrl-C stops it):
-  admin API        {base}/admin/...      (tenant `{tenant}`)
+  console          {base}/console/
+  sign-in link     {sign_in}
+                   (one use, valid 1 hour; or paste the admin token below on the sign-in page)
+  admin API        {base}/admin/...      (tenant `{tenant}`; reference {base}/admin/openapi.yaml)
   webhook intake   {base}/webhooks/hubspot (the sandbox delivers signed webhooks here)
   OAuth callback   {base}/oauth/hubspot/callback
   HubSpot sandbox  {sandbox}  (control API under {sandbox}/_sandbox/)
@@ -292,6 +303,10 @@ Try:
         tenant = stack.tenant,
         data = args.data.display(),
     );
+    for other in &args.sign_in_for {
+        let link = stack.console_sign_in_link(&connector::TenantId::parse(other.clone())?)?;
+        println!("  sign-in link for tenant `{other}`: {link}");
+    }
     if let (Some(demo), Some(stripe)) = (stripe, &stack.stripe) {
         let stripe_url = stripe.base_url();
         let stripe_connection = &demo.connection;
@@ -315,4 +330,5 @@ Stripe (sandbox {stripe_url}, control API under {stripe_url}/_sandbox/; webhooks
             );
         }
     }
+    Ok(())
 }

@@ -1,8 +1,10 @@
-//! Admin API authentication: a bearer token that names one tenant, signed with the
-//! service's admin secret (HMAC-SHA256) and carrying its expiry. Every admin call acts for
-//! that tenant only.
+//! Admin authentication: tokens that name one tenant, signed with the service's admin
+//! secret (HMAC-SHA256) and carrying their expiry. Every admin call acts for that tenant
+//! only. Three kinds, never interchangeable: the API's bearer token, the console's session
+//! cookie, and the console's sign-in link.
 //!
-//! Format: `v1.<tenant>.<expires epoch seconds>.<hex signature of "v1.<tenant>.<expires>">`.
+//! Format: `<kind>.<tenant>.<expires epoch seconds>.<hex signature of "<kind>.<tenant>.<expires>">`,
+//! with kind `v1` (API), `s1` (console session) or `l1` (sign-in link).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -23,6 +25,34 @@ pub enum AuthError {
     NotConfigured,
 }
 
+/// What a token may be used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// `Authorization: Bearer` on the admin API; also what an admin pastes to sign in.
+    Api,
+    /// The console's session cookie.
+    ConsoleSession,
+    /// A console sign-in link (one use, short-lived).
+    SignInLink,
+}
+
+impl TokenKind {
+    fn prefix(self) -> &'static str {
+        match self {
+            TokenKind::Api => "v1",
+            TokenKind::ConsoleSession => "s1",
+            TokenKind::SignInLink => "l1",
+        }
+    }
+}
+
+/// A verified token: whom it speaks for and until when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub tenant: TenantId,
+    pub expires_at: Timestamp,
+}
+
 #[derive(Clone)]
 pub struct AdminAuth {
     secret: Secret,
@@ -33,30 +63,53 @@ impl AdminAuth {
         Self { secret }
     }
 
+    fn mac(&self) -> Hmac<Sha256> {
+        <Hmac<Sha256> as Mac>::new_from_slice(self.secret.expose().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
+    }
+
     fn sign(&self, payload: &str) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.secret.expose().as_bytes())
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let mut mac = self.mac();
         mac.update(payload.as_bytes());
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// An admin API token.
     pub fn issue(&self, tenant: &TenantId, expires_at: Timestamp) -> Secret {
-        let payload = format!("v1.{tenant}.{}", expires_at.as_secs());
+        self.issue_kind(TokenKind::Api, tenant, expires_at)
+    }
+
+    pub fn issue_kind(&self, kind: TokenKind, tenant: &TenantId, expires_at: Timestamp) -> Secret {
+        let payload = format!("{}.{tenant}.{}", kind.prefix(), expires_at.as_secs());
         Secret::new(format!("{payload}.{}", hex::encode(self.sign(&payload))))
     }
 
-    /// The tenant a token speaks for, after checking its signature (in constant time) and expiry.
+    /// The tenant an admin API token speaks for.
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<TenantId, AuthError> {
+        self.verify_kind(TokenKind::Api, token, now)
+            .map(|verified| verified.tenant)
+    }
+
+    /// Whom a token of `kind` speaks for, after checking its signature (in constant time)
+    /// and expiry.
+    pub fn verify_kind(
+        &self,
+        kind: TokenKind,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Verified, AuthError> {
         let (payload, signature) = token.rsplit_once('.').ok_or(AuthError::Malformed)?;
         let mut parts = payload.split('.');
-        let (Some("v1"), Some(tenant), Some(expires), None) =
+        let (Some(prefix), Some(tenant), Some(expires), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(AuthError::Malformed);
         };
+        if prefix != kind.prefix() {
+            return Err(AuthError::Malformed);
+        }
         let given = hex::decode(signature).map_err(|_| AuthError::Malformed)?;
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.secret.expose().as_bytes())
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let mut mac = self.mac();
         mac.update(payload.as_bytes());
         mac.verify_slice(&given)
             .map_err(|_| AuthError::BadSignature)?;
@@ -64,7 +117,25 @@ impl AdminAuth {
         if now.as_secs() >= expires {
             return Err(AuthError::Expired);
         }
-        TenantId::parse(tenant).map_err(|_| AuthError::Malformed)
+        Ok(Verified {
+            tenant: TenantId::parse(tenant).map_err(|_| AuthError::Malformed)?,
+            expires_at: Timestamp::from_secs(expires),
+        })
+    }
+
+    /// The console's anti-CSRF token for a session: only a page the session was served
+    /// can carry it, and it dies with the session.
+    pub fn csrf_token(&self, session: &str) -> String {
+        hex::encode(self.sign(&format!("csrf.{session}")))
+    }
+
+    pub fn check_csrf(&self, session: &str, given: &str) -> bool {
+        let Ok(given) = hex::decode(given) else {
+            return false;
+        };
+        let mut mac = self.mac();
+        mac.update(format!("csrf.{session}").as_bytes());
+        mac.verify_slice(&given).is_ok()
     }
 }
 
@@ -107,5 +178,38 @@ mod tests {
         for bad in ["", "v1", "v1.acme.10", "v2.acme.10.00", "v1.acme.10.zz"] {
             assert!(auth.verify(bad, Timestamp::from_secs(1)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_token_of_one_kind_is_refused_as_another() {
+        let auth = AdminAuth::new(Secret::new("k"));
+        let tenant = TenantId::parse("acme").unwrap();
+        let later = Timestamp::from_secs(1000);
+        let now = Timestamp::from_secs(1);
+        let session = auth.issue_kind(TokenKind::ConsoleSession, &tenant, later);
+        let link = auth.issue_kind(TokenKind::SignInLink, &tenant, later);
+        assert!(auth.verify(session.expose(), now).is_err());
+        assert!(auth.verify(link.expose(), now).is_err());
+        assert!(
+            auth.verify_kind(TokenKind::ConsoleSession, link.expose(), now)
+                .is_err()
+        );
+        assert_eq!(
+            auth.verify_kind(TokenKind::ConsoleSession, session.expose(), now),
+            Ok(Verified {
+                tenant,
+                expires_at: later
+            })
+        );
+    }
+
+    #[test]
+    fn a_csrf_token_belongs_to_one_session() {
+        let auth = AdminAuth::new(Secret::new("k"));
+        let csrf = auth.csrf_token("session-a");
+        assert!(auth.check_csrf("session-a", &csrf));
+        assert!(!auth.check_csrf("session-b", &csrf));
+        assert!(!auth.check_csrf("session-a", ""));
+        assert!(!auth.check_csrf("session-a", "not hex"));
     }
 }

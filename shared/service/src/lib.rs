@@ -2,6 +2,7 @@
 //! functions (`functions/`) and in the local stack (`infra/local-stack`).
 //!
 //! - [`http`]: one axum router per HTTP function (admin API, webhook intake, OAuth callback);
+//! - [`console`]: the admin console's HTML screens, served with the admin API;
 //! - [`jobs`]: record and reconcile job batches, as the SQS-triggered functions and the
 //!   local stack's pollers receive them;
 //! - [`app`]: what a handler needs, built once per process; [`config`]: from the environment.
@@ -9,6 +10,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod http;
 pub mod jobs;
 pub mod oauth;

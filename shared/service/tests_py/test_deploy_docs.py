@@ -141,7 +141,9 @@ def test_admin_routes_require_the_bearer_token_and_provider_routes_do_not(openap
     assert openapi["components"]["securitySchemes"]["adminToken"]["scheme"] == "bearer"
     for method, path in documented_routes(openapi):
         operation = openapi["paths"][path][method]
-        if path.startswith("/admin"):
+        if path == "/admin/openapi.yaml":
+            assert operation.get("security") == [], "the API's own document is public"
+        elif path.startswith("/admin"):
             assert "security" not in operation, f"{method} {path} overrides the admin auth"
             assert "401" in operation["responses"], f"{method} {path} documents no 401"
         else:
@@ -200,6 +202,8 @@ def test_the_http_api_routes_reach_the_functions_whose_routers_serve_them(templa
         ("post", "/webhooks/stripe/{tenant}/{connection}", "webhook-intake"),
         ("get", "/oauth/{provider}/callback", "oauth-callback"),
         ("any", "/admin/{proxy+}", "admin-api"),
+        ("get", "/console", "admin-api"),
+        ("any", "/console/{proxy+}", "admin-api"),
     }
     served_by = {"webhook-intake": "webhooks.rs", "oauth-callback": "oauth.rs", "admin-api": "admin.rs"}
     for binary, source in served_by.items():
@@ -208,6 +212,15 @@ def test_the_http_api_routes_reach_the_functions_whose_routers_serve_them(templa
                 r_binary == binary and r_method in (method, "any") and route_serves(r_path, path)
                 for r_method, r_path, r_binary in routes
             ), f"{method} {path} ({source}) is not routed to {binary}"
+    # The console's router is nested under /console in the admin function.
+    console = router_routes(REPO / "shared" / "service" / "src" / "console" / "mod.rs")
+    assert len(console) >= 10, f"the route parser found only {sorted(console)}"
+    for method, path in console:
+        full = "/console" + path.rstrip("/")
+        assert any(
+            r_binary == "admin-api" and r_method in (method, "any") and route_serves(r_path, full)
+            for r_method, r_path, r_binary in routes
+        ), f"console {method} {full} is not routed to admin-api"
     for method, path in documented_routes(openapi):
         assert any(
             r_method in (method, "any") and route_serves(r_path, path) for r_method, r_path, _ in routes

@@ -9,8 +9,8 @@ use super::reconcile::StartError;
 use super::{Engine, EngineError};
 use crate::model::{
     CompanyFilter, Connection, ConnectionFlags, ConnectionId, ConnectionStatus, Customer,
-    CustomerId, FieldMapping, FilterChoices, Job, JobCause, JobKind, LinkTarget, LogEntry,
-    LogEntryId, LogStatus, MatchResolution, ObjectKind, PendingMatch, PendingMatchId,
+    CustomerId, ErrorCode, FieldMapping, FilterChoices, Job, JobCause, JobKind, LinkTarget,
+    LogEntry, LogEntryId, LogStatus, MatchResolution, ObjectKind, PendingMatch, PendingMatchId,
     PendingMatchStatus, Provider, ProviderAccountId, SyncRun, SyncTrigger, TenantId, Timestamp,
 };
 use crate::ports::{ArchivedFilter, LogFilter, Page, PageRequest, StoreError};
@@ -133,6 +133,30 @@ impl ConnectionView {
     }
 }
 
+/// Store pages one log search reads at most before it hands back a cursor.
+pub const LOG_PAGES_PER_SEARCH: usize = 10;
+
+/// Which log rows the admin asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogQuery {
+    pub errors_only: bool,
+    pub code: Option<ErrorCode>,
+    /// The provider's record id, exactly.
+    pub record_id: Option<String>,
+}
+
+impl LogQuery {
+    fn keeps(&self, entry: &LogEntry) -> bool {
+        self.code.is_none_or(|code| entry.error_code == Some(code))
+            && self.record_id.as_deref().is_none_or(|wanted| {
+                entry
+                    .record_id
+                    .as_ref()
+                    .is_some_and(|id| id.as_str() == wanted)
+            })
+    }
+}
+
 /// What a resync of one customer did.
 #[derive(Clone, Debug, Serialize)]
 pub struct ResyncReport {
@@ -210,23 +234,56 @@ impl Engine {
         Ok(ConnectionView::of(stored, None))
     }
 
+    /// A page of the connection's log, newest first, narrowed by `query`. The store pages
+    /// by errors-only; the code and record narrowing reads on through at most
+    /// [`LOG_PAGES_PER_SEARCH`] store pages, and the cursor resumes where it stopped.
     pub async fn admin_log(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
-        errors_only: bool,
+        query: &LogQuery,
         page: PageRequest,
     ) -> AdminResult<Page<LogEntry>> {
         self.admin_connection(tenant, connection).await?;
+        let limit = page.effective_limit();
+        let filter = LogFilter {
+            errors_only: query.errors_only,
+        };
+        let mut found = Page {
+            items: Vec::new(),
+            next: page.cursor,
+        };
+        for _ in 0..LOG_PAGES_PER_SEARCH {
+            let read = self
+                .store
+                .list_log(
+                    tenant,
+                    connection,
+                    filter,
+                    PageRequest {
+                        limit: limit - found.items.len(),
+                        cursor: found.next.take(),
+                    },
+                    Timestamp::now(),
+                )
+                .await?;
+            found
+                .items
+                .extend(read.items.into_iter().filter(|e| query.keeps(e)));
+            found.next = read.next;
+            if found.items.len() >= limit || found.next.is_none() {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Spends a one-time key (a console sign-in link) until `expires_at`: true the first
+    /// time only.
+    pub async fn spend_once(&self, key: &str, expires_at: Timestamp) -> AdminResult<bool> {
         Ok(self
             .store
-            .list_log(
-                tenant,
-                connection,
-                LogFilter { errors_only },
-                page,
-                Timestamp::now(),
-            )
+            .record_event_once(&format!("once#{key}"), expires_at, Timestamp::now())
             .await?)
     }
 

@@ -72,6 +72,38 @@ impl ErrorCode {
         Self::ALL.into_iter().find(|c| c.as_str() == raw)
     }
 
+    /// What the admin should do about a row with this code (ARCHITECTURE.md's last column).
+    pub fn admin_action(self) -> &'static str {
+        match self {
+            ErrorCode::OauthRevoked => {
+                "Reauthorize the connection. Its data, field mapping and filter are kept."
+            }
+            ErrorCode::SourceDeleted => {
+                "Check that the deletion was intended; if it was not, restore the record at the provider and the customer comes back."
+            }
+            ErrorCode::FieldMappingInvalid => {
+                "Open Field mapping and remap or drop the field; the other fields kept syncing."
+            }
+            ErrorCode::MatchAmbiguous => "Pick the winning record on Matches.",
+            ErrorCode::RateLimited => "Nothing: the service retries by itself.",
+            ErrorCode::PermissionDenied => {
+                "Give the connecting user back the permission, or reauthorize as a user who has it."
+            }
+            ErrorCode::ProviderUnavailable => {
+                "Nothing unless it persists: the service retries with backoff."
+            }
+            ErrorCode::StoreUnavailable => {
+                "Nothing: the job is redelivered. Contact support if it persists."
+            }
+            ErrorCode::FilterInvalid => {
+                "Open the company filter and pick a list, stage or pipeline that exists."
+            }
+            ErrorCode::Internal => {
+                "Retry once; if it fails again, report it with this row's correlation id."
+            }
+        }
+    }
+
     /// Whether a job that failed with this code is worth retrying automatically.
     pub fn is_transient(self) -> bool {
         matches!(

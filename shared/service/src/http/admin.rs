@@ -15,9 +15,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use connector::engine::admin::LogQuery;
 use connector::ports::{ArchivedFilter, PageRequest};
 use connector::{
-    CompanyFilter, ConnectionId, CustomerId, FieldMapping, LogEntryId, MatchResolution,
+    CompanyFilter, ConnectionId, CustomerId, ErrorCode, FieldMapping, LogEntryId, MatchResolution,
     PendingMatchId, PendingMatchStatus, Provider, Secret, TenantId, Timestamp,
 };
 
@@ -25,8 +26,15 @@ use super::error::ApiError;
 use crate::app::App;
 use crate::auth::AuthError;
 
+/// The admin API, its OpenAPI document, and the console: what the admin function serves.
 pub fn router(app: Arc<App>) -> Router {
+    api_router(app.clone()).merge(crate::console::router(app))
+}
+
+fn api_router(app: Arc<App>) -> Router {
     Router::new()
+        .route("/admin/openapi.yaml", get(openapi))
+        .route("/admin/console-link", post(console_link))
         .route(
             "/admin/connections",
             get(list_connections).post(create_connection),
@@ -79,6 +87,20 @@ pub fn router(app: Arc<App>) -> Router {
                 .put(not_found),
         )
         .with_state(app)
+}
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/yaml")],
+        include_str!("../../openapi.yaml"),
+    )
+}
+
+/// A one-time console sign-in link for the caller's tenant.
+async fn console_link(State(app): State<Arc<App>>, Tenant(t): Tenant) -> ApiResult {
+    let auth = app.admin_auth.as_ref().ok_or(AuthError::NotConfigured)?;
+    let (path, expires_at) = crate::console::sign_in_link_path(auth, &t, Timestamp::now());
+    Ok(Json(json!({"path": path, "expires_at": expires_at})))
 }
 
 async fn not_found() -> ApiError {
@@ -250,22 +272,43 @@ async fn runs(
 }
 
 #[derive(Deserialize)]
-struct LogQuery {
+struct LogParams {
     #[serde(default)]
     errors_only: bool,
+    code: Option<String>,
+    record_id: Option<String>,
+}
+
+impl LogParams {
+    fn query(self) -> Result<LogQuery, ApiError> {
+        let code = match self.code.as_deref().filter(|c| !c.is_empty()) {
+            None => None,
+            Some(raw) => Some(
+                ErrorCode::parse(raw)
+                    .ok_or_else(|| ApiError::bad_request(format!("no such error code {raw:?}")))?,
+            ),
+        };
+        Ok(LogQuery {
+            errors_only: self.errors_only,
+            code,
+            record_id: self.record_id.filter(|r| !r.is_empty()),
+        })
+    }
 }
 
 async fn log(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
     Path(id): Path<String>,
-    Params(q): Params<LogQuery>,
+    Params(q): Params<LogParams>,
     Params(paging): Params<Paging>,
 ) -> ApiResult {
     let id = parse_id(&id, ConnectionId::parse)?;
-    let page = paging.request();
+    let query = q.query()?;
     Ok(Json(json!(
-        app.engine.admin_log(&t, &id, q.errors_only, page).await?
+        app.engine
+            .admin_log(&t, &id, &query, paging.request())
+            .await?
     )))
 }
 

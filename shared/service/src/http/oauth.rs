@@ -1,4 +1,6 @@
 //! `GET /oauth/{hubspot,stripe}/callback`: the provider's redirect after the admin consented.
+//! A browser gets a page that says how it went and leads back to the console's
+//! Integrations; any other client gets JSON.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,6 +8,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
@@ -23,16 +27,43 @@ pub fn router(app: Arc<App>) -> Router {
 
 async fn hubspot_callback(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    callback(&app, Provider::Hubspot, &query).await
+) -> Response {
+    answer(&headers, callback(&app, Provider::Hubspot, &query).await)
 }
 
 async fn stripe_callback(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    callback(&app, Provider::Stripe, &query).await
+) -> Response {
+    answer(&headers, callback(&app, Provider::Stripe, &query).await)
+}
+
+/// A browser navigating here asks for HTML first.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+fn answer(headers: &HeaderMap, outcome: Result<Json<Value>, ApiError>) -> Response {
+    if !wants_html(headers) {
+        return outcome.into_response();
+    }
+    let shown = match outcome {
+        Ok(Json(body)) => Ok(body["detail"].as_str().unwrap_or("Connected.").to_owned()),
+        Err(e) => {
+            tracing::warn!(status = e.status.as_u16(), code = e.code, detail = %e.detail, "OAuth callback refused");
+            Err((e.status, e.code, e.detail))
+        }
+    };
+    let status = shown
+        .as_ref()
+        .map_or_else(|(s, _, _)| *s, |_| axum::http::StatusCode::OK);
+    (status, crate::console::oauth_result_page(shown)).into_response()
 }
 
 /// Both providers redirect with `code` and `state`, or `error` (+ `error_description`).
@@ -49,6 +80,10 @@ async fn callback(
         "status": connection.status,
         "connection_id": connection.id,
         "account_id": connection.account_id,
-        "detail": "Connected. The initial sync has started.",
+        "detail": format!(
+            "Connected to {} account {}. The initial sync has started.",
+            crate::console::provider_name(provider),
+            connection.account_id.as_ref().map_or("(unknown)", |a| a.as_str())
+        ),
     })))
 }

@@ -1,0 +1,164 @@
+"""The admin console in a real headless Chromium, on the local stack: the troubleshooting
+flow of the help pages, sign-in, CSRF and tenant isolation."""
+
+import re
+
+from selenium.webdriver.common.by import By
+
+from conftest import eventually
+
+
+def panel(browser, provider):
+    """The Integrations panel of `provider` (HubSpot or Stripe)."""
+    for section in browser.find_elements(By.CSS_SELECTOR, "section.panel"):
+        if section.find_element(By.TAG_NAME, "h2").text == provider:
+            return section
+    raise AssertionError(f"no {provider} panel")
+
+
+def banner(browser, provider):
+    return panel(browser, provider).find_element(By.CSS_SELECTOR, ".banner").get_attribute("data-status")
+
+
+def click(scope, label):
+    for element in scope.find_elements(By.CSS_SELECTOR, "button, a"):
+        if element.text.strip() == label:
+            element.click()
+            return
+    raise AssertionError(f"nothing labelled {label!r}")
+
+
+def integrations_shows(browser, stack, provider, status):
+    def check():
+        browser.get(f"{stack.base}/console/integrations")
+        return banner(browser, provider) == status
+    return check
+
+
+def no_secret_on(browser, stack):
+    page = browser.page_source
+    assert stack.token not in page, "a page shows the admin token"
+    assert not re.search(r"\b[vsl]1\.[a-z0-9_-]+\.\d+\.[0-9a-f]{64}\b", page), "a page shows a token"
+
+
+def open_log(browser, provider, errors_only=False, record=None):
+    click(panel(browser, provider), "View log")
+    if errors_only:
+        box = browser.find_element(By.NAME, "errors_only")
+        if not box.is_selected():
+            box.click()
+    if record is not None:
+        field = browser.find_element(By.NAME, "record")
+        field.clear()
+        field.send_keys(record)
+    if errors_only or record is not None:
+        click(browser, "Filter")
+
+
+def log_rows(browser):
+    return [
+        [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+        for row in browser.find_elements(By.CSS_SELECTOR, "table.log tbody tr")
+    ]
+
+
+def test_the_troubleshooting_flow(stack, browser, shot):
+    # 1. Signed in through the one-time link: HubSpot is Connected.
+    browser.get(stack.sign_in_link)
+    assert browser.current_url.endswith("/console/integrations")
+    assert banner(browser, "HubSpot") == "Connected"
+    assert banner(browser, "Stripe") == "Connected"
+    no_secret_on(browser, stack)
+    shot("integrations-connected")
+
+    # 2. The app is uninstalled at HubSpot; the next change's job is refused there.
+    stack.sandbox_call("POST", "/tokens/revoke", {})
+    company = stack.sandbox_call("POST", "/objects/companies", {
+        "properties": {"name": "Revoked Window Ltd", "domain": "revoked-window.example"},
+    })["id"]
+    eventually(integrations_shows(browser, stack, "HubSpot", "Reauthorize"), what="Reauthorize")
+    assert "Reauthorize" in panel(browser, "HubSpot").text
+    shot("integrations-reauthorize")
+    open_log(browser, "HubSpot", errors_only=True)
+    rows = log_rows(browser)
+    revoked = [r for r in rows if r[2] == "oauth_revoked" and r[3] == company]
+    assert revoked, rows
+    shot("log-errors-only")
+    for row in browser.find_elements(By.CSS_SELECTOR, "table.log tbody tr"):
+        if row.find_elements(By.TAG_NAME, "td")[3].text == company:
+            row.find_element(By.TAG_NAME, "a").click()
+            break
+    fix = browser.find_element(By.CSS_SELECTOR, "section.fix").text
+    assert "oauth_revoked" in fix and "Reauthorize" in fix
+    row_url = browser.current_url
+    no_secret_on(browser, stack)
+    shot("log-row-oauth-revoked")
+
+    # 3. Reauthorize through OAuth: the callback brings the admin back, Connected.
+    browser.get(f"{stack.base}/console/integrations")
+    click(panel(browser, "HubSpot"), "Reauthorize")
+    eventually(lambda: "Connected" in browser.find_element(By.TAG_NAME, "h1").text, what="the callback page")
+    shot("oauth-callback-connected")
+    eventually(lambda: browser.current_url.endswith("/console/integrations")
+               and banner(browser, "HubSpot") == "Connected", what="back on Integrations")
+    shot("integrations-reconnected")
+
+    # 4. Errors only, open the row, Retry this record: the company lands.
+    browser.get(row_url)
+    click(browser, "Retry this record")
+    assert "Sent again" in browser.find_element(By.CSS_SELECTOR, ".notice").text
+    shot("log-row-retried")
+
+    def applied():
+        browser.get(f"{stack.base}/console/integrations")
+        open_log(browser, "HubSpot", record=company)
+        return any(r[1] == "Applied" for r in log_rows(browser))
+
+    eventually(applied, what="the retried record applied")
+    shot("log-record-applied")
+
+    # 9. Another tenant's admin asks for this row: not found, nothing shown.
+    browser.delete_all_cookies()
+    browser.get(stack.other_tenant_link)
+    assert "No connection yet" in browser.find_element(By.TAG_NAME, "main").text
+    shot("integrations-empty-other-tenant")
+    browser.get(row_url)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
+    assert company not in browser.page_source
+    shot("not-found-other-tenant")
+
+
+def test_a_sign_in_link_works_once_and_a_bad_token_is_refused(stack, browser):
+    browser.delete_all_cookies()
+    browser.get(stack.sign_in_link)  # spent by the flow above, or by this very test
+    browser.get(stack.sign_in_link)
+    assert "already used" in browser.page_source or "does not work" in browser.page_source
+    browser.get(f"{stack.base}/console/integrations")
+    assert "/console/sign-in" in browser.current_url
+    browser.find_element(By.NAME, "token").send_keys("v1.demo.9999999999." + "0" * 64)
+    click(browser, "Sign in")
+    assert "refused" in browser.find_element(By.CSS_SELECTOR, ".notice").text
+    browser.find_element(By.NAME, "token").send_keys(stack.token)
+    click(browser, "Sign in")
+    assert browser.current_url.endswith("/console/integrations")
+    assert banner(browser, "HubSpot") == "Connected"
+
+
+def test_forms_without_the_sessions_csrf_token_or_from_another_site_are_refused(stack, browser):
+    browser.delete_all_cookies()
+    browser.get(f"{stack.base}/console/sign-in")
+    browser.find_element(By.NAME, "token").send_keys(stack.token)
+    click(browser, "Sign in")
+    cookie = browser.get_cookie("console_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    session = {"Cookie": f"console_session={cookie['value']}"}
+    csrf = browser.find_element(By.NAME, "csrf").get_attribute("value")
+    connection = stack.admin("GET", "/admin/connections")["connections"][0]["id"]
+    path = f"/console/connections/{connection}/sync"
+    assert stack.post_form(path, {}, session) == 403
+    assert stack.post_form(path, {"csrf": "00" * 32}, session) == 403
+    assert stack.post_form(path, {"csrf": csrf}, {**session, "Origin": "https://evil.example"}) == 403
+    # No session at all: to the sign-in page, nothing done.
+    assert stack.post_form(path, {"csrf": csrf}) in (303, 200)
+    runs = stack.admin("GET", f"/admin/connections/{connection}/runs")["items"]
+    assert all(r["trigger"] != "manual" for r in runs), runs

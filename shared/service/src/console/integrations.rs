@@ -1,0 +1,335 @@
+//! Integrations: one panel per connection, with its banner, account, times, the latest
+//! run's counts, and Connect, Reauthorize, Disconnect, Run sync now, and the held
+//! archives' Approve and Reject.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use connector::engine::admin::ConnectionView;
+use connector::{ConnectionId, ConnectionStatus, Provider, SyncRunStatus, Timestamp};
+
+use super::page::{self, Notice, Shell};
+use super::session::{Posted, Session};
+use super::{ConsoleError, ConsoleResult};
+use crate::app::App;
+use crate::http::error::ApiError;
+
+/// Past this, a connected account's silence suggests its webhooks stopped arriving.
+const REAL_TIME_QUIET: Duration = Duration::from_secs(30 * 60);
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    done: Option<String>,
+}
+
+/// The result of the action that redirected here (a fixed set, so a link cannot put
+/// words on the page).
+fn done_notice(done: Option<&str>) -> Option<Notice> {
+    let text = match done? {
+        "sync_started" => "A sync pass started: its counts update on this page while it runs.",
+        "disconnected" => {
+            "Disconnected. Syncing stopped and the tokens were deleted; the data, field mapping and filter are kept."
+        }
+        "archives_approved" => "Approved: a pass is archiving the held customers.",
+        "archives_rejected" => "Rejected: nothing was archived and the customers stay active.",
+        _ => return None,
+    };
+    Some(Notice::Done(text.to_owned()))
+}
+
+pub async fn page(
+    State(app): State<Arc<App>>,
+    session: Session,
+    Query(q): Query<PageQuery>,
+) -> ConsoleResult {
+    render(
+        &app,
+        &session,
+        done_notice(q.done.as_deref()),
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn render(
+    app: &App,
+    session: &Session,
+    notice: Option<Notice>,
+    status: StatusCode,
+) -> ConsoleResult {
+    let views = app.engine.list_connection_views(&session.tenant).await?;
+    let running = views.iter().any(|v| {
+        v.latest_run
+            .as_ref()
+            .is_some_and(|r| r.status == SyncRunStatus::Running)
+    });
+    let now = Timestamp::now();
+    let body = html! {
+        h1 { "Integrations" }
+        section.connect aria-label="Connect an account" {
+            @for provider in connectable(app) {
+                form method="post" action="/console/connections" {
+                    (session.csrf_field())
+                    input type="hidden" name="provider" value=(provider.as_str());
+                    button type="submit" { "Connect " (page::provider_name(provider)) }
+                }
+            }
+        }
+        @if views.is_empty() {
+            p.empty { "No connection yet. Connect HubSpot to start mirroring companies and contacts; connect Stripe for billing and MRR." }
+        }
+        @for view in &views {
+            (panel(session, view, now))
+        }
+    };
+    let shell = Shell {
+        title: "Integrations",
+        session: Some(session),
+        notice,
+        refresh_secs: running.then_some(2),
+    };
+    Ok((status, page::render(shell, body)).into_response())
+}
+
+/// The providers this deployment can connect through OAuth.
+fn connectable(app: &App) -> Vec<Provider> {
+    let mut providers = Vec::new();
+    if app.hubspot.is_some() {
+        providers.push(Provider::Hubspot);
+    }
+    if app
+        .stripe
+        .as_ref()
+        .is_some_and(|s| s.client().config().client_id.is_some())
+    {
+        providers.push(Provider::Stripe);
+    }
+    providers
+}
+
+fn panel(session: &Session, view: &ConnectionView, now: Timestamp) -> Markup {
+    let name = page::provider_name(view.provider);
+    let base = format!("/console/connections/{}", view.id);
+    let status = page::status_name(view.status);
+    let quiet = view.status == ConnectionStatus::Connected
+        && view
+            .last_incremental_update
+            .or(view.last_full_sync)
+            .is_some_and(|at| at.plus(REAL_TIME_QUIET) < now);
+    let action = |action: Action, label: &str| {
+        html! {
+            form method="post" action={ (base) "/" (action.path()) } {
+                (session.csrf_field())
+                button type="submit" { (label) }
+            }
+        }
+    };
+    let authorize = |label: &str| {
+        html! {
+            form method="post" action={ (base) "/authorize" } {
+                (session.csrf_field())
+                button type="submit" { (label) }
+            }
+        }
+    };
+    html! {
+        section.panel aria-labelledby={ "c-" (view.id) } {
+            h2 id={ "c-" (view.id) } { (name) }
+            p class={ "banner " (status.to_lowercase()) } role="status" data-status=(status) {
+                strong { (status) } @if view.banner != status { " · " (view.banner.trim_start_matches(status).trim_start_matches([':', ',', ' '])) }
+            }
+            @if !view.flags.missing_scopes.is_empty() {
+                p.flag { "Permission lost for: " (view.flags.missing_scopes.join(", ")) }
+            }
+            dl {
+                dt { (account_label(view.provider)) }
+                dd { @match &view.account_id { Some(a) => code { (a) }, None => span.muted { "not connected yet" } } }
+                dt { "Last full sync" }
+                dd { (page::maybe_time(view.last_full_sync, "never")) }
+                dt { "Last incremental update" }
+                dd {
+                    (page::maybe_time(view.last_incremental_update, "none yet"))
+                    @if quiet {
+                        p.hint { "No real-time update for more than 30 minutes: the webhook channel may be broken. Run sync now catches up; then check the app's webhook subscription." }
+                    }
+                }
+            }
+            @if let Some(run) = &view.latest_run {
+                (run_counts(run))
+            }
+            div.actions {
+                @match view.status {
+                    ConnectionStatus::Connected => {
+                        (action(Action::Sync, "Run sync now"))
+                        (action(Action::Disconnect, "Disconnect"))
+                    }
+                    ConnectionStatus::Reauthorize => {
+                        (authorize("Reauthorize"))
+                        (action(Action::Disconnect, "Disconnect"))
+                    }
+                    ConnectionStatus::Disconnected => {
+                        (authorize("Connect"))
+                    }
+                }
+                a href={ (base) "/log" } { "View log" }
+            }
+            @if view.flags.archives_held {
+                div.held {
+                    p { "A sync wants to archive more customers than the mass-archive guard allows. Nothing was archived yet." }
+                    (action(Action::ApproveArchives, "Approve archives"))
+                    (action(Action::RejectArchives, "Reject archives"))
+                }
+            }
+        }
+    }
+}
+
+fn account_label(p: Provider) -> &'static str {
+    match p {
+        Provider::Hubspot => "HubSpot portal",
+        Provider::Stripe => "Stripe account",
+    }
+}
+
+fn run_counts(run: &connector::SyncRun) -> Markup {
+    let c = &run.counters;
+    html! {
+        div.run {
+            p {
+                "Latest run (" (page::trigger_name(run.trigger)) "): "
+                strong data-run-status=(page::run_status_name(run.status)) { (page::run_status_name(run.status)) }
+                ", started " (page::time(run.started_at))
+            }
+            table.counts {
+                thead { tr { th { "seen" } th { "applied" } th { "unchanged" } th { "archived" } th { "failed" } th { "held" } } }
+                tbody { tr {
+                    td data-count="seen" { (c.seen) } td data-count="applied" { (c.applied) }
+                    td data-count="unchanged" { (c.unchanged) } td data-count="archived" { (c.archived) }
+                    td data-count="failed" { (c.failed) } td data-count="held" { (c.held) }
+                } }
+            }
+        }
+    }
+}
+
+fn connection_id(raw: &str) -> Result<ConnectionId, ConsoleError> {
+    ConnectionId::parse(raw.to_owned()).map_err(|e| {
+        ConsoleError(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            e.to_string(),
+        ))
+    })
+}
+
+/// Shows a refused action on the page it came from rather than on a bare error page.
+async fn or_shown(app: &App, session: &Session, outcome: ConsoleResult) -> ConsoleResult {
+    match outcome {
+        Err(ConsoleError(e)) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
+            tracing::warn!(status = e.status.as_u16(), code = e.code, detail = %e.detail, "console action refused");
+            render(app, session, Some(Notice::Failed(e.detail)), e.status).await
+        }
+        other => other,
+    }
+}
+
+pub async fn connect_new(State(app): State<Arc<App>>, posted: Posted) -> ConsoleResult {
+    let outcome = async {
+        let provider = Provider::parse(posted.field("provider").unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let created = app
+            .engine
+            .create_connection(&posted.session.tenant, provider)
+            .await?;
+        to_provider(&app, &posted.session, &created.id).await
+    }
+    .await;
+    or_shown(&app, &posted.session, outcome).await
+}
+
+pub async fn authorize(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> ConsoleResult {
+    let outcome = async { to_provider(&app, &posted.session, &connection_id(&id)?).await }.await;
+    or_shown(&app, &posted.session, outcome).await
+}
+
+/// Off to the provider's consent screen; its callback brings the admin back here.
+async fn to_provider(app: &App, session: &Session, id: &ConnectionId) -> ConsoleResult {
+    let url = crate::oauth::start(app, &session.tenant, id).await?;
+    Ok(Redirect::to(&url).into_response())
+}
+
+/// The buttons of a connected panel that act at once and come back here.
+#[derive(Clone, Copy)]
+enum Action {
+    Disconnect,
+    Sync,
+    ApproveArchives,
+    RejectArchives,
+}
+
+impl Action {
+    fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "disconnect" => Action::Disconnect,
+            "sync" => Action::Sync,
+            "approve-archives" => Action::ApproveArchives,
+            "reject-archives" => Action::RejectArchives,
+            _ => return None,
+        })
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Action::Disconnect => "disconnect",
+            Action::Sync => "sync",
+            Action::ApproveArchives => "approve-archives",
+            Action::RejectArchives => "reject-archives",
+        }
+    }
+
+    /// The key of [`done_notice`] it leaves on the page.
+    fn done(self) -> &'static str {
+        match self {
+            Action::Disconnect => "disconnected",
+            Action::Sync => "sync_started",
+            Action::ApproveArchives => "archives_approved",
+            Action::RejectArchives => "archives_rejected",
+        }
+    }
+}
+
+pub async fn act(
+    State(app): State<Arc<App>>,
+    Path((id, action)): Path<(String, String)>,
+    posted: Posted,
+) -> ConsoleResult {
+    let outcome = async {
+        let Some(action) = Action::parse(&action) else {
+            return Err(ConsoleError(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "There is no such action.",
+            )));
+        };
+        let (tenant, id) = (&posted.session.tenant, &connection_id(&id)?);
+        match action {
+            Action::Disconnect => drop(app.engine.disconnect(tenant, id).await?),
+            Action::Sync => drop(app.engine.run_sync_now(tenant, id).await?),
+            Action::ApproveArchives => drop(app.engine.approve_held_archives(tenant, id).await?),
+            Action::RejectArchives => drop(app.engine.reject_held_archives(tenant, id).await?),
+        }
+        Ok(Redirect::to(&format!("/console/integrations?done={}", action.done())).into_response())
+    }
+    .await;
+    or_shown(&app, &posted.session, outcome).await
+}

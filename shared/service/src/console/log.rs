@@ -1,0 +1,252 @@
+//! The log (View log): a connection's rows newest first, 30 days, filtered to errors only,
+//! by error code and by record id; a row's details with what to do and Retry this record.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use connector::engine::admin::LogQuery;
+use connector::ports::PageRequest;
+use connector::{ConnectionId, ErrorCode, LogEntry, LogEntryId};
+
+use super::page::{self, Notice, Shell};
+use super::session::{Posted, Session};
+use super::{ConsoleError, ConsoleResult};
+use crate::app::App;
+use crate::http::error::ApiError;
+
+const ROWS_PER_PAGE: usize = 50;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    errors_only: Option<String>,
+    code: Option<String>,
+    record: Option<String>,
+    cursor: Option<String>,
+}
+
+fn not_found(e: impl ToString) -> ConsoleError {
+    ConsoleError(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        e.to_string(),
+    ))
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ConsoleResult {
+    let id = ConnectionId::parse(id).map_err(not_found)?;
+    let connection = app.engine.view_connection(&session.tenant, &id).await?;
+    let code = match q.code.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(raw) => Some(ErrorCode::parse(raw).ok_or_else(|| {
+            ConsoleError(ApiError::bad_request(format!(
+                "There is no error code {raw:?}."
+            )))
+        })?),
+    };
+    let query = LogQuery {
+        errors_only: q.errors_only.is_some(),
+        code,
+        record_id: q
+            .record
+            .clone()
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty()),
+    };
+    let rows = app
+        .engine
+        .admin_log(
+            &session.tenant,
+            &id,
+            &query,
+            PageRequest {
+                limit: ROWS_PER_PAGE,
+                cursor: q.cursor.clone(),
+            },
+        )
+        .await?;
+    let name = page::provider_name(connection.provider);
+    let older = rows.next.as_ref().map(|cursor| {
+        let mut params = vec![("cursor", cursor.clone())];
+        if query.errors_only {
+            params.push(("errors_only", "on".into()));
+        }
+        if let Some(code) = query.code {
+            params.push(("code", code.as_str().into()));
+        }
+        if let Some(record) = &query.record_id {
+            params.push(("record", record.clone()));
+        }
+        serde_urlencoded::to_string(params).unwrap_or_default()
+    });
+    let body = html! {
+        h1 { (name) " log" }
+        p.muted { "Newest first; rows are kept 30 days. " a href="/console/integrations" { "Back to Integrations" } }
+        form.filters method="get" {
+            label { input type="checkbox" name="errors_only" checked[query.errors_only]; " Errors only" }
+            label for="code" { "Error code" }
+            select id="code" name="code" {
+                option value="" { "any" }
+                @for c in ErrorCode::ALL {
+                    option value=(c.as_str()) selected[query.code == Some(c)] { (c.as_str()) }
+                }
+            }
+            label for="record" { "Record id" }
+            input id="record" name="record" value=(query.record_id.as_deref().unwrap_or(""));
+            button type="submit" { "Filter" }
+        }
+        @if rows.items.is_empty() {
+            p.empty {
+                @if query == LogQuery::default() {
+                    "Nothing logged yet. Rows appear as records sync: Run sync now on Integrations starts a pass."
+                } @else {
+                    "No row matches these filters in the last 30 days. Clear a filter to see more."
+                }
+            }
+        } @else {
+            table.log {
+                thead { tr { th { "When" } th { "Status" } th { "Code" } th { "Record" } th { "What happened" } } }
+                tbody {
+                    @for e in &rows.items { (row(e)) }
+                }
+            }
+        }
+        @if let Some(older) = older {
+            p { a rel="next" href={ "?" (older) } { "Older rows" } }
+        }
+    };
+    let shell = Shell {
+        title: &format!("{name} log"),
+        session: Some(&session),
+        notice: None,
+        refresh_secs: None,
+    };
+    Ok(page::render(shell, body).into_response())
+}
+
+fn row(e: &LogEntry) -> Markup {
+    html! {
+        tr class={ "status-" (page::log_status_name(e.status).to_lowercase()) } {
+            td { a href={ "/console/log/" (e.id) } { (page::time(e.at)) } }
+            td { (page::log_status_name(e.status)) }
+            td { @if let Some(code) = e.error_code { code { (code.as_str()) } } }
+            td { @if let Some(id) = &e.record_id { code { (id) } } }
+            td { (e.message.as_deref().unwrap_or("")) }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EntryQuery {
+    retried: Option<String>,
+}
+
+pub async fn entry(
+    State(app): State<Arc<App>>,
+    session: Session,
+    Path(entry): Path<String>,
+    Query(q): Query<EntryQuery>,
+) -> ConsoleResult {
+    let id = LogEntryId::parse(entry).map_err(not_found)?;
+    let e = app.engine.admin_log_entry(&session.tenant, &id).await?;
+    let notice = q.retried.is_some().then(|| {
+        Notice::Done(
+            "Sent again: the record syncs in a moment and a new row appears in the log.".into(),
+        )
+    });
+    render_entry(&session, &e, notice, StatusCode::OK)
+}
+
+fn render_entry(
+    session: &Session,
+    e: &LogEntry,
+    notice: Option<Notice>,
+    status: StatusCode,
+) -> ConsoleResult {
+    let log = format!("/console/connections/{}/log", e.connection_id);
+    let body = html! {
+        h1 { "Log row" }
+        p { a href=(log) { "Back to the log" } }
+        dl.entry {
+            dt { "When" } dd { (page::time(e.at)) }
+            dt { "Provider" } dd { (page::provider_name(e.provider)) }
+            dt { "Status" } dd { (page::log_status_name(e.status)) }
+            dt { "Record id" } dd { @match &e.record_id { Some(id) => code { (id) }, None => span.muted { "none (a whole-connection event)" } } }
+            @if let Some(kind) = e.object_kind { dt { "Object" } dd { (kind) } }
+            @if let Some(message) = &e.message { dt { "What happened" } dd { (message) } }
+            @if e.retry_count > 0 { dt { "Attempts" } dd { (e.retry_count + 1) } }
+            @if let Some(correlation) = &e.correlation_id { dt { "Correlation id" } dd { code { (correlation) } } }
+        }
+        @if let Some(code) = e.error_code {
+            section.fix aria-label="What to do" {
+                h2 { "Error " code { (code.as_str()) } }
+                p { (code.admin_action()) }
+                @if let Some((href, label)) = fix_link(code) {
+                    p { a href=(href) { (label) } }
+                }
+            }
+        }
+        @if let Some(body) = &e.provider_response {
+            h2 { "The provider's response" }
+            pre.response { (body) }
+        }
+        @if e.retry_job.is_some() {
+            form method="post" action={ "/console/log/" (e.id) "/retry" } {
+                (session.csrf_field())
+                button type="submit" { "Retry this record" }
+            }
+        }
+    };
+    let shell = Shell {
+        title: "Log row",
+        session: Some(session),
+        notice,
+        refresh_secs: None,
+    };
+    Ok((status, page::render(shell, body)).into_response())
+}
+
+/// The console screen an error code's fix happens on, where there is one yet.
+fn fix_link(code: ErrorCode) -> Option<(&'static str, &'static str)> {
+    match code {
+        ErrorCode::OauthRevoked | ErrorCode::PermissionDenied => {
+            Some(("/console/integrations", "Reauthorize on Integrations"))
+        }
+        _ => None,
+    }
+}
+
+pub async fn retry(
+    State(app): State<Arc<App>>,
+    Path(entry): Path<String>,
+    posted: Posted,
+) -> ConsoleResult {
+    let id = LogEntryId::parse(entry).map_err(not_found)?;
+    let tenant = &posted.session.tenant;
+    match app.engine.retry_log_entry(tenant, &id).await {
+        Ok(_) => Ok(Redirect::to(&format!("/console/log/{id}?retried=1")).into_response()),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status == StatusCode::NOT_FOUND || !e.status.is_client_error() {
+                return Err(ConsoleError(e));
+            }
+            tracing::warn!(status = e.status.as_u16(), code = e.code, detail = %e.detail, "console retry refused");
+            let entry = app.engine.admin_log_entry(tenant, &id).await?;
+            render_entry(
+                &posted.session,
+                &entry,
+                Some(Notice::Failed(e.detail)),
+                e.status,
+            )
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The admin console, under `/console`: server-rendered HTML (maud) over the same engine
+//! calls as the JSON API, in the admin API's router. No build step: the stylesheet and the
+//! few lines of script are embedded in the binary.
+//!
+//! - [`session`]: sign-in (a pasted admin token, or a one-time link), the session cookie
+//!   and the anti-CSRF token every form carries;
+//! - [`page`]: the page shell, times in the admin's zone, the error page;
+//! - one module per screen.
+
+mod integrations;
+mod log;
+mod page;
+mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::app::App;
+use crate::http::error::ApiError;
+
+pub use page::{oauth_result_page, provider_name};
+pub use session::sign_in_link_path;
+
+/// Everything under `/console` (its own not-found page included).
+pub fn router(app: Arc<App>) -> Router {
+    let console = Router::new()
+        .route("/", get(|| async { Redirect::to(HOME) }))
+        .route(
+            "/sign-in",
+            get(session::sign_in_page).post(session::sign_in),
+        )
+        .route("/sign-in/link", get(session::sign_in_link))
+        .route("/sign-out", post(session::sign_out))
+        .route("/assets/console.css", get(stylesheet))
+        .route("/assets/console.js", get(script))
+        .route("/integrations", get(integrations::page))
+        .route("/connections", post(integrations::connect_new))
+        .route("/connections/{id}/authorize", post(integrations::authorize))
+        .route("/connections/{id}/{action}", post(integrations::act))
+        .route("/connections/{id}/log", get(log::list))
+        .route("/log/{entry}", get(log::entry))
+        .route("/log/{entry}/retry", post(log::retry))
+        .fallback(not_found);
+    Router::new().nest("/console", console).with_state(app)
+}
+
+/// Where a signed-in admin starts.
+const HOME: &str = "/console/integrations";
+
+async fn not_found() -> ConsoleError {
+    ConsoleError(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "There is no such page in the console.",
+    ))
+}
+
+async fn stylesheet() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("assets/console.css"),
+    )
+}
+
+async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("assets/console.js"),
+    )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A console failure: the API's own error (status, code, detail: mapped once, in
+/// [`crate::http::error`]), shown as a page.
+pub struct ConsoleError(pub ApiError);
+
+macro_rules! shown_as_a_page {
+    ($($error:ty),*) => {$(
+        impl From<$error> for ConsoleError {
+            fn from(e: $error) -> Self {
+                ConsoleError(e.into())
+            }
+        }
+    )*};
+}
+
+shown_as_a_page!(
+    ApiError,
+    connector::engine::admin::AdminError,
+    crate::oauth::OAuthError,
+    crate::auth::AuthError
+);
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let ApiError {
+            status,
+            code,
+            detail,
+            ..
+        } = self.0;
+        if status.is_client_error() {
+            tracing::warn!(status = status.as_u16(), code, %detail, "console request refused");
+        }
+        (status, page::error_page(status, code, &detail)).into_response()
+    }
+}
+
+pub type ConsoleResult<T = Response> = Result<T, ConsoleError>;
