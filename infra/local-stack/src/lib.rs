@@ -9,7 +9,6 @@ mod stripe;
 
 pub use stripe::{
     BillingFigures, ExpectedMatch, STRIPE_ACCOUNT, SeededStripeCustomer, StripeSeed, StripeSeeding,
-    format_money,
 };
 
 use std::collections::HashMap;

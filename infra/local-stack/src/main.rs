@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use connector::{ConnectionId, CustomerId};
 use hubspot_sandbox::SandboxConfig;
 use local_stack::{
-    ExpectedMatch, Ports, RunningStack, STRIPE_ACCOUNT, StackOptions, StripeSeeding, format_money,
+    ExpectedMatch, Ports, RunningStack, STRIPE_ACCOUNT, StackOptions, StripeSeeding,
 };
 
 struct Args {
@@ -223,7 +223,7 @@ async fn connect_stripe(
     let mrr: Vec<String> = figures
         .mrr
         .iter()
-        .map(|(currency, amount)| format_money(*amount, *currency))
+        .map(|(currency, amount)| connector::Money::new(*amount, *currency).to_string())
         .collect();
     println!(
         "billing: {} customers carry Stripe billing ({} paying), {} Stripe customers unmatched, {} ambiguous\ntotal MRR: {}",

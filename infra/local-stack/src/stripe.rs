@@ -159,30 +159,6 @@ pub struct BillingFigures {
     pub ambiguous: usize,
 }
 
-/// Minor units as a decimal amount (`129900 USD` -> `1,299.00 USD`).
-pub fn format_money(amount_minor: i64, currency: Currency) -> String {
-    // The zero-decimal currencies Stripe lists that a demo may meet.
-    let zero_decimal = ["JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF"];
-    let (whole, cents) = if zero_decimal.contains(&currency.as_str()) {
-        (amount_minor, None)
-    } else {
-        (amount_minor / 100, Some((amount_minor % 100).abs()))
-    };
-    let digits = whole.abs().to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    let sign = if amount_minor < 0 { "-" } else { "" };
-    match cents {
-        Some(c) => format!("{sign}{grouped}.{c:02} {currency}"),
-        None => format!("{sign}{grouped} {currency}"),
-    }
-}
-
 fn slug(name: &str) -> String {
     name.to_lowercase()
         .chars()
@@ -468,20 +444,5 @@ impl RunningStack {
                 None => return Ok(out),
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn money_prints_in_major_units_with_the_currencys_decimals() {
-        let usd = Currency::parse("usd").unwrap();
-        let jpy = Currency::parse("jpy").unwrap();
-        assert_eq!(format_money(129_900, usd), "1,299.00 USD");
-        assert_eq!(format_money(5, usd), "0.05 USD");
-        assert_eq!(format_money(1_234_567, jpy), "1,234,567 JPY");
-        assert_eq!(format_money(-2_500, usd), "-25.00 USD");
     }
 }

@@ -121,6 +121,8 @@ def browser():
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     driver.set_page_load_timeout(30)
+    # An element a page has not rendered yet is waited for, not missed.
+    driver.implicitly_wait(5)
     try:
         yield driver
     finally:
@@ -131,6 +133,8 @@ def browser():
 def shot(browser):
     """Saves a screenshot of the current screen: the run's artifacts."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for stale in SCREENSHOTS.glob("*.png"):
+        stale.unlink()
     taken = []
 
     def take(name: str):

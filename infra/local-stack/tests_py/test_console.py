@@ -117,22 +117,97 @@ def test_the_troubleshooting_flow(stack, browser, shot):
     eventually(applied, what="the retried record applied")
     shot("log-record-applied")
 
-    # 9. Another tenant's admin asks for this row: not found, nothing shown.
+    # 5. Resolve a match: a Stripe customer that matched nothing, linked to a customer.
+    browser.get(f"{stack.base}/console/matches")
+    shot("matches")
+    unmatched = [m for m in browser.find_elements(By.CSS_SELECTOR, "section.match")
+                 if "Matches no customer." in m.text]
+    assert unmatched, browser.find_element(By.TAG_NAME, "main").text
+    open_before = len(browser.find_elements(By.CSS_SELECTOR, "section.match"))
+    target = next(c for c in stack.admin("GET", "/admin/customers?limit=100")["items"]
+                  if c["domain"] and c.get("billing") is None)
+    unmatched[0].find_element(By.NAME, "find").send_keys(target["domain"])
+    click(unmatched[0], "Link to")
+    assert "Resolved" in browser.find_element(By.CSS_SELECTOR, ".notice").text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "section.match")) == open_before - 1
+    shot("match-resolved")
+
+    def linked_to_stripe():
+        browser.get(f"{stack.base}/console/customers/{target['id']}")
+        return "Stripe" in browser.find_element(By.CSS_SELECTOR, "table.sources").text
+
+    eventually(linked_to_stripe, what="the Stripe customer linked")
+    shot("customer-with-stripe")
+
+    # 7. Resync one customer: a rename whose webhook never came shows after the resync.
+    browser.get(f"{stack.base}/console/customers")
+    shot("customers")
+    search = browser.find_element(By.NAME, "q")
+    search.send_keys("revoked-window.example")
+    click(browser, "Show")
+    click(browser, "Revoked Window Ltd")
+    customer_url = browser.current_url
+    sources = browser.find_element(By.CSS_SELECTOR, "table.sources").text
+    assert "HubSpot" in sources and company in sources
+    stack.sandbox_call("PUT", "/faults", {"webhook_drop_rate": 1.0})
+    try:
+        stack.sandbox_call("PATCH", f"/objects/companies/{company}",
+                           {"properties": {"name": "Window Resynced Ltd"}})
+    finally:
+        stack.sandbox_call("PUT", "/faults", {})
+    browser.get(customer_url)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Revoked Window Ltd"
+    browser.find_element(By.CSS_SELECTOR, "details.menu summary").click()
+    shot("customer-menu")
+    click(browser, "Resync from HubSpot")
+    assert "Resynced" in browser.find_element(By.CSS_SELECTOR, ".notice").text
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Window Resynced Ltd"
+    no_secret_on(browser, stack)
+    shot("customer-resynced")
+
+    # 9. Another tenant's admin asks for this row and this customer: not found.
     browser.delete_all_cookies()
     browser.get(stack.other_tenant_link)
     assert "No connection yet" in browser.find_element(By.TAG_NAME, "main").text
     shot("integrations-empty-other-tenant")
-    browser.get(row_url)
-    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
-    assert company not in browser.page_source
+    for foreign in (row_url, customer_url):
+        browser.get(foreign)
+        assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
+        assert company not in browser.page_source
+        assert "Window" not in browser.page_source
     shot("not-found-other-tenant")
+
+    # 8. Deleted at HubSpot, the customer is archived; Delete permanently, confirmed.
+    browser.delete_all_cookies()
+    browser.get(f"{stack.base}/console/sign-in")
+    browser.find_element(By.NAME, "token").send_keys(stack.token)
+    click(browser, "Sign in")
+    stack.sandbox_call("DELETE", f"/objects/companies/{company}")
+
+    def archived():
+        browser.get(customer_url)
+        return "Archived" in browser.find_element(By.CSS_SELECTOR, "main").text
+
+    eventually(archived, what="the customer archived")
+    shot("customer-archived")
+    browser.find_element(By.CSS_SELECTOR, "details.menu summary").click()
+    click(browser, "Delete permanently…")
+    assert "cannot be undone" in browser.find_element(By.TAG_NAME, "main").text
+    shot("customer-delete-confirm")
+    click(browser, "Delete permanently")
+    assert "show=archived" in browser.current_url
+    assert "Window Resynced Ltd" not in browser.page_source
+    browser.get(customer_url)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
 
 
 def test_a_sign_in_link_works_once_and_a_bad_token_is_refused(stack, browser):
     browser.delete_all_cookies()
     browser.get(stack.sign_in_link)  # spent by the flow above, or by this very test
     browser.get(stack.sign_in_link)
-    assert "already used" in browser.page_source or "does not work" in browser.page_source
+    refusal = eventually(lambda: browser.find_element(By.CSS_SELECTOR, ".notice").text,
+                         what="the refusal")
+    assert "already used" in refusal
     browser.get(f"{stack.base}/console/integrations")
     assert "/console/sign-in" in browser.current_url
     browser.find_element(By.NAME, "token").send_keys("v1.demo.9999999999." + "0" * 64)

@@ -8,10 +8,11 @@ use super::mapping::{self, FieldProblem};
 use super::reconcile::StartError;
 use super::{Engine, EngineError};
 use crate::model::{
-    CompanyFilter, Connection, ConnectionFlags, ConnectionId, ConnectionStatus, Customer,
-    CustomerId, ErrorCode, FieldMapping, FilterChoices, Job, JobCause, JobKind, LinkTarget,
-    LogEntry, LogEntryId, LogStatus, MatchResolution, ObjectKind, PendingMatch, PendingMatchId,
-    PendingMatchStatus, Provider, ProviderAccountId, SyncRun, SyncTrigger, TenantId, Timestamp,
+    CompanyFilter, Connection, ConnectionFlags, ConnectionId, ConnectionStatus, Contact, Customer,
+    CustomerId, Domain, ErrorCode, FieldMapping, FilterChoices, Job, JobCause, JobKind, LinkTarget,
+    LogEntry, LogEntryId, LogStatus, MatchResolution, NormalizedName, ObjectKind, PendingMatch,
+    PendingMatchId, PendingMatchStatus, Provider, ProviderAccountId, SourceLink, SourceRef,
+    SyncRun, SyncTrigger, TenantId, Timestamp,
 };
 use crate::ports::{ArchivedFilter, LogFilter, Page, PageRequest, StoreError};
 
@@ -157,6 +158,19 @@ impl LogQuery {
     }
 }
 
+/// A customer with where it comes from and who works there: the customer page.
+#[derive(Clone, Debug, Serialize)]
+pub struct CustomerDetail {
+    #[serde(flatten)]
+    pub customer: Customer,
+    /// Its HubSpot company and Stripe customers (and any other linked source record).
+    pub sources: Vec<SourceLink>,
+    /// Its contacts, the first [`CONTACTS_PER_CUSTOMER`].
+    pub contacts: Vec<Contact>,
+}
+
+pub const CONTACTS_PER_CUSTOMER: usize = 100;
+
 /// What a resync of one customer did.
 #[derive(Clone, Debug, Serialize)]
 pub struct ResyncReport {
@@ -298,6 +312,43 @@ impl Engine {
             .ok_or(AdminError::NotFound("log entry"))
     }
 
+    /// The customer a log row's record is mirrored into (a contact's: its company's), if
+    /// it is still linked.
+    pub async fn customer_of_log_entry(&self, entry: &LogEntry) -> AdminResult<Option<CustomerId>> {
+        let (Some(kind), Some(record)) = (entry.object_kind, &entry.record_id) else {
+            return Ok(None);
+        };
+        let connection = self
+            .admin_connection(&entry.tenant_id, &entry.connection_id)
+            .await?;
+        let Some(account) = connection.account_id else {
+            return Ok(None);
+        };
+        let source = SourceRef {
+            provider: entry.provider,
+            account,
+            kind,
+            source_id: record.clone(),
+        };
+        let tenant = &entry.tenant_id;
+        Ok(
+            match self
+                .store
+                .get_link(tenant, &source)
+                .await?
+                .map(|l| l.target)
+            {
+                Some(LinkTarget::Customer(id)) => Some(id),
+                Some(LinkTarget::Contact(id)) => self
+                    .store
+                    .get_contact(tenant, &id)
+                    .await?
+                    .and_then(|c| c.customer_id),
+                None => None,
+            },
+        )
+    }
+
     /// Sends a failed row's job again (the Retry action).
     pub async fn retry_log_entry(&self, tenant: &TenantId, id: &LogEntryId) -> AdminResult<Job> {
         let entry = self.admin_log_entry(tenant, id).await?;
@@ -393,6 +444,51 @@ impl Engine {
             .get_customer(tenant, id)
             .await?
             .ok_or(AdminError::NotFound("customer"))
+    }
+
+    pub async fn admin_customer_detail(
+        &self,
+        tenant: &TenantId,
+        id: &CustomerId,
+    ) -> AdminResult<CustomerDetail> {
+        let customer = self.admin_customer(tenant, id).await?;
+        let sources = self
+            .store
+            .links_to(tenant, &LinkTarget::Customer(id.clone()))
+            .await?;
+        let contacts = self
+            .store
+            .list_contacts_of_customer(tenant, id, PageRequest::first(CONTACTS_PER_CUSTOMER))
+            .await?
+            .items;
+        Ok(CustomerDetail {
+            customer,
+            sources,
+            contacts,
+        })
+    }
+
+    /// Customers, archived or not, whose domain or name is `query` once normalised (a
+    /// domain when it reads as one: `acme.com`, `https://www.acme.com/`).
+    pub async fn search_customers(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+    ) -> AdminResult<Vec<Customer>> {
+        let mut found = match Domain::parse(query) {
+            Ok(domain) if query.contains('.') => {
+                self.store.find_customers_by_domain(tenant, &domain).await?
+            }
+            _ => Vec::new(),
+        };
+        if let Some(name) = NormalizedName::of(query) {
+            for customer in self.store.find_customers_by_name(tenant, &name).await? {
+                if !found.iter().any(|c| c.id == customer.id) {
+                    found.push(customer);
+                }
+            }
+        }
+        Ok(found)
     }
 
     pub async fn admin_customers(

@@ -31,6 +31,21 @@ impl Currency {
     }
 }
 
+impl Currency {
+    /// The currency's exponent: 0 for the zero-decimal currencies Stripe lists, else 2.
+    pub fn minor_digits(&self) -> u32 {
+        const ZERO_DECIMAL: [&str; 16] = [
+            "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND",
+            "VUV", "XAF", "XOF", "XPF",
+        ];
+        if ZERO_DECIMAL.contains(&self.as_str()) {
+            0
+        } else {
+            2
+        }
+    }
+}
+
 impl TryFrom<String> for Currency {
     type Error = ParseError;
     fn try_from(raw: String) -> Result<Self, ParseError> {
@@ -111,9 +126,44 @@ impl Money {
     }
 }
 
+/// In major units with grouped thousands and the code: `1,299.00 USD`, `1,234,567 JPY`.
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scale = 10i64.pow(self.currency.minor_digits());
+        let whole = (self.amount_minor / scale).unsigned_abs().to_string();
+        let mut grouped = String::new();
+        for (i, c) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i).is_multiple_of(3) {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        let sign = if self.amount_minor < 0 { "-" } else { "" };
+        match self.currency.minor_digits() {
+            0 => write!(f, "{sign}{grouped} {}", self.currency),
+            digits => write!(
+                f,
+                "{sign}{grouped}.{:0width$} {}",
+                (self.amount_minor % scale).unsigned_abs(),
+                self.currency,
+                width = digits as usize
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_prints_in_major_units_with_the_currencys_decimals() {
+        let jpy = Currency::parse("jpy").expect("valid");
+        assert_eq!(Money::new(129_900, usd()).to_string(), "1,299.00 USD");
+        assert_eq!(Money::new(5, usd()).to_string(), "0.05 USD");
+        assert_eq!(Money::new(1_234_567, jpy).to_string(), "1,234,567 JPY");
+        assert_eq!(Money::new(-2_500, usd()).to_string(), "-25.00 USD");
+    }
 
     fn usd() -> Currency {
         Currency::parse("usd").expect("valid")

@@ -16,7 +16,7 @@ use connector::{ConnectionId, ConnectionStatus, Provider, SyncRunStatus, Timesta
 
 use super::page::{self, Notice, Shell};
 use super::session::{Posted, Session};
-use super::{ConsoleError, ConsoleResult};
+use super::{ConsoleError, ConsoleResult, refusal};
 use crate::app::App;
 use crate::http::error::ApiError;
 
@@ -228,14 +228,13 @@ fn connection_id(raw: &str) -> Result<ConnectionId, ConsoleError> {
     })
 }
 
-/// Shows a refused action on the page it came from rather than on a bare error page.
 async fn or_shown(app: &App, session: &Session, outcome: ConsoleResult) -> ConsoleResult {
     match outcome {
-        Err(ConsoleError(e)) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
-            tracing::warn!(status = e.status.as_u16(), code = e.code, detail = %e.detail, "console action refused");
-            render(app, session, Some(Notice::Failed(e.detail)), e.status).await
+        Err(ConsoleError(e)) => {
+            let (status, notice) = refusal(e)?;
+            render(app, session, Some(notice), status).await
         }
-        other => other,
+        done => done,
     }
 }
 

@@ -15,7 +15,7 @@ use connector::{ConnectionId, ErrorCode, LogEntry, LogEntryId};
 
 use super::page::{self, Notice, Shell};
 use super::session::{Posted, Session};
-use super::{ConsoleError, ConsoleResult};
+use super::{ConsoleError, ConsoleResult, refusal};
 use crate::app::App;
 use crate::http::error::ApiError;
 
@@ -157,21 +157,23 @@ pub async fn entry(
     Query(q): Query<EntryQuery>,
 ) -> ConsoleResult {
     let id = LogEntryId::parse(entry).map_err(not_found)?;
-    let e = app.engine.admin_log_entry(&session.tenant, &id).await?;
     let notice = q.retried.is_some().then(|| {
         Notice::Done(
             "Sent again: the record syncs in a moment and a new row appears in the log.".into(),
         )
     });
-    render_entry(&session, &e, notice, StatusCode::OK)
+    render_entry(&app, &session, &id, notice, StatusCode::OK).await
 }
 
-fn render_entry(
+async fn render_entry(
+    app: &App,
     session: &Session,
-    e: &LogEntry,
+    id: &LogEntryId,
     notice: Option<Notice>,
     status: StatusCode,
 ) -> ConsoleResult {
+    let e = app.engine.admin_log_entry(&session.tenant, id).await?;
+    let customer = app.engine.customer_of_log_entry(&e).await?;
     let log = format!("/console/connections/{}/log", e.connection_id);
     let body = html! {
         h1 { "Log row" }
@@ -180,8 +182,11 @@ fn render_entry(
             dt { "When" } dd { (page::time(e.at)) }
             dt { "Provider" } dd { (page::provider_name(e.provider)) }
             dt { "Status" } dd { (page::log_status_name(e.status)) }
-            dt { "Record id" } dd { @match &e.record_id { Some(id) => code { (id) }, None => span.muted { "none (a whole-connection event)" } } }
-            @if let Some(kind) = e.object_kind { dt { "Object" } dd { (kind) } }
+            dt { "Record id" } dd {
+                @match &e.record_id { Some(id) => code { (id) }, None => span.muted { "none (a whole-connection event)" } }
+                @if let Some(customer) = &customer { " · " a href={ "/console/customers/" (customer) } { "Open the customer" } }
+            }
+            @if let Some(kind) = e.object_kind { dt { "Object" } dd { (page::record_kind(kind)) } }
             @if let Some(message) = &e.message { dt { "What happened" } dd { (message) } }
             @if e.retry_count > 0 { dt { "Attempts" } dd { (e.retry_count + 1) } }
             @if let Some(correlation) = &e.correlation_id { dt { "Correlation id" } dd { code { (correlation) } } }
@@ -235,18 +240,8 @@ pub async fn retry(
     match app.engine.retry_log_entry(tenant, &id).await {
         Ok(_) => Ok(Redirect::to(&format!("/console/log/{id}?retried=1")).into_response()),
         Err(e) => {
-            let e = ApiError::from(e);
-            if e.status == StatusCode::NOT_FOUND || !e.status.is_client_error() {
-                return Err(ConsoleError(e));
-            }
-            tracing::warn!(status = e.status.as_u16(), code = e.code, detail = %e.detail, "console retry refused");
-            let entry = app.engine.admin_log_entry(tenant, &id).await?;
-            render_entry(
-                &posted.session,
-                &entry,
-                Some(Notice::Failed(e.detail)),
-                e.status,
-            )
+            let (status, notice) = refusal(e.into())?;
+            render_entry(&app, &posted.session, &id, Some(notice), status).await
         }
     }
 }

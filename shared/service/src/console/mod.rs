@@ -7,8 +7,10 @@
 //! - [`page`]: the page shell, times in the admin's zone, the error page;
 //! - one module per screen.
 
+mod customers;
 mod integrations;
 mod log;
+mod matches;
 mod page;
 mod session;
 
@@ -42,6 +44,15 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/connections/{id}/authorize", post(integrations::authorize))
         .route("/connections/{id}/{action}", post(integrations::act))
         .route("/connections/{id}/log", get(log::list))
+        .route("/customers", get(customers::list))
+        .route("/customers/{id}", get(customers::show))
+        .route("/customers/{id}/resync", post(customers::resync))
+        .route(
+            "/customers/{id}/delete",
+            get(customers::confirm_delete).post(customers::delete),
+        )
+        .route("/matches", get(matches::list))
+        .route("/matches/{id}/resolve", post(matches::resolve))
         .route("/log/{entry}", get(log::entry))
         .route("/log/{entry}/retry", post(log::retry))
         .fallback(not_found);
@@ -121,3 +132,13 @@ impl IntoResponse for ConsoleError {
 }
 
 pub type ConsoleResult<T = Response> = Result<T, ConsoleError>;
+
+/// A refused action is shown on the page it came from: its status and its reason. A
+/// missing page (404) or a failure of ours stays an error page.
+fn refusal(e: ApiError) -> Result<(StatusCode, page::Notice), ConsoleError> {
+    if e.status == StatusCode::NOT_FOUND || !e.status.is_client_error() {
+        return Err(ConsoleError(e));
+    }
+    tracing::warn!(status = e.status.as_u16(), code = e.code, detail = %e.detail, "console action refused");
+    Ok((e.status, page::Notice::Failed(e.detail)))
+}

@@ -3,7 +3,9 @@
 use axum::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
 
-use connector::{ConnectionStatus, LogStatus, Provider, SyncRunStatus, SyncTrigger, Timestamp};
+use connector::{
+    ConnectionStatus, LogStatus, ObjectKind, Provider, SyncRunStatus, SyncTrigger, Timestamp,
+};
 
 use super::session::Session;
 
@@ -56,6 +58,8 @@ pub fn render(shell: Shell<'_>, body: Markup) -> Markup {
                     @if let Some(session) = shell.session {
                         nav aria-label="Console" {
                             a href="/console/integrations" { "Integrations" }
+                            a href="/console/customers" { "Customers" }
+                            a href="/console/matches" { "Matches" }
                             a href="/admin/openapi.yaml" { "API reference" }
                         }
                         form.signout method="post" action="/console/sign-out" {
@@ -95,6 +99,16 @@ pub fn provider_name(p: Provider) -> &'static str {
     match p {
         Provider::Hubspot => "HubSpot",
         Provider::Stripe => "Stripe",
+    }
+}
+
+/// What the provider calls the record.
+pub fn record_kind(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Company => "company",
+        ObjectKind::Contact => "contact",
+        ObjectKind::BillingCustomer => "customer",
+        ObjectKind::Subscription => "subscription",
     }
 }
 

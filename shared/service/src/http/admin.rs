@@ -438,6 +438,20 @@ async fn reject_archives(
 #[derive(Deserialize)]
 struct CustomerQuery {
     archived: Option<String>,
+    q: Option<String>,
+}
+
+impl CustomerQuery {
+    fn archived(&self) -> Result<ArchivedFilter, ApiError> {
+        match self.archived.as_deref() {
+            None | Some("false") => Ok(ArchivedFilter::Active),
+            Some("true") => Ok(ArchivedFilter::Archived),
+            Some("all") => Ok(ArchivedFilter::All),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "archived must be true, false or all, not {other:?}"
+            ))),
+        }
+    }
 }
 
 async fn customers(
@@ -446,16 +460,15 @@ async fn customers(
     Params(q): Params<CustomerQuery>,
     Params(paging): Params<Paging>,
 ) -> ApiResult {
-    let filter = match q.archived.as_deref() {
-        None | Some("false") => ArchivedFilter::Active,
-        Some("true") => ArchivedFilter::Archived,
-        Some("all") => ArchivedFilter::All,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "archived must be true, false or all, not {other:?}"
-            )));
-        }
-    };
+    let filter = q.archived()?;
+    if let Some(query) = q.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let found = app.engine.search_customers(&t, query).await?;
+        let items: Vec<_> = found
+            .into_iter()
+            .filter(|c| filter.admits(c.archived.is_some()))
+            .collect();
+        return Ok(Json(json!({"items": items, "next": null})));
+    }
     let page = paging.request();
     Ok(Json(json!(
         app.engine.admin_customers(&t, filter, page).await?
@@ -468,7 +481,9 @@ async fn customer(
     Path(id): Path<String>,
 ) -> ApiResult {
     let id = parse_id(&id, CustomerId::parse)?;
-    Ok(Json(json!(app.engine.admin_customer(&t, &id).await?)))
+    Ok(Json(json!(
+        app.engine.admin_customer_detail(&t, &id).await?
+    )))
 }
 
 async fn delete_customer(
