@@ -200,6 +200,39 @@ def test_the_troubleshooting_flow(stack, browser, shot):
     browser.get(customer_url)
     assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
 
+    # 6. A mapped property is deleted at HubSpot: Validate says which, per field.
+    stack.sandbox_call("DELETE", "/properties/companies/annualrevenue")
+    browser.get(f"{stack.base}/console/integrations")
+    click(panel(browser, "HubSpot"), "Field mapping")
+    click(browser, "Validate against HubSpot")
+    checks = {row.get_attribute("data-property"): row.find_elements(By.TAG_NAME, "td")[3]
+              for row in browser.find_elements(By.CSS_SELECTOR, "table.mapping tbody tr[data-property]")}
+    assert checks["annualrevenue"].get_attribute("data-check") == "problem"
+    assert "annualrevenue" in browser.find_element(By.CSS_SELECTOR, ".notice").text or \
+        checks["annualrevenue"].text
+    assert all(cell.get_attribute("data-check") == "ok"
+               for name, cell in checks.items() if name != "annualrevenue"), \
+        {n: c.text for n, c in checks.items()}
+    shot("mapping-validated")
+    # A new field naming a property HubSpot lacks is refused on Save, by name.
+    browser.find_element(By.NAME, "new_property").send_keys("no_such_property")
+    browser.find_element(By.NAME, "new_target").send_keys("custom:nothing")
+    click(browser, "Save")
+    assert "Not saved" in browser.find_element(By.CSS_SELECTOR, ".notice").text
+    refused = browser.find_element(By.CSS_SELECTOR, "tr[data-property='no_such_property']")
+    assert refused.find_elements(By.TAG_NAME, "td")[3].get_attribute("data-check") == "problem"
+    shot("mapping-refused")
+    # Drop both: saved, and the stored mapping no longer names them.
+    for name in ("annualrevenue", "no_such_property"):
+        browser.find_element(By.CSS_SELECTOR, f"tr[data-property='{name}'] input[type=checkbox]").click()
+    click(browser, "Save")
+    assert "Saved" in browser.find_element(By.CSS_SELECTOR, ".notice").text
+    hubspot = next(c for c in stack.admin("GET", "/admin/connections")["connections"]
+                   if c["provider"] == "hubspot")
+    stored = stack.admin("GET", f"/admin/connections/{hubspot['id']}/mapping")["entries"]
+    assert {e["source_property"] for e in stored}.isdisjoint({"annualrevenue", "no_such_property"})
+    shot("mapping-saved")
+
 
 def test_a_sign_in_link_works_once_and_a_bad_token_is_refused(stack, browser):
     browser.delete_all_cookies()

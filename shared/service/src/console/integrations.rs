@@ -178,6 +178,9 @@ fn panel(session: &Session, view: &ConnectionView, now: Timestamp) -> Markup {
                     }
                 }
                 a href={ (base) "/log" } { "View log" }
+                @if view.provider == Provider::Hubspot {
+                    a href={ (base) "/mapping" } { "Field mapping" }
+                }
             }
             @if view.flags.archives_held {
                 div.held {

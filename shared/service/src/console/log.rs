@@ -195,7 +195,7 @@ async fn render_entry(
             section.fix aria-label="What to do" {
                 h2 { "Error " code { (code.as_str()) } }
                 p { (code.admin_action()) }
-                @if let Some((href, label)) = fix_link(code) {
+                @if let Some((href, label)) = fix_link(code, &e) {
                     p { a href=(href) { (label) } }
                 }
             }
@@ -221,11 +221,17 @@ async fn render_entry(
 }
 
 /// The console screen an error code's fix happens on, where there is one yet.
-fn fix_link(code: ErrorCode) -> Option<(&'static str, &'static str)> {
+fn fix_link(code: ErrorCode, e: &LogEntry) -> Option<(String, &'static str)> {
+    let connection = format!("/console/connections/{}", e.connection_id);
     match code {
-        ErrorCode::OauthRevoked | ErrorCode::PermissionDenied => {
-            Some(("/console/integrations", "Reauthorize on Integrations"))
+        ErrorCode::OauthRevoked | ErrorCode::PermissionDenied => Some((
+            "/console/integrations".into(),
+            "Reauthorize on Integrations",
+        )),
+        ErrorCode::FieldMappingInvalid => {
+            Some((format!("{connection}/mapping"), "Open Field mapping"))
         }
+        ErrorCode::MatchAmbiguous => Some(("/console/matches".into(), "Open Matches")),
         _ => None,
     }
 }

@@ -10,6 +10,7 @@
 mod customers;
 mod integrations;
 mod log;
+mod mapping;
 mod matches;
 mod page;
 mod session;
@@ -44,6 +45,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/connections/{id}/authorize", post(integrations::authorize))
         .route("/connections/{id}/{action}", post(integrations::act))
         .route("/connections/{id}/log", get(log::list))
+        .route(
+            "/connections/{id}/mapping",
+            get(mapping::page).post(mapping::submit),
+        )
         .route("/customers", get(customers::list))
         .route("/customers/{id}", get(customers::show))
         .route("/customers/{id}/resync", post(customers::resync))
