@@ -10,9 +10,9 @@ use super::{Engine, EngineError};
 use crate::model::{
     CompanyFilter, Connection, ConnectionFlags, ConnectionId, ConnectionStatus, Contact, Customer,
     CustomerId, Domain, ErrorCode, FieldMapping, FilterChoices, Job, JobCause, JobKind, LinkTarget,
-    LogEntry, LogEntryId, LogStatus, MatchResolution, NormalizedName, ObjectKind, PendingMatch,
-    PendingMatchId, PendingMatchStatus, Provider, ProviderAccountId, SourceLink, SourceRef,
-    SyncRun, SyncTrigger, TenantId, Timestamp,
+    LogEntry, LogEntryId, LogStatus, MatchResolution, NormalizedName, ObjectKind, PendingArchive,
+    PendingMatch, PendingMatchId, PendingMatchStatus, Provider, ProviderAccountId, SourceId,
+    SourceLink, SourceRef, SyncRun, SyncRunId, SyncRunStatus, SyncTrigger, TenantId, Timestamp,
 };
 use crate::ports::{ArchivedFilter, LogFilter, Page, PageRequest, StoreError};
 
@@ -171,6 +171,17 @@ pub struct CustomerDetail {
 
 pub const CONTACTS_PER_CUSTOMER: usize = 100;
 
+/// The companies the mass-archive guard holds back, and the run that found them.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeldArchives {
+    pub run: Option<SyncRunId>,
+    pub archives: Page<PendingArchive>,
+}
+
+/// Runs looked through for the one whose archives are held (runs after it are refused
+/// while the flag stands, so it is among the newest).
+const RUNS_SEARCHED_FOR_HELD: usize = 10;
+
 /// What a resync of one customer did.
 #[derive(Clone, Debug, Serialize)]
 pub struct ResyncReport {
@@ -321,16 +332,27 @@ impl Engine {
         let connection = self
             .admin_connection(&entry.tenant_id, &entry.connection_id)
             .await?;
-        let Some(account) = connection.account_id else {
+        self.customer_of_record(&connection, kind, record).await
+    }
+
+    /// The customer one of the connection's records is mirrored into (a contact's: its
+    /// company's), if it is linked.
+    pub async fn customer_of_record(
+        &self,
+        connection: &Connection,
+        kind: ObjectKind,
+        record: &SourceId,
+    ) -> AdminResult<Option<CustomerId>> {
+        let Some(account) = connection.account_id.clone() else {
             return Ok(None);
         };
         let source = SourceRef {
-            provider: entry.provider,
+            provider: connection.provider,
             account,
             kind,
             source_id: record.clone(),
         };
-        let tenant = &entry.tenant_id;
+        let tenant = &connection.tenant_id;
         Ok(
             match self
                 .store
@@ -347,6 +369,57 @@ impl Engine {
                 None => None,
             },
         )
+    }
+
+    /// The connection's sync runs with their ledgers, newest first.
+    pub async fn admin_runs(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        page: PageRequest,
+    ) -> AdminResult<Page<SyncRun>> {
+        self.admin_connection(tenant, id).await?;
+        Ok(self.store.list_sync_runs(tenant, id, page).await?)
+    }
+
+    /// What the mass-archive guard holds for the connection: the companies the run that
+    /// stopped wants to archive, in source-id order (none when nothing is held).
+    pub async fn held_archives(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        page: PageRequest,
+    ) -> AdminResult<HeldArchives> {
+        let connection = self.admin_connection(tenant, id).await?;
+        let none = HeldArchives {
+            run: None,
+            archives: Page {
+                items: Vec::new(),
+                next: None,
+            },
+        };
+        if !connection.flags.archives_held {
+            return Ok(none);
+        }
+        let runs = self
+            .store
+            .list_sync_runs(tenant, id, PageRequest::first(RUNS_SEARCHED_FOR_HELD))
+            .await?;
+        let Some(run) = runs
+            .items
+            .into_iter()
+            .find(|r| r.status == SyncRunStatus::Completed && r.checkpoint.held > 0)
+        else {
+            return Ok(none);
+        };
+        let archives = self
+            .store
+            .list_pending_archives(tenant, id, &run.id, page, Timestamp::now())
+            .await?;
+        Ok(HeldArchives {
+            run: Some(run.id),
+            archives,
+        })
     }
 
     /// Sends a failed row's job again (the Retry action).

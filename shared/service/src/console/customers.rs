@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use connector::engine::admin::{CustomerDetail, LogQuery};
 use connector::ports::{ArchivedFilter, PageRequest};
-use connector::{ArchiveReason, Customer, CustomerId, LogEntry, Provider, SourceLink};
+use connector::{Customer, CustomerId, LogEntry, Provider, SourceLink};
 
 use super::page::{self, Notice, Shell};
 use super::session::{Posted, Session};
@@ -221,16 +221,6 @@ async fn recent_log(
     Ok(rows)
 }
 
-fn archive_reason(reason: ArchiveReason) -> &'static str {
-    match reason {
-        ArchiveReason::SourceDeleted => {
-            "its source record was deleted at the provider; restoring it there brings the customer back"
-        }
-        ArchiveReason::LeftFilter => "its company left the company filter",
-        ArchiveReason::Admin => "archived by an admin",
-    }
-}
-
 fn customer_page(session: &Session, detail: &CustomerDetail, log: &[LogEntry]) -> Markup {
     let c = &detail.customer;
     let base = format!("/console/customers/{}", c.id);
@@ -240,7 +230,7 @@ fn customer_page(session: &Session, detail: &CustomerDetail, log: &[LogEntry]) -
         h1 { (display_name(c)) }
         @if let Some(archival) = &c.archived {
             p.banner.disconnected role="status" {
-                strong { "Archived" } " since " (page::time(archival.at)) " · " (archive_reason(archival.reason))
+                strong { "Archived" } " since " (page::time(archival.at)) " · " (page::archive_reason(archival.reason))
             }
         }
         details.menu {

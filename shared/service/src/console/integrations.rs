@@ -178,13 +178,14 @@ fn panel(session: &Session, view: &ConnectionView, now: Timestamp) -> Markup {
                     }
                 }
                 a href={ (base) "/log" } { "View log" }
+                a href={ (base) "/runs" } { "Runs" }
                 @if view.provider == Provider::Hubspot {
                     a href={ (base) "/mapping" } { "Field mapping" }
                 }
             }
             @if view.flags.archives_held {
                 div.held {
-                    p { "A sync wants to archive more customers than the mass-archive guard allows. Nothing was archived yet." }
+                    p { "A sync wants to archive more customers than the mass-archive guard allows. Nothing was archived yet. " a href={ (base) "/held" } { "See what is held" } }
                     (action(Action::ApproveArchives, "Approve archives"))
                     (action(Action::RejectArchives, "Reject archives"))
                 }

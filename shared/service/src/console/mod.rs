@@ -13,6 +13,7 @@ mod log;
 mod mapping;
 mod matches;
 mod page;
+mod runs;
 mod session;
 
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/connections/{id}/authorize", post(integrations::authorize))
         .route("/connections/{id}/{action}", post(integrations::act))
         .route("/connections/{id}/log", get(log::list))
+        .route("/connections/{id}/runs", get(runs::runs))
+        .route("/connections/{id}/held", get(runs::held))
         .route(
             "/connections/{id}/mapping",
             get(mapping::page).post(mapping::submit),

@@ -4,7 +4,8 @@ use axum::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
 
 use connector::{
-    ConnectionStatus, LogStatus, ObjectKind, Provider, SyncRunStatus, SyncTrigger, Timestamp,
+    ArchiveReason, ConnectionStatus, LogStatus, ObjectKind, Provider, SyncRunStatus, SyncTrigger,
+    Timestamp,
 };
 
 use super::session::Session;
@@ -109,6 +110,16 @@ pub fn record_kind(kind: ObjectKind) -> &'static str {
         ObjectKind::Contact => "contact",
         ObjectKind::BillingCustomer => "customer",
         ObjectKind::Subscription => "subscription",
+    }
+}
+
+pub fn archive_reason(reason: ArchiveReason) -> &'static str {
+    match reason {
+        ArchiveReason::SourceDeleted => {
+            "its source record was deleted at the provider (restoring it there brings the customer back)"
+        }
+        ArchiveReason::LeftFilter => "its company left the company filter",
+        ArchiveReason::Admin => "archived by an admin",
     }
 }
 

@@ -62,6 +62,7 @@ fn api_router(app: Arc<App>) -> Router {
             "/admin/connections/{id}/filter/choices",
             get(filter_choices),
         )
+        .route("/admin/connections/{id}/archives", get(held_archives))
         .route(
             "/admin/connections/{id}/archives/approve",
             post(approve_archives),
@@ -261,14 +262,9 @@ async fn runs(
     Params(p): Params<Paging>,
 ) -> ApiResult {
     let id = parse_id(&id, ConnectionId::parse)?;
-    app.engine.admin_connection(&t, &id).await?;
-    let page = app
-        .engine
-        .store
-        .list_sync_runs(&t, &id, p.request())
-        .await
-        .map_err(connector::engine::admin::AdminError::from)?;
-    Ok(Json(json!(page)))
+    Ok(Json(json!(
+        app.engine.admin_runs(&t, &id, p.request()).await?
+    )))
 }
 
 #[derive(Deserialize)]
@@ -413,6 +409,18 @@ async fn set_filter(
     Ok(Json(
         json!({"company_filter": connection.company_filter, "sync_run": run}),
     ))
+}
+
+async fn held_archives(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+    Params(p): Params<Paging>,
+) -> ApiResult {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    Ok(Json(json!(
+        app.engine.held_archives(&t, &id, p.request()).await?
+    )))
 }
 
 async fn approve_archives(
