@@ -7,50 +7,8 @@ use connector::engine::reconcile::{Budget, StartError, StepResult};
 use connector::engine::{Engine, EngineSettings};
 use connector::model::*;
 use connector::ports::{JobQueue, Store};
-use integration_tests::adapters::{
-    TempEmbeddedQueue, TempEmbeddedStore, embedded_queue, embedded_store,
-};
-
-/// An engine with no provider on a fresh embedded store and queues.
-struct BareRig {
-    store: Arc<dyn Store>,
-    records: TempEmbeddedQueue,
-    reconciles: TempEmbeddedQueue,
-    _store_dir: TempEmbeddedStore,
-}
-
-impl BareRig {
-    fn new() -> Self {
-        let store_dir = embedded_store();
-        Self {
-            store: Arc::new((*store_dir).clone()),
-            records: embedded_queue(5),
-            reconciles: embedded_queue(5),
-            _store_dir: store_dir,
-        }
-    }
-
-    fn engine(&self, settings: EngineSettings) -> Engine {
-        Engine::new(
-            self.store.clone(),
-            Arc::new((*self.records).clone()) as Arc<dyn JobQueue>,
-            Arc::new((*self.reconciles).clone()) as Arc<dyn JobQueue>,
-            settings,
-        )
-    }
-
-    /// A HubSpot connection, connected to portal 62515.
-    async fn connected(&self) -> Connection {
-        let mut connection = Connection::new(
-            TenantId::parse("tenant-a").unwrap(),
-            Provider::Hubspot,
-            Timestamp::now(),
-        );
-        connection.status = ConnectionStatus::Connected;
-        connection.account_id = Some(ProviderAccountId::parse("62515").unwrap());
-        self.store.put_connection(&connection).await.unwrap()
-    }
-}
+use integration_tests::adapters::{embedded_queue, embedded_store};
+use integration_tests::bare_rig::BareRig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_sync_now_racing_the_nightly_fan_out_starts_one_pass() {

@@ -1,6 +1,7 @@
 //! All integration tests in one binary (one link, one moto_server).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_queries;
 mod conformance_queue;
 mod conformance_store;
 mod e2e_hubspot;

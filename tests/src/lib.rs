@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod adapters;
+pub mod bare_rig;
 pub mod captured_logs;
 pub mod conformance;
 pub mod faults;

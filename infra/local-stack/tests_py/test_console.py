@@ -71,6 +71,12 @@ def open_log(browser, provider, errors_only=False, record=None):
         click(browser, "Filter")
 
 
+def forget_session(browser, stack):
+    """Drops the session cookie (visible only under /console, so go there first)."""
+    browser.get(f"{stack.base}/console/sign-in")
+    browser.delete_all_cookies()
+
+
 def log_rows(browser):
     return [
         [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
@@ -182,7 +188,7 @@ def test_the_troubleshooting_flow(stack, browser, shot):
     shot("customer-resynced")
 
     # 9. Another tenant's admin asks for this row and this customer: not found.
-    browser.delete_all_cookies()
+    forget_session(browser, stack)
     browser.get(stack.other_tenant_link)
     assert "No connection yet" in browser.find_element(By.TAG_NAME, "main").text
     shot("integrations-empty-other-tenant")
@@ -194,7 +200,7 @@ def test_the_troubleshooting_flow(stack, browser, shot):
     shot("not-found-other-tenant")
 
     # 8. Deleted at HubSpot, the customer is archived; Delete permanently, confirmed.
-    browser.delete_all_cookies()
+    forget_session(browser, stack)
     browser.get(f"{stack.base}/console/sign-in")
     browser.find_element(By.NAME, "token").send_keys(stack.token)
     click(browser, "Sign in")
@@ -287,9 +293,42 @@ def test_the_troubleshooting_flow(stack, browser, shot):
     active = stack.admin("GET", "/admin/customers?limit=200")["items"]
     assert len(active) >= len(vanishing)
 
+    # The company filter, counted at HubSpot before saving: 20 seeded, one created, 8 deleted.
+    click(panel(browser, "HubSpot"), "Company filter")
+    shot("filter")
+    browser.find_element(By.CSS_SELECTOR, "input[name=type][value=all]").click()
+    click(browser, "Preview")
+    counted = re.search(r"keep (\d+) of the portal's (\d+) companies",
+                        browser.find_element(By.CSS_SELECTOR, ".notice").text)
+    assert counted and counted.groups() == ("13", "13"), counted
+    browser.find_element(By.CSS_SELECTOR, "input[name=type][value=lifecycle_stage]").click()
+    browser.find_elements(By.CSS_SELECTOR, "input[name^='stage:']")[0].click()
+    click(browser, "Preview")
+    counted = re.search(r"keep (\d+) of the portal's (\d+) companies",
+                        browser.find_element(By.CSS_SELECTOR, ".notice").text)
+    assert counted and int(counted.group(1)) <= 13 and counted.group(2) == "13", counted
+    shot("filter-preview")
+    # Nothing picked: refused with the reason, nothing saved.
+    for box in browser.find_elements(By.CSS_SELECTOR, "input[name^='stage:']:checked"):
+        box.click()
+    click(browser, "Save")
+    assert "filter" in browser.find_element(By.CSS_SELECTOR, ".notice").text.lower()
+    assert stack.admin("GET", f"/admin/connections/{hubspot['id']}/filter") == {"type": "all"}
+
+
+def test_a_failed_oauth_return_says_why_and_leads_back(stack, browser):
+    for query, reason in [
+        ("code=abc&state=made-up", "unknown, used or expired state"),
+        ("error=access_denied&error_description=The+user+declined+the+app", "declined"),
+    ]:
+        browser.get(f"{stack.base}/oauth/hubspot/callback?{query}")
+        assert browser.find_element(By.TAG_NAME, "h1").text == "The connection did not complete"
+        assert reason in browser.find_element(By.CSS_SELECTOR, ".notice").text
+        assert browser.find_element(By.LINK_TEXT, "Back to Integrations")
+
 
 def test_a_sign_in_link_works_once_and_a_bad_token_is_refused(stack, browser):
-    browser.delete_all_cookies()
+    forget_session(browser, stack)
     browser.get(stack.sign_in_link)  # spent by the flow above, or by this very test
     browser.get(stack.sign_in_link)
     refusal = eventually(lambda: browser.find_element(By.CSS_SELECTOR, ".notice").text,
@@ -307,7 +346,7 @@ def test_a_sign_in_link_works_once_and_a_bad_token_is_refused(stack, browser):
 
 
 def test_forms_without_the_sessions_csrf_token_or_from_another_site_are_refused(stack, browser):
-    browser.delete_all_cookies()
+    forget_session(browser, stack)
     browser.get(f"{stack.base}/console/sign-in")
     browser.find_element(By.NAME, "token").send_keys(stack.token)
     click(browser, "Sign in")

@@ -171,6 +171,18 @@ pub struct CustomerDetail {
 
 pub const CONTACTS_PER_CUSTOMER: usize = 100;
 
+/// Companies a filter preview reads at most.
+pub const FILTER_PREVIEW_MAX: u64 = 10_000;
+
+/// What a company filter would keep: `kept` of the `read` companies, all of the account's
+/// when `complete`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FilterPreview {
+    pub kept: u64,
+    pub read: u64,
+    pub complete: bool,
+}
+
 /// The companies the mass-archive guard holds back, and the run that found them.
 #[derive(Clone, Debug, Serialize)]
 pub struct HeldArchives {
@@ -699,6 +711,81 @@ impl Engine {
             .map_err(EngineError::from)?)
     }
 
+    /// Refuses a filter of the wrong shape, or naming a list, stage or pipeline the
+    /// connection's account does not have, each one named.
+    async fn check_company_filter(
+        &self,
+        connection: &Connection,
+        filter: &CompanyFilter,
+    ) -> AdminResult<()> {
+        let mut problems = filter.shape_problems();
+        if problems.is_empty() && *filter != CompanyFilter::All {
+            if connection.provider != Provider::Hubspot {
+                problems.push(format!(
+                    "{} connections take no company filter",
+                    connection.provider
+                ));
+            } else {
+                let choices = self
+                    .provider(connection.provider)?
+                    .filter_choices(connection)
+                    .await
+                    .map_err(EngineError::from)?;
+                problems = filter.unknown_names(&choices);
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(AdminError::InvalidFilter(problems))
+        }
+    }
+
+    /// How many of the account's companies `filter` would keep, counted at the provider
+    /// before the admin saves it: the companies are listed page by page (at most
+    /// [`FILTER_PREVIEW_MAX`]) and each page asked about membership, as a pass does.
+    pub async fn preview_company_filter(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        filter: CompanyFilter,
+    ) -> AdminResult<FilterPreview> {
+        let mut connection = self.admin_connection(tenant, id).await?;
+        if !connection.accepts_jobs() {
+            return Err(AdminError::NotConnected);
+        }
+        self.check_company_filter(&connection, &filter).await?;
+        connection.company_filter = filter;
+        let provider = self.provider(connection.provider)?;
+        let mut preview = FilterPreview {
+            kept: 0,
+            read: 0,
+            complete: false,
+        };
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = provider
+                .list_page(&connection, ObjectKind::Company, &[], cursor.as_deref())
+                .await
+                .map_err(EngineError::from)?;
+            let ids: Vec<SourceId> = page.records.into_iter().map(|r| r.id).collect();
+            let members = provider
+                .filter_members(&connection, &ids)
+                .await
+                .map_err(EngineError::from)?;
+            preview.read += ids.len() as u64;
+            preview.kept += members.values().filter(|member| **member).count() as u64;
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                preview.complete = true;
+                return Ok(preview);
+            }
+            if preview.read >= FILTER_PREVIEW_MAX {
+                return Ok(preview);
+            }
+        }
+    }
+
     /// Changes the company filter and starts a full pass, which mirrors what entered the
     /// filter and archives what left it (within the mass-archive guard). A filter naming a
     /// list, stage or pipeline the account does not have is refused, each one named.
@@ -709,25 +796,7 @@ impl Engine {
         filter: CompanyFilter,
     ) -> AdminResult<(Connection, Option<SyncRun>)> {
         let connection = self.admin_connection(tenant, id).await?;
-        let mut problems = filter.shape_problems();
-        if problems.is_empty() && filter != CompanyFilter::All {
-            if connection.provider != Provider::Hubspot {
-                problems.push(format!(
-                    "{} connections take no company filter",
-                    connection.provider
-                ));
-            } else {
-                let choices = self
-                    .provider(connection.provider)?
-                    .filter_choices(&connection)
-                    .await
-                    .map_err(EngineError::from)?;
-                problems = filter.unknown_names(&choices);
-            }
-        }
-        if !problems.is_empty() {
-            return Err(AdminError::InvalidFilter(problems));
-        }
+        self.check_company_filter(&connection, &filter).await?;
         let stored = self
             .update_connection(tenant, id, |c| {
                 c.company_filter = filter.clone();

@@ -17,7 +17,7 @@ use connector::{Customer, CustomerId, LogEntry, Provider, SourceLink};
 
 use super::page::{self, Notice, Shell};
 use super::session::{Posted, Session};
-use super::{ConsoleError, ConsoleResult, refusal};
+use super::{ConsoleError, ConsoleResult, path_id, refusal};
 use crate::app::App;
 use crate::http::error::ApiError;
 
@@ -136,16 +136,6 @@ fn mrr(c: &Customer) -> Markup {
     }
 }
 
-fn customer_id(raw: String) -> Result<CustomerId, ConsoleError> {
-    CustomerId::parse(raw).map_err(|e| {
-        ConsoleError(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            e.to_string(),
-        ))
-    })
-}
-
 #[derive(Deserialize)]
 pub struct PageQuery {
     done: Option<String>,
@@ -157,7 +147,7 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> ConsoleResult {
-    let id = customer_id(id)?;
+    let id = path_id::<CustomerId>(&id)?;
     let notice = match q.done.as_deref() {
         Some("resynced") => Some(Notice::Done(
             "Resynced: the customer was read from the provider again just now.".into(),
@@ -332,7 +322,7 @@ pub async fn resync(
     Path(id): Path<String>,
     posted: Posted,
 ) -> ConsoleResult {
-    let id = customer_id(id)?;
+    let id = path_id::<CustomerId>(&id)?;
     let provider = Provider::parse(posted.field("provider").unwrap_or(""))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     match app
@@ -357,7 +347,7 @@ pub async fn confirm_delete(
     session: Session,
     Path(id): Path<String>,
 ) -> ConsoleResult {
-    let id = customer_id(id)?;
+    let id = path_id::<CustomerId>(&id)?;
     let c = app.engine.admin_customer(&session.tenant, &id).await?;
     let base = format!("/console/customers/{id}");
     let body = html! {
@@ -386,7 +376,7 @@ pub async fn delete(
     Path(id): Path<String>,
     posted: Posted,
 ) -> ConsoleResult {
-    let id = customer_id(id)?;
+    let id = path_id::<CustomerId>(&id)?;
     match app
         .engine
         .delete_customer_permanently(&posted.session.tenant, &id)

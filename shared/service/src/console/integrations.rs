@@ -16,7 +16,7 @@ use connector::{ConnectionId, ConnectionStatus, Provider, SyncRunStatus, Timesta
 
 use super::page::{self, Notice, Shell};
 use super::session::{Posted, Session};
-use super::{ConsoleError, ConsoleResult, refusal};
+use super::{ConsoleError, ConsoleResult, path_id, refusal};
 use crate::app::App;
 use crate::http::error::ApiError;
 
@@ -181,6 +181,7 @@ fn panel(session: &Session, view: &ConnectionView, now: Timestamp) -> Markup {
                 a href={ (base) "/runs" } { "Runs" }
                 @if view.provider == Provider::Hubspot {
                     a href={ (base) "/mapping" } { "Field mapping" }
+                    a href={ (base) "/filter" } { "Company filter" }
                 }
             }
             @if view.flags.archives_held {
@@ -222,16 +223,6 @@ fn run_counts(run: &connector::SyncRun) -> Markup {
     }
 }
 
-fn connection_id(raw: &str) -> Result<ConnectionId, ConsoleError> {
-    ConnectionId::parse(raw.to_owned()).map_err(|e| {
-        ConsoleError(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            e.to_string(),
-        ))
-    })
-}
-
 async fn or_shown(app: &App, session: &Session, outcome: ConsoleResult) -> ConsoleResult {
     match outcome {
         Err(ConsoleError(e)) => {
@@ -261,7 +252,8 @@ pub async fn authorize(
     Path(id): Path<String>,
     posted: Posted,
 ) -> ConsoleResult {
-    let outcome = async { to_provider(&app, &posted.session, &connection_id(&id)?).await }.await;
+    let outcome =
+        async { to_provider(&app, &posted.session, &path_id::<ConnectionId>(&id)?).await }.await;
     or_shown(&app, &posted.session, outcome).await
 }
 
@@ -324,7 +316,7 @@ pub async fn act(
                 "There is no such action.",
             )));
         };
-        let (tenant, id) = (&posted.session.tenant, &connection_id(&id)?);
+        let (tenant, id) = (&posted.session.tenant, &path_id::<ConnectionId>(&id)?);
         match action {
             Action::Disconnect => drop(app.engine.disconnect(tenant, id).await?),
             Action::Sync => drop(app.engine.run_sync_now(tenant, id).await?),

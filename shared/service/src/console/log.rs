@@ -15,7 +15,7 @@ use connector::{ConnectionId, ErrorCode, LogEntry, LogEntryId};
 
 use super::page::{self, Notice, Shell};
 use super::session::{Posted, Session};
-use super::{ConsoleError, ConsoleResult, refusal};
+use super::{ConsoleError, ConsoleResult, path_id, refusal};
 use crate::app::App;
 use crate::http::error::ApiError;
 
@@ -29,21 +29,13 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-fn not_found(e: impl ToString) -> ConsoleError {
-    ConsoleError(ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        e.to_string(),
-    ))
-}
-
 pub async fn list(
     State(app): State<Arc<App>>,
     session: Session,
     Path(id): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> ConsoleResult {
-    let id = ConnectionId::parse(id).map_err(not_found)?;
+    let id = path_id::<ConnectionId>(&id)?;
     let connection = app.engine.view_connection(&session.tenant, &id).await?;
     let code = match q.code.as_deref().filter(|c| !c.is_empty()) {
         None => None,
@@ -156,7 +148,7 @@ pub async fn entry(
     Path(entry): Path<String>,
     Query(q): Query<EntryQuery>,
 ) -> ConsoleResult {
-    let id = LogEntryId::parse(entry).map_err(not_found)?;
+    let id = path_id::<LogEntryId>(&entry)?;
     let notice = q.retried.is_some().then(|| {
         Notice::Done(
             "Sent again: the record syncs in a moment and a new row appears in the log.".into(),
@@ -232,6 +224,9 @@ fn fix_link(code: ErrorCode, e: &LogEntry) -> Option<(String, &'static str)> {
             Some((format!("{connection}/mapping"), "Open Field mapping"))
         }
         ErrorCode::MatchAmbiguous => Some(("/console/matches".into(), "Open Matches")),
+        ErrorCode::FilterInvalid => {
+            Some((format!("{connection}/filter"), "Open the company filter"))
+        }
         _ => None,
     }
 }
@@ -241,7 +236,7 @@ pub async fn retry(
     Path(entry): Path<String>,
     posted: Posted,
 ) -> ConsoleResult {
-    let id = LogEntryId::parse(entry).map_err(not_found)?;
+    let id = path_id::<LogEntryId>(&entry)?;
     let tenant = &posted.session.tenant;
     match app.engine.retry_log_entry(tenant, &id).await {
         Ok(_) => Ok(Redirect::to(&format!("/console/log/{id}?retried=1")).into_response()),

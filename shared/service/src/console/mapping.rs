@@ -15,22 +15,12 @@ use connector::{ConnectionId, FieldMapping, FieldMappingEntry, ObjectKind, Provi
 
 use super::page::{self, Notice, Shell};
 use super::session::{Posted, Session};
-use super::{ConsoleError, ConsoleResult, refusal};
+use super::{ConsoleResult, path_id, refusal};
 use crate::app::App;
 use crate::http::error::ApiError;
 
 /// The object kinds a mapping can name (Stripe's fields are fixed by the MRR computation).
 const MAPPED_KINDS: [ObjectKind; 2] = [ObjectKind::Company, ObjectKind::Contact];
-
-fn connection_id(raw: String) -> Result<ConnectionId, ConsoleError> {
-    ConnectionId::parse(raw).map_err(|e| {
-        ConsoleError(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            e.to_string(),
-        ))
-    })
-}
 
 /// The problems a validation found (`None`: not validated yet); a field without one passed.
 type Checked<'a> = Option<&'a [FieldProblem]>;
@@ -40,7 +30,7 @@ pub async fn page(
     session: Session,
     Path(id): Path<String>,
 ) -> ConsoleResult {
-    let id = connection_id(id)?;
+    let id = path_id::<ConnectionId>(&id)?;
     let connection = app.engine.admin_connection(&session.tenant, &id).await?;
     render(
         &session,
@@ -190,7 +180,7 @@ pub async fn submit(
     Path(id): Path<String>,
     posted: Posted,
 ) -> ConsoleResult {
-    let id = connection_id(id)?;
+    let id = path_id::<ConnectionId>(&id)?;
     let session = &posted.session;
     let connection = app.engine.admin_connection(&session.tenant, &id).await?;
     let provider = connection.provider;

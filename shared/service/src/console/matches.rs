@@ -17,7 +17,7 @@ use connector::{CustomerId, MatchResolution, PendingMatch, PendingMatchId, Pendi
 
 use super::page::{self, Notice, Shell};
 use super::session::{Posted, Session};
-use super::{ConsoleError, ConsoleResult, refusal};
+use super::{ConsoleResult, path_id, refusal};
 use crate::app::App;
 use crate::http::error::ApiError;
 
@@ -157,13 +157,7 @@ pub async fn resolve(
     Path(id): Path<String>,
     posted: Posted,
 ) -> ConsoleResult {
-    let id = PendingMatchId::parse(id).map_err(|e| {
-        ConsoleError(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            e.to_string(),
-        ))
-    })?;
+    let id = path_id::<PendingMatchId>(&id)?;
     let tenant = &posted.session.tenant;
     let outcome = async {
         let resolution = match posted.field("action") {

@@ -8,6 +8,7 @@
 //! - one module per screen.
 
 mod customers;
+mod filter;
 mod integrations;
 mod log;
 mod mapping;
@@ -46,6 +47,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/connections/{id}/authorize", post(integrations::authorize))
         .route("/connections/{id}/{action}", post(integrations::act))
         .route("/connections/{id}/log", get(log::list))
+        .route(
+            "/connections/{id}/filter",
+            get(filter::page).post(filter::submit),
+        )
         .route("/connections/{id}/runs", get(runs::runs))
         .route("/connections/{id}/held", get(runs::held))
         .route(
@@ -140,6 +145,19 @@ impl IntoResponse for ConsoleError {
 }
 
 pub type ConsoleResult<T = Response> = Result<T, ConsoleError>;
+
+/// An id from the URL: one that cannot be an id names no page (404).
+fn path_id<T: std::str::FromStr<Err = connector::ParseError>>(
+    raw: &str,
+) -> Result<T, ConsoleError> {
+    raw.parse().map_err(|e: connector::ParseError| {
+        ConsoleError(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            e.to_string(),
+        ))
+    })
+}
 
 /// A refused action is shown on the page it came from: its status and its reason. A
 /// missing page (404) or a failure of ours stays an error page.

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -15,25 +14,14 @@ use connector::{ConnectionId, ObjectKind, SyncRun, SyncRunStatus};
 
 use super::page::{self, Shell};
 use super::session::Session;
-use super::{ConsoleError, ConsoleResult};
+use super::{ConsoleResult, path_id};
 use crate::app::App;
-use crate::http::error::ApiError;
 
 const ROWS_PER_PAGE: usize = 50;
 
 #[derive(Deserialize)]
 pub struct PageQuery {
     cursor: Option<String>,
-}
-
-fn connection_id(raw: String) -> Result<ConnectionId, ConsoleError> {
-    ConnectionId::parse(raw).map_err(|e| {
-        ConsoleError(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            e.to_string(),
-        ))
-    })
 }
 
 fn more(next: Option<&String>, label: &str) -> Markup {
@@ -50,7 +38,7 @@ pub async fn runs(
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> ConsoleResult {
-    let id = connection_id(id)?;
+    let id = path_id::<ConnectionId>(&id)?;
     let connection = app.engine.admin_connection(&session.tenant, &id).await?;
     let page = app
         .engine
@@ -123,7 +111,7 @@ pub async fn held(
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> ConsoleResult {
-    let id = connection_id(id)?;
+    let id = path_id::<ConnectionId>(&id)?;
     let connection = app.engine.admin_connection(&session.tenant, &id).await?;
     let held = app
         .engine

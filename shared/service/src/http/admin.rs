@@ -62,6 +62,10 @@ fn api_router(app: Arc<App>) -> Router {
             "/admin/connections/{id}/filter/choices",
             get(filter_choices),
         )
+        .route(
+            "/admin/connections/{id}/filter/preview",
+            post(preview_filter),
+        )
         .route("/admin/connections/{id}/archives", get(held_archives))
         .route(
             "/admin/connections/{id}/archives/approve",
@@ -394,6 +398,19 @@ async fn filter_choices(
     let id = parse_id(&id, ConnectionId::parse)?;
     Ok(Json(json!(
         app.engine.company_filter_choices(&t, &id).await?
+    )))
+}
+
+async fn preview_filter(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult {
+    let id = parse_id(&id, ConnectionId::parse)?;
+    let filter: CompanyFilter = body(&raw)?;
+    Ok(Json(json!(
+        app.engine.preview_company_filter(&t, &id, filter).await?
     )))
 }
 
