@@ -1,11 +1,12 @@
-//! The admin's read use cases on the real embedded store: the log search the console's
-//! View log runs, and the held archives it lists.
+//! The admin's use cases on the real embedded store: the log search the console's View log
+//! runs, the held archives it lists, and a reauthorization into the wrong account.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use connector::engine::EngineSettings;
 use connector::engine::admin::{AdminError, LOG_PAGES_PER_SEARCH, LogQuery};
+use connector::engine::connect::Authorized;
 use connector::model::*;
 use connector::ports::PageRequest;
 use integration_tests::bare_rig::BareRig;
@@ -226,4 +227,34 @@ async fn the_held_archives_are_the_stopped_runs_and_none_once_the_flag_is_cleare
         .unwrap();
     assert_eq!(held.run, Some(run.id));
     assert_eq!(held.archives.items, archives);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reauthorizing_into_another_portal_is_refused_and_changes_nothing() {
+    let rig = BareRig::new();
+    let connection = rig.connected().await;
+    let engine = rig.engine(EngineSettings::default());
+    let other_portal = Authorized {
+        account_id: ProviderAccountId::parse("99999").unwrap(),
+        scopes: vec!["crm.objects.companies.read".into()],
+        credentials: SealedCredentials("other-portal".into()),
+    };
+    let refused = engine
+        .connect(&connection.tenant_id, &connection.id, other_portal)
+        .await;
+    match refused {
+        Err(AdminError::Conflict(why)) => {
+            assert!(why.contains("62515") && why.contains("99999"), "{why}")
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let after = rig
+        .store
+        .get_connection(&connection.tenant_id, &connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.account_id, connection.account_id);
+    assert_eq!(after.credentials, connection.credentials);
+    assert_eq!(after.version, connection.version);
 }

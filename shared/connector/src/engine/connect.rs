@@ -24,12 +24,28 @@ impl Engine {
     /// tenant to the same account is superseded: it becomes Disconnected, so webhooks and
     /// passes have one connection per account to go to, and the links it wrote (keyed by
     /// the account) carry on under this one. Other tenants' connections are untouched.
+    /// A connection that already syncs one account is never moved to another.
     pub async fn connect(
         &self,
         tenant: &TenantId,
         id: &ConnectionId,
         authorized: Authorized,
     ) -> AdminResult<Connection> {
+        // Reauthorizing into another portal would strand every link keyed by the first:
+        // that is a new connection, not this one.
+        let existing = self.admin_connection(tenant, id).await?;
+        if let Some(known) = existing
+            .account_id
+            .as_ref()
+            .filter(|known| **known != authorized.account_id)
+        {
+            return Err(AdminError::Conflict(format!(
+                "wrong account: this connection syncs {provider} account {known}, but you authorized account {}. Sign in to {known} and reauthorize, or use Connect for a new connection to {}",
+                authorized.account_id,
+                authorized.account_id,
+                provider = existing.provider,
+            )));
+        }
         let connection = self
             .update_connection(tenant, id, |c| {
                 c.status = ConnectionStatus::Connected;
