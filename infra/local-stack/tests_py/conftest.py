@@ -129,15 +129,22 @@ def browser():
         driver.quit()
 
 
+TOKEN_SHAPE = re.compile(r"\b[vsl]1\.[a-z0-9_-]+\.\d+\.[0-9a-f]{64}\b")
+
+
 @pytest.fixture(scope="session")
-def shot(browser):
-    """Saves a screenshot of the current screen: the run's artifacts."""
+def shot(browser, stack):
+    """Saves a screenshot of the current screen (the run's artifacts), after checking the
+    screen shows no token: neither the admin token nor anything shaped like ours."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for stale in SCREENSHOTS.glob("*.png"):
         stale.unlink()
     taken = []
 
     def take(name: str):
+        page = browser.page_source
+        assert stack.token not in page, f"{name} shows the admin token"
+        assert not TOKEN_SHAPE.search(page), f"{name} shows a token"
         path = SCREENSHOTS / f"{len(taken) + 1:02d}-{name}.png"
         browser.save_screenshot(str(path))
         taken.append(path)

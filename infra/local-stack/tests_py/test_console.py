@@ -51,12 +51,6 @@ def integrations_shows(browser, stack, provider, status):
     return check
 
 
-def no_secret_on(browser, stack):
-    page = browser.page_source
-    assert stack.token not in page, "a page shows the admin token"
-    assert not re.search(r"\b[vsl]1\.[a-z0-9_-]+\.\d+\.[0-9a-f]{64}\b", page), "a page shows a token"
-
-
 def open_log(browser, provider, errors_only=False, record=None):
     click(panel(browser, provider), "View log")
     if errors_only:
@@ -90,7 +84,6 @@ def test_the_troubleshooting_flow(stack, browser, shot):
     assert browser.current_url.endswith("/console/integrations")
     assert banner(browser, "HubSpot") == "Connected"
     assert banner(browser, "Stripe") == "Connected"
-    no_secret_on(browser, stack)
     shot("integrations-connected")
 
     # 2. The app is uninstalled at HubSpot; the next change's job is refused there.
@@ -113,7 +106,6 @@ def test_the_troubleshooting_flow(stack, browser, shot):
     fix = browser.find_element(By.CSS_SELECTOR, "section.fix").text
     assert "oauth_revoked" in fix and "Reauthorize" in fix
     row_url = browser.current_url
-    no_secret_on(browser, stack)
     shot("log-row-oauth-revoked")
 
     # 3. Reauthorize through OAuth: the callback brings the admin back, Connected.
@@ -184,7 +176,6 @@ def test_the_troubleshooting_flow(stack, browser, shot):
     click(browser, "Resync from HubSpot")
     assert "Resynced" in browser.find_element(By.CSS_SELECTOR, ".notice").text
     assert browser.find_element(By.TAG_NAME, "h1").text == "Window Resynced Ltd"
-    no_secret_on(browser, stack)
     shot("customer-resynced")
 
     # 9. Another tenant's admin asks for this row and this customer: not found.

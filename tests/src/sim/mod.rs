@@ -265,7 +265,7 @@ impl Sim {
                 78..=85 => self.reconcile_some().await,
                 86..=93 => self.admin_action().await?,
                 94..=97 => self.toggle_faults(),
-                _ => self.connection_flow().await,
+                _ => self.connection_flow().await?,
             }
         }
         self.settle().await
@@ -735,10 +735,10 @@ impl Sim {
         }
     }
 
-    async fn connection_flow(&mut self) {
+    async fn connection_flow(&mut self) -> Checked {
         let tenant = self.tenants[0].id.clone();
         let current = self.tenants[0].connection.clone();
-        match self.rng.gen_range(0..3) {
+        match self.rng.gen_range(0..4) {
             0 => {
                 // A second connection to the same portal takes over.
                 let created = self
@@ -760,12 +760,47 @@ impl Sim {
                 let result = self.engine.disconnect(&tenant, &current).await;
                 self.note(format!("admin: disconnect {current}: {}", outcome(&result)));
             }
+            2 => self.reauthorize_into_another_portal().await?,
             _ => {
                 let result = self.connect(&tenant, &current).await;
                 self.note(format!("admin: reconnect {current}: {}", outcome(&result)));
             }
         }
         self.take_queued().await;
+        Ok(())
+    }
+
+    /// The admin consents as a user of another portal: refused, and the connection keeps
+    /// its account, status and tokens.
+    async fn reauthorize_into_another_portal(&mut self) -> Checked {
+        let before = self.connection_of(0).await?;
+        let mut elsewhere = self.portal.authorized();
+        elsewhere.account_id =
+            ProviderAccountId::parse("another-portal").map_err(|e| e.to_string())?;
+        let result = self
+            .engine
+            .connect(&before.tenant_id, &before.id, elsewhere)
+            .await;
+        self.note(format!(
+            "admin: reauthorize {} into another portal: {}",
+            before.id,
+            outcome(&result)
+        ));
+        let after = self.connection_of(0).await?;
+        let moved = (after.account_id != before.account_id)
+            || (after.status != before.status)
+            || (after.credentials != before.credentials);
+        match (&before.account_id, result) {
+            (Some(_), Ok(_)) => Err(format!(
+                "connection {} was moved to another portal",
+                before.id
+            )),
+            (Some(_), Err(_)) if moved => Err(format!(
+                "a refused reauthorization changed connection {}",
+                before.id
+            )),
+            _ => Ok(()),
+        }
     }
 
     // ------------------------------------------------------------------ settle and check
