@@ -10,8 +10,7 @@ use rand::RngCore;
 use connector::crypto::CredentialOwner;
 use connector::engine::admin::AdminError;
 use connector::engine::connect::Authorized;
-use connector::ports::{OAUTH_STATE_TTL, OAuthState};
-use connector::{Connection, ConnectionId, Provider, TenantId, Timestamp};
+use connector::{Connection, ConnectionId, Provider, TenantId};
 use connector_stripe::StripeCredentials;
 use connector_stripe::oauth::OAuthScope;
 
@@ -55,21 +54,10 @@ pub async fn start(
                 .is_some_and(|s| s.client().config().client_id.is_some()) => {}
         other => return Err(OAuthError::NotConfigured(other)),
     }
-    let now = Timestamp::now();
-    let state = OAuthState {
-        state: new_state(),
-        tenant_id: tenant.clone(),
-        connection_id: connection_id.clone(),
-        provider,
-        code_verifier: None,
-        created_at: now,
-        expires_at: now.plus(OAUTH_STATE_TTL),
-    };
-    app.engine
-        .store
-        .put_oauth_state(&state)
-        .await
-        .map_err(AdminError::from)?;
+    let state = app
+        .engine
+        .begin_authorization(&connection, new_state())
+        .await?;
     match (provider, &app.hubspot, &app.stripe) {
         (Provider::Hubspot, Some(hubspot), _) => Ok(hubspot.authorize_url(&state.state)),
         (Provider::Stripe, _, Some(stripe)) => stripe
@@ -96,11 +84,8 @@ pub async fn complete(
     let code = code.ok_or(OAuthError::MissingParameter("code"))?;
     let taken = app
         .engine
-        .store
-        .take_oauth_state(state, Timestamp::now())
-        .await
-        .map_err(AdminError::from)?
-        .filter(|s| s.provider == provider)
+        .take_authorization(state, provider)
+        .await?
         .ok_or(OAuthError::BadState)?;
     let owner = CredentialOwner {
         tenant: &taken.tenant_id,

@@ -5,9 +5,10 @@ use super::Engine;
 use super::admin::{AdminError, AdminResult};
 use super::reconcile::StartError;
 use crate::model::{
-    Connection, ConnectionFlags, ConnectionId, ConnectionStatus, LogEntry, LogStatus,
+    Connection, ConnectionFlags, ConnectionId, ConnectionStatus, LogEntry, LogStatus, Provider,
     ProviderAccountId, SealedCredentials, SyncTrigger, TenantId, Timestamp,
 };
+use crate::ports::{OAUTH_STATE_TTL, OAuthState};
 
 /// What a successful authorization produced, whichever way it was obtained.
 #[derive(Clone, Debug)]
@@ -19,6 +20,41 @@ pub struct Authorized {
 }
 
 impl Engine {
+    /// Starts an authorization of a connection (read for its tenant): stores the
+    /// single-use `state` the provider hands back, for [`OAUTH_STATE_TTL`].
+    pub async fn begin_authorization(
+        &self,
+        connection: &Connection,
+        state: String,
+    ) -> AdminResult<OAuthState> {
+        let now = Timestamp::now();
+        let state = OAuthState {
+            state,
+            tenant_id: connection.tenant_id.clone(),
+            connection_id: connection.id.clone(),
+            provider: connection.provider,
+            code_verifier: None,
+            created_at: now,
+            expires_at: now.plus(OAUTH_STATE_TTL),
+        };
+        self.store.put_oauth_state(&state).await?;
+        Ok(state)
+    }
+
+    /// Takes a state once: `None` when it is unknown, used, expired, or was issued for
+    /// another provider.
+    pub async fn take_authorization(
+        &self,
+        state: &str,
+        provider: Provider,
+    ) -> AdminResult<Option<OAuthState>> {
+        Ok(self
+            .store
+            .take_oauth_state(state, Timestamp::now())
+            .await?
+            .filter(|s| s.provider == provider))
+    }
+
     /// Stores the credentials, sets the connection Connected (clearing its warnings) and
     /// starts the initial sync (one already running is fine). Any other connection of the
     /// tenant to the same account is superseded: it becomes Disconnected, so webhooks and
