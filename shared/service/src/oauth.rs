@@ -36,6 +36,18 @@ fn new_state() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Whether this deployment can connect `provider` through OAuth (Stripe needs the
+/// platform's Connect client id).
+pub fn can_authorize(app: &App, provider: Provider) -> bool {
+    match provider {
+        Provider::Hubspot => app.hubspot.is_some(),
+        Provider::Stripe => app
+            .stripe
+            .as_ref()
+            .is_some_and(|s| s.client().config().client_id.is_some()),
+    }
+}
+
 /// The provider URL the admin's browser goes to.
 pub async fn start(
     app: &App,
@@ -45,14 +57,8 @@ pub async fn start(
     let connection = app.engine.admin_connection(tenant, connection_id).await?;
     let provider = connection.provider;
     // Refuse before a state is stored when the provider cannot do OAuth here.
-    match provider {
-        Provider::Hubspot if app.hubspot.is_some() => {}
-        Provider::Stripe
-            if app
-                .stripe
-                .as_ref()
-                .is_some_and(|s| s.client().config().client_id.is_some()) => {}
-        other => return Err(OAuthError::NotConfigured(other)),
+    if !can_authorize(app, provider) {
+        return Err(OAuthError::NotConfigured(provider));
     }
     let state = app
         .engine

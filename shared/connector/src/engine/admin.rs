@@ -147,6 +147,30 @@ pub struct LogQuery {
 }
 
 impl LogQuery {
+    /// From the admin's text: an empty code or record id is no filter; an unknown code is
+    /// refused.
+    pub fn from_text(
+        errors_only: bool,
+        code: Option<&str>,
+        record_id: Option<&str>,
+    ) -> AdminResult<Self> {
+        fn given(raw: Option<&str>) -> Option<&str> {
+            raw.map(str::trim).filter(|r| !r.is_empty())
+        }
+        let code = match given(code) {
+            None => None,
+            Some(raw) => Some(
+                ErrorCode::parse(raw)
+                    .ok_or_else(|| AdminError::Invalid(format!("no such error code {raw:?}")))?,
+            ),
+        };
+        Ok(Self {
+            errors_only,
+            code,
+            record_id: given(record_id).map(str::to_owned),
+        })
+    }
+
     fn keeps(&self, entry: &LogEntry) -> bool {
         self.code.is_none_or(|code| entry.error_code == Some(code))
             && self.record_id.as_deref().is_none_or(|wanted| {
@@ -553,12 +577,13 @@ impl Engine {
         })
     }
 
-    /// Customers, archived or not, whose domain or name is `query` once normalised (a
-    /// domain when it reads as one: `acme.com`, `https://www.acme.com/`).
+    /// Customers `filter` admits whose domain or name is `query` once normalised (a domain
+    /// when it reads as one: `acme.com`, `https://www.acme.com/`).
     pub async fn search_customers(
         &self,
         tenant: &TenantId,
         query: &str,
+        filter: ArchivedFilter,
     ) -> AdminResult<Vec<Customer>> {
         let mut found = match Domain::parse(query) {
             Ok(domain) if query.contains('.') => {
@@ -573,6 +598,7 @@ impl Engine {
                 }
             }
         }
+        found.retain(|c| filter.admits(c.archived.is_some()));
         Ok(found)
     }
 

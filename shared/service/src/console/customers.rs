@@ -47,14 +47,12 @@ pub async fn list(
     let (filter, show) = shown(q.show.as_deref());
     let search = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let (customers, next) = match search {
-        Some(query) => {
-            let found = app.engine.search_customers(&session.tenant, query).await?;
-            let kept = found
-                .into_iter()
-                .filter(|c| filter.admits(c.archived.is_some()))
-                .collect();
-            (kept, None)
-        }
+        Some(query) => (
+            app.engine
+                .search_customers(&session.tenant, query, filter)
+                .await?,
+            None,
+        ),
         None => {
             let page = app
                 .engine
@@ -107,9 +105,7 @@ pub async fn list(
                 }
             }
         }
-        @if let Some(next) = next {
-            p { a rel="next" href={ "?" (serde_urlencoded::to_string([("show", show), ("cursor", next.as_str())]).unwrap_or_default()) } { "More customers" } }
-        }
+        (page::next_page(next.as_ref(), &[("show", show)], "More customers"))
     };
     let shell = Shell {
         session: Some(&session),
@@ -227,11 +223,11 @@ fn customer_page(session: &Session, detail: &CustomerDetail, log: &[LogEntry]) -
             summary { "⋯ Actions" }
             @for provider in [Provider::Hubspot, Provider::Stripe] {
                 @if has(provider) {
-                    form method="post" action={ (base) "/resync" } {
-                        (session.csrf_field())
-                        input type="hidden" name="provider" value=(provider.as_str());
-                        button type="submit" { "Resync from " (page::provider_name(provider)) }
-                    }
+                    (session.post_button(
+                        &format!("{base}/resync"),
+                        &[("provider", provider.as_str())],
+                        &format!("Resync from {}", page::provider_name(provider)),
+                    ))
                 }
             }
             @if c.archived.is_some() {

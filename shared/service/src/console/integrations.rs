@@ -73,12 +73,12 @@ async fn render(
     let body = html! {
         h1 { "Integrations" }
         section.connect aria-label="Connect an account" {
-            @for provider in connectable(app) {
-                form method="post" action="/console/connections" {
-                    (session.csrf_field())
-                    input type="hidden" name="provider" value=(provider.as_str());
-                    button type="submit" { "Connect " (page::provider_name(provider)) }
-                }
+            @for provider in Provider::ALL.into_iter().filter(|p| crate::oauth::can_authorize(app, *p)) {
+                (session.post_button(
+                    "/console/connections",
+                    &[("provider", provider.as_str())],
+                    &format!("Connect {}", page::provider_name(provider)),
+                ))
             }
         }
         @if views.is_empty() {
@@ -97,22 +97,6 @@ async fn render(
     Ok((status, page::render(shell, body)).into_response())
 }
 
-/// The providers this deployment can connect through OAuth.
-fn connectable(app: &App) -> Vec<Provider> {
-    let mut providers = Vec::new();
-    if app.hubspot.is_some() {
-        providers.push(Provider::Hubspot);
-    }
-    if app
-        .stripe
-        .as_ref()
-        .is_some_and(|s| s.client().config().client_id.is_some())
-    {
-        providers.push(Provider::Stripe);
-    }
-    providers
-}
-
 fn panel(session: &Session, view: &ConnectionView, now: Timestamp) -> Markup {
     let name = page::provider_name(view.provider);
     let base = format!("/console/connections/{}", view.id);
@@ -123,21 +107,9 @@ fn panel(session: &Session, view: &ConnectionView, now: Timestamp) -> Markup {
             .or(view.last_full_sync)
             .is_some_and(|at| at.plus(REAL_TIME_QUIET) < now);
     let action = |action: Action, label: &str| {
-        html! {
-            form method="post" action={ (base) "/" (action.path()) } {
-                (session.csrf_field())
-                button type="submit" { (label) }
-            }
-        }
+        session.post_button(&format!("{base}/{}", action.path()), &[], label)
     };
-    let authorize = |label: &str| {
-        html! {
-            form method="post" action={ (base) "/authorize" } {
-                (session.csrf_field())
-                button type="submit" { (label) }
-            }
-        }
-    };
+    let authorize = |label: &str| session.post_button(&format!("{base}/authorize"), &[], label);
     html! {
         section.panel aria-labelledby={ "c-" (view.id) } {
             h2 id={ "c-" (view.id) } { (name) }
@@ -265,7 +237,7 @@ async fn to_provider(app: &App, session: &Session, id: &ConnectionId) -> Console
 
 /// The buttons of a connected panel that act at once and come back here.
 #[derive(Clone, Copy)]
-enum Action {
+pub(super) enum Action {
     Disconnect,
     Sync,
     ApproveArchives,
@@ -283,7 +255,7 @@ impl Action {
         })
     }
 
-    fn path(self) -> &'static str {
+    pub(super) fn path(self) -> &'static str {
         match self {
             Action::Disconnect => "disconnect",
             Action::Sync => "sync",

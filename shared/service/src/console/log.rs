@@ -15,9 +15,8 @@ use connector::{ConnectionId, ErrorCode, LogEntry, LogEntryId};
 
 use super::page::{self, Notice, Shell};
 use super::session::{Posted, Session};
-use super::{ConsoleError, ConsoleResult, path_id, refusal};
+use super::{ConsoleResult, path_id, refusal};
 use crate::app::App;
-use crate::http::error::ApiError;
 
 const ROWS_PER_PAGE: usize = 50;
 
@@ -36,24 +35,12 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> ConsoleResult {
     let id = path_id::<ConnectionId>(&id)?;
-    let connection = app.engine.view_connection(&session.tenant, &id).await?;
-    let code = match q.code.as_deref().filter(|c| !c.is_empty()) {
-        None => None,
-        Some(raw) => Some(ErrorCode::parse(raw).ok_or_else(|| {
-            ConsoleError(ApiError::bad_request(format!(
-                "There is no error code {raw:?}."
-            )))
-        })?),
-    };
-    let query = LogQuery {
-        errors_only: q.errors_only.is_some(),
-        code,
-        record_id: q
-            .record
-            .clone()
-            .map(|r| r.trim().to_owned())
-            .filter(|r| !r.is_empty()),
-    };
+    let connection = app.engine.admin_connection(&session.tenant, &id).await?;
+    let query = LogQuery::from_text(
+        q.errors_only.is_some(),
+        q.code.as_deref(),
+        q.record.as_deref(),
+    )?;
     let rows = app
         .engine
         .admin_log(
@@ -67,19 +54,16 @@ pub async fn list(
         )
         .await?;
     let name = page::provider_name(connection.provider);
-    let older = rows.next.as_ref().map(|cursor| {
-        let mut params = vec![("cursor", cursor.clone())];
-        if query.errors_only {
-            params.push(("errors_only", "on".into()));
-        }
-        if let Some(code) = query.code {
-            params.push(("code", code.as_str().into()));
-        }
-        if let Some(record) = &query.record_id {
-            params.push(("record", record.clone()));
-        }
-        serde_urlencoded::to_string(params).unwrap_or_default()
-    });
+    let mut kept = Vec::new();
+    if query.errors_only {
+        kept.push(("errors_only", "on"));
+    }
+    if let Some(code) = query.code {
+        kept.push(("code", code.as_str()));
+    }
+    if let Some(record) = &query.record_id {
+        kept.push(("record", record.as_str()));
+    }
     let body = html! {
         h1 { (name) " log" }
         p.muted { "Newest first; rows are kept 30 days. " a href="/console/integrations" { "Back to Integrations" } }
@@ -112,9 +96,7 @@ pub async fn list(
                 }
             }
         }
-        @if let Some(older) = older {
-            p { a rel="next" href={ "?" (older) } { "Older rows" } }
-        }
+        (page::next_page(rows.next.as_ref(), &kept, "Older rows"))
     };
     let shell = Shell {
         title: &format!("{name} log"),
@@ -197,10 +179,7 @@ async fn render_entry(
             pre.response { (body) }
         }
         @if e.retry_job.is_some() {
-            form method="post" action={ "/console/log/" (e.id) "/retry" } {
-                (session.csrf_field())
-                button type="submit" { "Retry this record" }
-            }
+            (session.post_button(&format!("/console/log/{}/retry", e.id), &[], "Retry this record"))
         }
     };
     let shell = Shell {

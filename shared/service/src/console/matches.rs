@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use connector::engine::admin::CustomerDetail;
-use connector::ports::PageRequest;
+use connector::ports::{ArchivedFilter, PageRequest};
 use connector::{CustomerId, MatchResolution, PendingMatch, PendingMatchId, PendingMatchStatus};
 
 use super::page::{self, Notice, Shell};
@@ -84,9 +84,7 @@ async fn render(
         @for (m, candidates) in &shown {
             (open_match(session, m, candidates))
         }
-        @if let Some(next) = &page.next {
-            p { a rel="next" href={ "?" (serde_urlencoded::to_string([("cursor", next.as_str())]).unwrap_or_default()) } { "More matches" } }
-        }
+        (page::next_page(page.next.as_ref(), &[], "More matches"))
     };
     let shell = Shell {
         session: Some(session),
@@ -98,15 +96,8 @@ async fn render(
 
 fn open_match(session: &Session, m: &PendingMatch, candidates: &[CustomerDetail]) -> Markup {
     let action = format!("/console/matches/{}/resolve", m.id);
-    let button = |value: &str, label: &str| {
-        html! {
-            form method="post" action=(action) {
-                (session.csrf_field())
-                input type="hidden" name="action" value=(value);
-                button type="submit" { (label) }
-            }
-        }
-    };
+    let button =
+        |value: &str, label: &str| session.post_button(&action, &[("action", value)], label);
     html! {
         section.panel.match aria-label={ "Match for " (m.source_name) } {
             div.side-by-side {
@@ -135,12 +126,11 @@ fn open_match(session: &Session, m: &PendingMatch, candidates: &[CustomerDetail]
                         p.muted {
                             @for s in &c.sources { (page::provider_name(s.provider)) " " code { (s.source_id) } " " }
                         }
-                        form method="post" action=(action) {
-                            (session.csrf_field())
-                            input type="hidden" name="action" value="link_to";
-                            input type="hidden" name="customer_id" value=(c.customer.id);
-                            button type="submit" { "Link to " (c.customer.name) }
-                        }
+                        (session.post_button(
+                            &action,
+                            &[("action", "link_to"), ("customer_id", c.customer.id.as_str())],
+                            &format!("Link to {}", c.customer.name),
+                        ))
                     }
                 }
             }
@@ -193,7 +183,7 @@ async fn chosen_customer(app: &App, posted: &Posted) -> Result<CustomerId, ApiEr
         .ok_or_else(|| ApiError::bad_request("Type the customer's name or domain."))?;
     let found = app
         .engine
-        .search_customers(&posted.session.tenant, find)
+        .search_customers(&posted.session.tenant, find, ArchivedFilter::All)
         .await?;
     match found.as_slice() {
         [one] => Ok(one.id.clone()),

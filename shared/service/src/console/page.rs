@@ -83,6 +83,20 @@ pub fn render(shell: Shell<'_>, body: Markup) -> Markup {
     }
 }
 
+/// The link to a listing's next page: the same query (`kept`) with the page's cursor.
+pub fn next_page(next: Option<&String>, kept: &[(&str, &str)], label: &str) -> Markup {
+    let Some(cursor) = next else {
+        return html! {};
+    };
+    let mut query = kept.to_vec();
+    query.push(("cursor", cursor));
+    let href = format!(
+        "?{}",
+        serde_urlencoded::to_string(&query).unwrap_or_default()
+    );
+    html! { p { a rel="next" href=(href) { (label) } } }
+}
+
 /// A time in the admin's own zone (the script rewrites it), UTC on hover and without script.
 pub fn time(at: Timestamp) -> Markup {
     let utc = at.to_rfc3339();

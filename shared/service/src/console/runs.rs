@@ -12,6 +12,7 @@ use serde::Deserialize;
 use connector::ports::PageRequest;
 use connector::{ConnectionId, ObjectKind, SyncRun, SyncRunStatus};
 
+use super::integrations::Action;
 use super::page::{self, Shell};
 use super::session::Session;
 use super::{ConsoleResult, path_id};
@@ -22,14 +23,6 @@ const ROWS_PER_PAGE: usize = 50;
 #[derive(Deserialize)]
 pub struct PageQuery {
     cursor: Option<String>,
-}
-
-fn more(next: Option<&String>, label: &str) -> Markup {
-    html! {
-        @if let Some(next) = next {
-            p { a rel="next" href={ "?" (serde_urlencoded::to_string([("cursor", next.as_str())]).unwrap_or_default()) } { (label) } }
-        }
-    }
 }
 
 pub async fn runs(
@@ -72,7 +65,7 @@ pub async fn runs(
                 tbody { @for run in &page.items { (run_row(run)) } }
             }
         }
-        (more(page.next.as_ref(), "Older runs"))
+        (page::next_page(page.next.as_ref(), &[], "Older runs"))
     };
     let shell = Shell {
         session: Some(&session),
@@ -159,16 +152,10 @@ pub async fn held(
                     }
                 }
             }
-            (more(held.archives.next.as_ref(), "More held archives"))
+            (page::next_page(held.archives.next.as_ref(), &[], "More held archives"))
             div.actions {
-                form method="post" action={ (base) "/approve-archives" } {
-                    (session.csrf_field())
-                    button type="submit" { "Approve archives" }
-                }
-                form method="post" action={ (base) "/reject-archives" } {
-                    (session.csrf_field())
-                    button type="submit" { "Reject archives" }
-                }
+                (session.post_button(&format!("{base}/{}", Action::ApproveArchives.path()), &[], "Approve archives"))
+                (session.post_button(&format!("{base}/{}", Action::RejectArchives.path()), &[], "Reject archives"))
             }
         }
     };

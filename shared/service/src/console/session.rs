@@ -43,6 +43,19 @@ impl Session {
     pub fn csrf_field(&self) -> Markup {
         html! { input type="hidden" name="csrf" value=(self.csrf); }
     }
+
+    /// A button that posts to `action` with `hidden` fields and this session's CSRF token.
+    pub fn post_button(&self, action: &str, hidden: &[(&str, &str)], label: &str) -> Markup {
+        html! {
+            form method="post" action=(action) {
+                (self.csrf_field())
+                @for (name, value) in hidden {
+                    input type="hidden" name=(name) value=(value);
+                }
+                button type="submit" { (label) }
+            }
+        }
+    }
 }
 
 fn admin_auth(app: &App) -> Result<&AdminAuth, ConsoleError> {
@@ -97,6 +110,13 @@ fn same_origin(headers: &HeaderMap) -> bool {
     origin
         .split_once("://")
         .is_some_and(|(_, rest)| rest == host)
+}
+
+const CROSS_SITE: &str = "This form was sent from another site.";
+
+/// A form the console cannot trust came from one of its own pages (403).
+fn csrf_refused(detail: &str) -> ConsoleError {
+    ConsoleError(ApiError::new(StatusCode::FORBIDDEN, "csrf_refused", detail))
 }
 
 /// Not signed in (or the session ended): to the sign-in page, then back here.
@@ -157,12 +177,8 @@ impl FromRequest<Arc<App>> for Posted {
     type Rejection = Response;
 
     async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Response> {
-        let refused = |detail: &str| {
-            ConsoleError(ApiError::new(StatusCode::FORBIDDEN, "csrf_refused", detail))
-                .into_response()
-        };
         if !same_origin(req.headers()) {
-            return Err(refused("This form was sent from another site."));
+            return Err(csrf_refused(CROSS_SITE).into_response());
         }
         let (mut parts, body) = req.into_parts();
         let session = Session::from_request_parts(&mut parts, app).await?;
@@ -173,9 +189,10 @@ impl FromRequest<Arc<App>> for Posted {
         let auth = admin_auth(app).map_err(IntoResponse::into_response)?;
         let given = fields.get("csrf").map_or("", String::as_str);
         if !auth.check_csrf(&session.token, given) {
-            return Err(refused(
+            return Err(csrf_refused(
                 "This form is out of date (or was not sent by the console). Reload the page and try again.",
-            ));
+            )
+            .into_response());
         }
         Ok(Posted { session, fields })
     }
@@ -223,11 +240,7 @@ pub async fn sign_in(
     Form(fields): Form<HashMap<String, String>>,
 ) -> ConsoleResult {
     if !same_origin(&headers) {
-        return Err(ConsoleError(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "csrf_refused",
-            "This form was sent from another site.",
-        )));
+        return Err(csrf_refused(CROSS_SITE));
     }
     let next = safe_next(fields.get("next").map(String::as_str)).to_owned();
     let token = fields.get("token").map_or("", |t| t.trim());

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use connector::engine::admin::LogQuery;
 use connector::ports::{ArchivedFilter, PageRequest};
 use connector::{
-    CompanyFilter, ConnectionId, CustomerId, ErrorCode, FieldMapping, LogEntryId, MatchResolution,
+    CompanyFilter, ConnectionId, CustomerId, FieldMapping, LogEntryId, MatchResolution,
     PendingMatchId, PendingMatchStatus, Provider, Secret, TenantId, Timestamp,
 };
 
@@ -280,19 +280,12 @@ struct LogParams {
 }
 
 impl LogParams {
-    fn query(self) -> Result<LogQuery, ApiError> {
-        let code = match self.code.as_deref().filter(|c| !c.is_empty()) {
-            None => None,
-            Some(raw) => Some(
-                ErrorCode::parse(raw)
-                    .ok_or_else(|| ApiError::bad_request(format!("no such error code {raw:?}")))?,
-            ),
-        };
-        Ok(LogQuery {
-            errors_only: self.errors_only,
-            code,
-            record_id: self.record_id.filter(|r| !r.is_empty()),
-        })
+    fn query(&self) -> Result<LogQuery, ApiError> {
+        Ok(LogQuery::from_text(
+            self.errors_only,
+            self.code.as_deref(),
+            self.record_id.as_deref(),
+        )?)
     }
 }
 
@@ -487,11 +480,7 @@ async fn customers(
 ) -> ApiResult {
     let filter = q.archived()?;
     if let Some(query) = q.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let found = app.engine.search_customers(&t, query).await?;
-        let items: Vec<_> = found
-            .into_iter()
-            .filter(|c| filter.admits(c.archived.is_some()))
-            .collect();
+        let items = app.engine.search_customers(&t, query, filter).await?;
         return Ok(Json(json!({"items": items, "next": null})));
     }
     let page = paging.request();
