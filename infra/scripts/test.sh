@@ -26,7 +26,7 @@ step "cargo test"
 cargo test --workspace
 
 shopt -s nullglob
-py_dirs=(infra/*/tests_py shared/*/tests_py)
+py_dirs=(infra/*/tests_py shared/*/tests_py functions/*/tests_py)
 if (( ${#py_dirs[@]} )); then
   step "python checks against the sandboxes and our verifiers (official clients)"
   cargo build --quiet --workspace --bins

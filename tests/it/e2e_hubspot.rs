@@ -17,7 +17,7 @@ use hubspot_sandbox::{ControlClient, SandboxConfig};
 use integration_tests::adapters::{dynamodb_store, sqs_queue};
 use integration_tests::captured_logs::captured_logs;
 use integration_tests::waiting::eventually;
-use local_stack::{Ports, RunningStack, StackOptions};
+use local_stack::{Ports, RunningStack, ServerOptions, StackOptions};
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 const LAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,7 +29,10 @@ fn options(companies: usize, contacts: usize) -> StackOptions {
             contacts,
             ..SandboxConfig::default()
         },
-        nightly: false,
+        server: ServerOptions {
+            nightly: false,
+            ..ServerOptions::default()
+        },
         ..StackOptions::default()
     }
 }
@@ -922,9 +925,13 @@ async fn resync_one_customer_fetches_it_fresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconcile_forced_to_span_several_invocations_loses_nothing() {
+    let base = options(25, 5);
     let (split_stack, connection) = stack_with(StackOptions {
-        reconcile_budget: Duration::from_millis(20),
-        ..options(25, 5)
+        server: ServerOptions {
+            reconcile_budget: Duration::from_millis(20),
+            ..base.server.clone()
+        },
+        ..base
     })
     .await;
     let run = split_stack.latest_run(&connection).await.unwrap().unwrap();

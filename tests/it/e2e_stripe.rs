@@ -18,7 +18,8 @@ use hubspot_sandbox::SandboxConfig;
 use integration_tests::adapters::{dynamodb_store, sqs_queue};
 use integration_tests::waiting::eventually;
 use local_stack::{
-    ExpectedMatch, Ports, RunningStack, STRIPE_ACCOUNT, StackOptions, StripeSeed, StripeSeeding,
+    ExpectedMatch, Ports, RunningStack, STRIPE_ACCOUNT, ServerOptions, StackOptions, StripeSeed,
+    StripeSeeding,
 };
 use stripe_sandbox::{CustomerInput, Faults, ItemInput, SubscriptionInput, Target};
 
@@ -52,7 +53,10 @@ async fn stripe_stack() -> StripeStack {
             ..SandboxConfig::default()
         },
         stripe: Some(stripe_sandbox::SandboxConfig::default()),
-        nightly: false,
+        server: ServerOptions {
+            nightly: false,
+            ..ServerOptions::default()
+        },
         ..StackOptions::default()
     };
     let stack = local_stack::start(options, moto_ports().await)

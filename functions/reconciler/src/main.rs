@@ -22,8 +22,12 @@ async fn main() -> Result<(), Error> {
             let deadline = sqs_batch::deadline_before(event.context.deadline, HANDOVER_MARGIN);
             if event.payload.get("Records").is_some() {
                 let sqs: SqsEvent = serde_json::from_value(event.payload)?;
-                let failed =
-                    jobs::run_reconcile_batch(&app, sqs_batch::messages(sqs), Some(deadline)).await;
+                let failed = jobs::run_reconcile_batch(
+                    &app,
+                    sqs_batch::messages(sqs),
+                    jobs::Budget::until(deadline),
+                )
+                .await;
                 Ok::<Value, Error>(serde_json::to_value(sqs_batch::batch_response(failed))?)
             } else {
                 let started = app.engine.start_nightly().await?;

@@ -8,7 +8,6 @@ pub mod config;
 pub mod control_client;
 pub mod counters;
 pub mod error;
-pub mod lifetime;
 pub mod model;
 pub mod oauth;
 pub mod props;

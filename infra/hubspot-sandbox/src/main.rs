@@ -72,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
         writeln!(stdout, "listening on {}", sandbox.base_url())?;
         stdout.flush()?;
     }
-    hubspot_sandbox::lifetime::until_stopped(args.exit_on_stdin_eof).await;
+    lifetime::until_stopped(args.exit_on_stdin_eof).await;
     sandbox.shutdown().await;
     Ok(())
 }

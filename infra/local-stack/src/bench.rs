@@ -12,7 +12,7 @@ use connector::{
 };
 use hubspot_sandbox::{ControlClient, SandboxConfig};
 
-use crate::{Ports, RunningStack, StackOptions};
+use crate::{Ports, RunningStack, ServerOptions, StackOptions};
 
 /// A synced stack on its own database file, removed on drop.
 pub struct BenchStack {
@@ -45,8 +45,11 @@ impl BenchStack {
                 ..SandboxConfig::default()
             },
             stripe: None,
-            nightly: false,
-            record_batch,
+            server: ServerOptions {
+                nightly: false,
+                record_batch,
+                ..ServerOptions::default()
+            },
             ..StackOptions::default()
         };
         let stack = crate::start(options, ports).await?;

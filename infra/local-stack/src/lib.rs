@@ -11,7 +11,6 @@ pub use stripe::{
     BillingFigures, ExpectedMatch, STRIPE_ACCOUNT, SeededStripeCustomer, StripeSeed, StripeSeeding,
 };
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,9 +18,8 @@ use anyhow::{Context, bail};
 use base64::Engine as _;
 use rand::RngCore;
 use serde_json::Value;
-use tokio::task::JoinHandle;
 
-use connector::ports::{JobQueue, PageRequest, QueueResult, ReceivedMessage, Store};
+use connector::ports::{JobQueue, PageRequest, Store};
 use connector::{
     ConnectionId, ObjectKind, Provider, Secret, SourceId, SourceRef, SyncRun, SyncRunStatus,
     TenantId, Timestamp,
@@ -29,7 +27,8 @@ use connector::{
 use hubspot_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
 use sync_service::App;
 use sync_service::config::{Config, HubSpotSettings, StripeSettings};
-use sync_service::jobs::{self, Message};
+use sync_service::server::{self, RunningServer};
+pub use sync_service::server::{RECORD_BATCH, RECORD_WINDOW, ServerOptions};
 
 /// The three ports the service runs on.
 #[derive(Clone)]
@@ -49,24 +48,12 @@ pub struct StackOptions {
     pub stripe: Option<stripe_sandbox::SandboxConfig>,
     /// The demo tenant the admin token is issued for.
     pub tenant: String,
-    /// How long pollers wait when a queue is empty.
-    pub idle_poll: Duration,
-    /// How long a reconcile invocation may run before it checkpoints and hands over
-    /// (Lambda's 15 minutes less a margin, by default).
-    pub reconcile_budget: Duration,
-    /// Run the nightly reconciliation at 02:00 UTC.
-    pub nightly: bool,
+    /// The pollers, the record gathering, the reconcile step and the nightly timer.
+    pub server: ServerOptions,
     /// Overrides the engine's `webhook_miss_grace` (tests set it to zero to see misses at once).
     pub webhook_miss_grace: Option<Duration>,
     /// Overrides the engine's `schema_ttl` (tests set it to zero to see schema changes at once).
     pub schema_ttl: Option<Duration>,
-    /// Record jobs one poll gathers and runs together, like the worker's SQS `BatchSize`
-    /// (1: each job alone, as before coalescing; the backlog benchmark compares both).
-    pub record_batch: usize,
-    /// How long a poll that found jobs keeps gathering more before it runs them, like the
-    /// worker's `MaximumBatchingWindowInSeconds`: under a stream of changes, fuller batches
-    /// and fewer requests, for at most this much more latency.
-    pub record_window: Duration,
 }
 
 impl Default for StackOptions {
@@ -76,13 +63,9 @@ impl Default for StackOptions {
             sandbox: SandboxConfig::default(),
             stripe: Some(stripe_sandbox::SandboxConfig::default()),
             tenant: "demo".into(),
-            idle_poll: Duration::from_millis(100),
-            reconcile_budget: Duration::from_secs(14 * 60),
-            nightly: true,
+            server: ServerOptions::default(),
             webhook_miss_grace: None,
             schema_ttl: None,
-            record_batch: RECORD_BATCH,
-            record_window: RECORD_WINDOW,
         }
     }
 }
@@ -97,15 +80,7 @@ pub struct RunningStack {
     pub tenant: TenantId,
     pub admin_token: Secret,
     http: reqwest::Client,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Drop for RunningStack {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
+    server: Option<RunningServer>,
 }
 
 fn random_key() -> String {
@@ -184,28 +159,7 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
             &tenant,
             Timestamp::now().plus(Duration::from_secs(30 * 24 * 3600)),
         );
-    let router = sync_service::http::router(app.clone());
-    let mut tasks = vec![tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "local service stopped");
-        }
-    })];
-    tasks.push(tokio::spawn(poll_records(
-        app.clone(),
-        options.idle_poll,
-        Gathering {
-            max: options.record_batch.max(1),
-            window: options.record_window,
-        },
-    )));
-    tasks.push(tokio::spawn(poll_reconciles(
-        app.clone(),
-        options.idle_poll,
-        options.reconcile_budget,
-    )));
-    if options.nightly {
-        tasks.push(tokio::spawn(nightly(app.clone())));
-    }
+    let server = server::start(app.clone(), listener, options.server.clone());
     Ok(RunningStack {
         app,
         base_url,
@@ -216,150 +170,19 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()?,
-        tasks,
+        server: Some(server),
     })
 }
 
-/// Visibility of a record job while it runs (the worker Lambda's timeout, with room).
-const RECORD_VISIBILITY: Duration = Duration::from_secs(60);
-
-/// Jobs one poll gathers (SQS hands out 10 a receive), like the worker's SQS `BatchSize`.
-pub const RECORD_BATCH: usize = 100;
-/// Shorter than the worker's 1 s batching window: one machine has no cold starts to spread.
-pub const RECORD_WINDOW: Duration = Duration::from_millis(200);
-
-/// How a poll gathers record jobs.
-#[derive(Clone, Copy, Debug)]
-struct Gathering {
-    max: usize,
-    window: Duration,
-}
-
-async fn poll_records(app: Arc<App>, idle: Duration, gathering: Gathering) {
-    let queue = app.engine.record_jobs.clone();
-    loop {
-        match receive_batch(queue.as_ref(), gathering).await {
-            Ok(received) if !received.is_empty() => {
-                let receipts: HashMap<String, String> = received
-                    .iter()
-                    .map(|m| (m.message_id.clone(), m.receipt.clone()))
-                    .collect();
-                let messages = received
-                    .into_iter()
-                    .map(|m| Message {
-                        id: m.message_id,
-                        body: m.body,
-                        receive_count: m.receive_count,
-                    })
-                    .collect();
-                let failed = jobs::run_record_batch(&app, messages, None).await;
-                for (id, receipt) in receipts {
-                    if !failed.contains(&id)
-                        && let Err(e) = queue.delete(&receipt).await
-                    {
-                        tracing::warn!(error = %e, "could not delete a finished record job");
-                    }
-                }
-            }
-            Ok(_) => tokio::time::sleep(idle).await,
-            Err(e) => {
-                tracing::error!(error = %e, "record queue receive failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
-
-/// Receives until `max` messages, or until the window after the first one closes; nothing
-/// due: an empty batch at once.
-async fn receive_batch(
-    queue: &dyn JobQueue,
-    gathering: Gathering,
-) -> QueueResult<Vec<ReceivedMessage>> {
-    let mut batch = Vec::new();
-    let mut closes = None;
-    while batch.len() < gathering.max {
-        let want = (gathering.max - batch.len()).min(10);
-        let received = match queue.receive(want, RECORD_VISIBILITY).await {
-            Ok(received) => received,
-            // What was already received is run; its visibility covers it.
-            Err(_) if !batch.is_empty() => break,
-            Err(e) => return Err(e),
-        };
-        let short = received.len() < want;
-        batch.extend(received);
-        if batch.is_empty() {
-            break;
-        }
-        let closes = *closes.get_or_insert_with(|| Instant::now() + gathering.window);
-        if short {
-            if Instant::now() >= closes {
-                break;
-            }
-            tokio::time::sleep(
-                Duration::from_millis(20).min(closes.saturating_duration_since(Instant::now())),
-            )
-            .await;
-        }
-    }
-    Ok(batch)
-}
-
-async fn poll_reconciles(app: Arc<App>, idle: Duration, budget: Duration) {
-    let queue = app.engine.reconcile_jobs.clone();
-    loop {
-        match queue.receive(1, budget + Duration::from_secs(60)).await {
-            Ok(received) if !received.is_empty() => {
-                for m in received {
-                    let deadline = Instant::now() + budget;
-                    let failed = jobs::run_reconcile_batch(
-                        &app,
-                        vec![Message {
-                            id: m.message_id.clone(),
-                            body: m.body,
-                            receive_count: m.receive_count,
-                        }],
-                        Some(deadline),
-                    )
-                    .await;
-                    if failed.is_empty()
-                        && let Err(e) = queue.delete(&m.receipt).await
-                    {
-                        tracing::warn!(error = %e, "could not delete a finished reconcile job");
-                    }
-                }
-            }
-            Ok(_) => tokio::time::sleep(idle).await,
-            Err(e) => {
-                tracing::error!(error = %e, "reconcile queue receive failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
-
-/// Time until the next 02:00 UTC.
-pub fn until_next_nightly(now: time::OffsetDateTime) -> Duration {
-    let today = now.replace_time(time::Time::from_hms(2, 0, 0).unwrap_or(time::Time::MIDNIGHT));
-    let next = if today > now {
-        today
-    } else {
-        today + time::Duration::days(1)
-    };
-    Duration::from_secs((next - now).whole_seconds().max(0) as u64)
-}
-
-async fn nightly(app: Arc<App>) {
-    loop {
-        tokio::time::sleep(until_next_nightly(time::OffsetDateTime::now_utc())).await;
-        match app.engine.start_nightly().await {
-            Ok(n) => tracing::info!(connections = n, "nightly reconciliation started"),
-            Err(e) => tracing::error!(error = %e, "nightly reconciliation could not start"),
-        }
-    }
-}
-
 impl RunningStack {
+    /// Stops the service cleanly (see [`RunningServer::stop`]); the sandboxes stop when
+    /// the stack is dropped.
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
+    }
+
     /// A one-time console sign-in link for `tenant`.
     pub fn console_sign_in_link(&self, tenant: &TenantId) -> anyhow::Result<String> {
         let auth = self
@@ -497,20 +320,5 @@ impl RunningStack {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_nightly_run_is_at_two_utc() {
-        let at = |h, m| {
-            time::OffsetDateTime::UNIX_EPOCH.replace_time(time::Time::from_hms(h, m, 0).unwrap())
-        };
-        assert_eq!(until_next_nightly(at(1, 0)), Duration::from_secs(3600));
-        assert_eq!(until_next_nightly(at(2, 0)), Duration::from_secs(24 * 3600));
-        assert_eq!(until_next_nightly(at(3, 0)), Duration::from_secs(23 * 3600));
     }
 }

@@ -159,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     print_usage(&stack, &connection, stripe.as_ref(), &args)?;
-    hubspot_sandbox::lifetime::until_stopped(args.exit_on_stdin_eof).await;
+    lifetime::until_stopped(args.exit_on_stdin_eof).await;
     println!("stopping");
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! [--rate-limit-test N] [--rate-limit-live N] [--no-rate-limit] [--exit-on-stdin-eof]`
 //! Prints `listening on http://127.0.0.1:PORT` first, then serves until killed or stdin closes.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use anyhow::{Context, bail};
 use stripe_sandbox::{Sandbox, SandboxConfig};
@@ -55,34 +55,6 @@ fn parse_args() -> anyhow::Result<Args> {
     })
 }
 
-/// Resolves when stdin reaches EOF (the parent process went away), read on a plain thread.
-async fn stdin_closed() {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 256];
-        let mut stdin = std::io::stdin();
-        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
-        let _ = tx.send(());
-    });
-    let _ = rx.await;
-}
-
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -98,14 +70,7 @@ async fn main() -> anyhow::Result<()> {
         writeln!(out, "listening on {}", sandbox.base_url())?;
         out.flush()?;
     }
-    if args.exit_on_stdin_eof {
-        tokio::select! {
-            () = stdin_closed() => {}
-            () = terminated() => {}
-        }
-    } else {
-        terminated().await;
-    }
+    lifetime::until_stopped(args.exit_on_stdin_eof).await;
     sandbox.shutdown().await;
     Ok(())
 }

@@ -10,7 +10,8 @@ use futures::{FutureExt, StreamExt};
 use tracing::Instrument;
 
 use connector::engine::EngineError;
-use connector::engine::reconcile::{Budget, StepResult};
+pub use connector::engine::reconcile::Budget;
+use connector::engine::reconcile::StepResult;
 use connector::engine::worker::{self, Disposition};
 use connector::ports::OutgoingMessage;
 use connector::{ErrorCode, Job};
@@ -197,17 +198,11 @@ async fn last_delivery(
         .map_err(|e| format!("{reason}; its log row could not be written either: {e}"))
 }
 
-/// Runs reconcile jobs one after the other, each until `deadline`; returns the failed ids.
-pub async fn run_reconcile_batch(
-    app: &App,
-    messages: Vec<Message>,
-    deadline: Option<Instant>,
-) -> Vec<String> {
+/// Runs reconcile jobs one after the other, each within `budget`; returns the failed ids.
+pub async fn run_reconcile_batch(app: &App, messages: Vec<Message>, budget: Budget) -> Vec<String> {
     let mut failed = Vec::new();
     for m in messages {
-        let budget = deadline
-            .map(Budget::until)
-            .unwrap_or_else(Budget::unbounded);
+        let budget = budget.clone();
         let outcome = match Job::from_body(&m.body) {
             Ok(job) => app
                 .engine

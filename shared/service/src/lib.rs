@@ -1,11 +1,14 @@
 //! The service's handlers, with no Lambda types: the same code runs in the five Lambda
-//! functions (`functions/`) and in the local stack (`infra/local-stack`).
+//! functions (`functions/`), in the one-machine server (`functions/sync-server`) and in the
+//! local stack (`infra/local-stack`).
 //!
 //! - [`http`]: one axum router per HTTP function (admin API, webhook intake, OAuth callback);
 //! - [`console`]: the admin console's HTML screens, served with the admin API;
 //! - [`jobs`]: record and reconcile job batches, as the SQS-triggered functions and the
 //!   local stack's pollers receive them;
-//! - [`app`]: what a handler needs, built once per process; [`config`]: from the environment.
+//! - [`app`]: what a handler needs, built once per process; [`config`]: from the environment;
+//! - [`server`]: all of it as one long-running process (the one-machine server, the local
+//!   stack).
 
 pub mod app;
 pub mod auth;
@@ -20,6 +23,8 @@ pub mod stripe;
 pub mod aws;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use app::App;
 

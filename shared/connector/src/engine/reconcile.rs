@@ -3,6 +3,8 @@
 //! changed), then re-checks every mirrored record at the provider (archiving what vanished
 //! or left the filter), with the mass-archive guard in front of company archives.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::apply::{self, Applied, ApplyContext, Outcome};
@@ -56,10 +58,13 @@ impl Phase {
 }
 
 /// How much one invocation may do before it checkpoints and hands over.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Budget {
     deadline: Option<Instant>,
     max_pages: Option<u32>,
+    /// Set when the process is asked to stop (a server's SIGTERM): the pass checkpoints at
+    /// the next page and sends its continuation, as at a deadline.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl Budget {
@@ -67,6 +72,7 @@ impl Budget {
         Self {
             deadline: None,
             max_pages: None,
+            stop: None,
         }
     }
 
@@ -75,6 +81,7 @@ impl Budget {
         Self {
             deadline: Some(deadline),
             max_pages: None,
+            stop: None,
         }
     }
 
@@ -83,12 +90,25 @@ impl Budget {
         Self {
             deadline: None,
             max_pages: Some(max_pages),
+            stop: None,
+        }
+    }
+
+    /// Also stop, checkpointed, once `stop` is set.
+    pub fn or_when_set(self, stop: Arc<AtomicBool>) -> Self {
+        Self {
+            stop: Some(stop),
+            ..self
         }
     }
 
     fn exhausted(&self, pages_done: u32) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
             || self.max_pages.is_some_and(|m| pages_done >= m)
+            || self
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
     }
 }
 

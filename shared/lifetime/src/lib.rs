@@ -1,4 +1,5 @@
-//! How a loopback server started by a test (or by hand) knows to stop.
+//! How a long-running process knows to stop: the one-machine server, the local stack and
+//! the sandboxes a test starts all wait on [`until_stopped`].
 
 /// Resolves on SIGTERM or Ctrl-C, or also when stdin reaches end of file if
 /// `exit_on_stdin_eof` (the parent test closed it or exited): a server a test starts
