@@ -50,6 +50,8 @@ pub struct StackOptions {
     pub tenant: String,
     /// The pollers, the record gathering, the reconcile step and the nightly timer.
     pub server: ServerOptions,
+    /// The service's secrets (`None`: new random ones, as a fresh database needs).
+    pub keys: Option<StackKeys>,
     /// Overrides the engine's `webhook_miss_grace` (tests set it to zero to see misses at once).
     pub webhook_miss_grace: Option<Duration>,
     /// Overrides the engine's `schema_ttl` (tests set it to zero to see schema changes at once).
@@ -64,6 +66,7 @@ impl Default for StackOptions {
             stripe: Some(stripe_sandbox::SandboxConfig::default()),
             tenant: "demo".into(),
             server: ServerOptions::default(),
+            keys: None,
             webhook_miss_grace: None,
             schema_ttl: None,
         }
@@ -89,6 +92,54 @@ fn random_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(key)
 }
 
+/// The service's two secrets: the key its stored tokens are sealed with and the admin
+/// token secret. Kept data needs the same ones again.
+#[derive(Clone, Debug)]
+pub struct StackKeys {
+    pub token_key: Secret,
+    pub admin_secret: Secret,
+}
+
+impl StackKeys {
+    pub fn random() -> Self {
+        Self {
+            token_key: Secret::new(random_key()),
+            admin_secret: Secret::new(random_key()),
+        }
+    }
+
+    /// The keys saved at `path` (two lines), or new ones saved there, readable by the
+    /// owner only.
+    pub fn kept_in(path: &std::path::Path) -> anyhow::Result<Self> {
+        if let Ok(saved) = std::fs::read_to_string(path) {
+            let mut lines = saved.lines();
+            if let (Some(token_key), Some(admin_secret)) = (lines.next(), lines.next()) {
+                return Ok(Self {
+                    token_key: Secret::new(token_key),
+                    admin_secret: Secret::new(admin_secret),
+                });
+            }
+            bail!(
+                "{} is not two lines of keys: delete it with the data",
+                path.display()
+            );
+        }
+        let keys = Self::random();
+        let text = format!(
+            "{}\n{}\n",
+            keys.token_key.expose(),
+            keys.admin_secret.expose()
+        );
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        std::io::Write::write_all(&mut options.open(path)?, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(keys)
+    }
+}
+
 /// Starts the sandbox, the service and its pollers. Nothing is connected yet: see
 /// [`RunningStack::connect_hubspot`].
 pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<RunningStack> {
@@ -104,6 +155,7 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
         Some(stripe_config) => Some(stripe::start_sandbox(stripe_config, &base_url).await?),
         None => None,
     };
+    let keys = options.keys.clone().unwrap_or_else(StackKeys::random);
     let config = Config {
         hubspot: Some(HubSpotSettings {
             client_id: app_config.client_id.clone(),
@@ -111,8 +163,8 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
             redirect_uri: format!("{base_url}/oauth/hubspot/callback"),
             base_url: Some(sandbox.base_url()),
         }),
-        token_key: Secret::new(random_key()),
-        admin_secret: Some(Secret::new(random_key())),
+        token_key: keys.token_key,
+        admin_secret: Some(keys.admin_secret),
         public_base_url: Some(base_url.clone()),
         mass_archive_share: None,
         stripe: stripe
@@ -223,6 +275,27 @@ impl RunningStack {
     /// the authorize URL, follow the sandbox's consent redirect to our callback.
     pub async fn connect_hubspot(&self) -> anyhow::Result<ConnectionId> {
         self.connect("hubspot").await
+    }
+
+    /// Runs the OAuth consent again for the tenant's live connection to `provider` (kept
+    /// data, fresh sandboxes: their old tokens died with the old sandbox), or connects anew
+    /// when there is none.
+    pub(crate) async fn reconnect(&self, provider: Provider) -> anyhow::Result<ConnectionId> {
+        let connections = self.app.engine.store.list_connections(&self.tenant).await?;
+        match connections.into_iter().find(|c| {
+            c.provider == provider && c.status != connector::ConnectionStatus::Disconnected
+        }) {
+            Some(existing) => {
+                self.authorize(&existing.id).await?;
+                Ok(existing.id)
+            }
+            None => self.connect(provider.as_str()).await,
+        }
+    }
+
+    /// [`RunningStack::connect_hubspot`], or its reauthorization when the tenant has one.
+    pub async fn reconnect_hubspot(&self) -> anyhow::Result<ConnectionId> {
+        self.reconnect(Provider::Hubspot).await
     }
 
     /// Creates a connection to `provider` and runs its OAuth consent.

@@ -27,6 +27,8 @@ struct Args {
     stripe_port: Option<u16>,
     unmatched: usize,
     exit_on_stdin_eof: bool,
+    /// Keep the database (and its keys) from the last run instead of starting afresh.
+    keep_data: bool,
     /// Other tenants to print a console sign-in link for (they start empty).
     sign_in_for: Vec<String>,
 }
@@ -42,6 +44,7 @@ fn parse_args() -> anyhow::Result<Args> {
         stripe_port: Some(8082),
         unmatched: 25,
         exit_on_stdin_eof: false,
+        keep_data: false,
         sign_in_for: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -58,10 +61,11 @@ fn parse_args() -> anyhow::Result<Args> {
             "--unmatched" => args.unmatched = value()?.parse()?,
             "--no-stripe" => args.stripe_port = None,
             "--exit-on-stdin-eof" => args.exit_on_stdin_eof = true,
+            "--keep-data" => args.keep_data = true,
             "--sign-in-for" => args.sign_in_for.push(value()?),
             "--help" | "-h" => {
                 println!(
-                    "local-stack [--port 8080] [--sandbox-port 8081] [--companies 3000] [--contacts 9000] [--seed 7] [--data .local/sync.sqlite]\n            [--stripe-port 8082] [--unmatched 25] [--no-stripe] [--exit-on-stdin-eof] [--sign-in-for TENANT]..."
+                    "local-stack [--port 8080] [--sandbox-port 8081] [--companies 3000] [--contacts 9000] [--seed 7] [--data .local/sync.sqlite]\n            [--stripe-port 8082] [--unmatched 25] [--no-stripe] [--keep-data] [--exit-on-stdin-eof] [--sign-in-for TENANT]..."
                 );
                 std::process::exit(0);
             }
@@ -83,10 +87,15 @@ async fn main() -> anyhow::Result<()> {
     if let Some(dir) = args.data.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    // A fresh database each run: the sandbox is seeded anew too.
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", args.data.display()));
+    let keys_file = args.data.with_extension("keys");
+    // A fresh database each run unless kept: the sandboxes are seeded anew either way.
+    if !args.keep_data {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", args.data.display()));
+        }
+        let _ = std::fs::remove_file(&keys_file);
     }
+    let keys = local_stack::StackKeys::kept_in(&keys_file)?;
     let parts = sync_service::embedded::open(&args.data)?;
     let ports = Ports {
         store: parts.store.clone(),
@@ -113,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
             },
             ..stripe_sandbox::SandboxConfig::default()
         }),
+        keys: Some(keys),
         ..StackOptions::default()
     };
     println!(
@@ -125,9 +135,11 @@ async fn main() -> anyhow::Result<()> {
             ""
         }
     );
-    let stack = local_stack::start(options, ports).await?;
+    let mut stack = local_stack::start(options, ports).await?;
     let started = Instant::now();
-    let connection = stack.connect_hubspot().await?;
+    // Kept data: the fresh sandbox forgot the stored tokens, so the connection is
+    // reauthorized, and its pass finds the (same-seeded) portal unchanged.
+    let connection = stack.reconnect_hubspot().await?;
     println!("connected to the sandbox portal through OAuth; initial sync:");
     let total = (args.companies + args.contacts) as u64;
     let bar = progress_bar(total, "records");
@@ -160,7 +172,8 @@ async fn main() -> anyhow::Result<()> {
     };
     print_usage(&stack, &connection, stripe.as_ref(), &args)?;
     lifetime::until_stopped(args.exit_on_stdin_eof).await;
-    println!("stopping");
+    println!("stopping: finishing the jobs in hand");
+    stack.stop().await;
     Ok(())
 }
 
@@ -194,7 +207,7 @@ async fn connect_stripe(
         seed.customers.len(),
     );
     let started = Instant::now();
-    let connection = stack.connect_stripe().await?;
+    let connection = stack.reconnect_stripe().await?;
     println!("connected to Stripe through Connect OAuth; initial sync:");
     let total = seed.customers.len() as u64;
     let bar = progress_bar(total, "customers");
@@ -290,6 +303,7 @@ The service is running (Ctrl-C stops it):
   OAuth callback   {base}/oauth/hubspot/callback
   HubSpot sandbox  {sandbox}  (control API under {sandbox}/_sandbox/)
   nightly reconcile at 02:00 UTC; data in {data}
+                   ({kept})
 
 Try:
   export TOKEN='{token}'
@@ -302,6 +316,11 @@ Try:
   curl -s -X PATCH -H 'content-type: application/json' {sandbox}/_sandbox/companies/<id> -d '{{\"properties\":{{\"name\":\"Renamed Inc\"}}}}'",
         tenant = stack.tenant,
         data = args.data.display(),
+        kept = if args.keep_data {
+            "kept from the last run; without --keep-data the next start resets it"
+        } else {
+            "reset at each start; `make dev ARGS=--keep-data` keeps it"
+        },
     );
     for other in &args.sign_in_for {
         let link = stack.console_sign_in_link(&connector::TenantId::parse(other.clone())?)?;

@@ -189,11 +189,23 @@ impl RunningStack {
     /// sandbox's consent redirect to our callback. The consent grants [`STRIPE_ACCOUNT`];
     /// its initial sync starts at once.
     pub async fn connect_stripe(&self) -> anyhow::Result<ConnectionId> {
+        self.consent_as_demo_account().await?;
+        self.connect("stripe").await
+    }
+
+    /// [`RunningStack::connect_stripe`], or its reauthorization when the tenant has one.
+    pub async fn reconnect_stripe(&self) -> anyhow::Result<ConnectionId> {
+        self.consent_as_demo_account().await?;
+        self.reconnect(connector::Provider::Stripe).await
+    }
+
+    /// The sandbox's Connect consent authorizes [`STRIPE_ACCOUNT`].
+    async fn consent_as_demo_account(&self) -> anyhow::Result<()> {
         self.stripe_sandbox()?
             .control()
             .set_oauth_account(Some(STRIPE_ACCOUNT))
             .await?;
-        self.connect("stripe").await
+        Ok(())
     }
 
     /// Seeds [`STRIPE_ACCOUNT`] with customers for the companies `hubspot` mirrored (see
