@@ -22,6 +22,12 @@ cargo fmt --all --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+step "cargo build --bins (the functions as artifacts, the sandboxes, sync-server)"
+cargo build --quiet --workspace --bins
+# Wherever cargo builds (CARGO_TARGET_DIR included), not a guessed ./target.
+target_dir="$(cargo metadata --format-version 1 --no-deps | "$SYNC_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+export SYNC_BIN_DIR="$target_dir/debug"
+
 step "cargo test"
 cargo test --workspace
 
@@ -29,10 +35,6 @@ shopt -s nullglob
 py_dirs=(infra/*/tests_py shared/*/tests_py functions/*/tests_py)
 if (( ${#py_dirs[@]} )); then
   step "python checks against the sandboxes and our verifiers (official clients)"
-  cargo build --quiet --workspace --bins
-  # Wherever cargo builds (CARGO_TARGET_DIR included), not a guessed ./target.
-  target_dir="$(cargo metadata --format-version 1 --no-deps | "$SYNC_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-  export SYNC_BIN_DIR="$target_dir/debug"
   # One pytest run per folder: each folder's conftest.py and helpers stand alone.
   for dir in "${py_dirs[@]}"; do
     echo "--- $dir"

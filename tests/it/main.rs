@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin_queries;
+mod artifacts;
 mod conformance_queue;
 mod conformance_store;
 mod e2e_hubspot;

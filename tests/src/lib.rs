@@ -7,6 +7,7 @@ pub mod bare_rig;
 pub mod captured_logs;
 pub mod conformance;
 pub mod faults;
+pub mod lambda;
 pub mod moto;
 pub mod sim;
 pub mod waiting;
