@@ -49,7 +49,7 @@ pub async fn moto_endpoint() -> String {
 /// SDK config pointing at this process's moto_server: region us-east-1, dummy credentials.
 pub async fn moto_config() -> SdkConfig {
     let endpoint = moto_endpoint().await;
-    aws_config::defaults(BehaviorVersion::latest())
+    connector_aws::with_http_client(aws_config::defaults(BehaviorVersion::latest()))
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))

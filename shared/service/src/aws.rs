@@ -28,7 +28,7 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
     let record_dlq = need("RECORD_DLQ_URL")?;
     let reconcile_queue = need("RECONCILE_QUEUE_URL")?;
     let reconcile_dlq = need("RECONCILE_DLQ_URL")?;
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
+    let sdk = connector_aws::with_http_client(aws_config::defaults(BehaviorVersion::latest()))
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()

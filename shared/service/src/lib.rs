@@ -28,16 +28,25 @@ pub mod server;
 
 pub use app::App;
 
-/// Tracing for a Lambda function: JSON lines, level from `RUST_LOG` (default info), no
-/// ANSI colours, no time (CloudWatch stamps each line).
+/// Tracing for a Lambda function: JSON lines, levels from `RUST_LOG` as `target=level`
+/// directives (`info`, `connector=debug,warn`; default and fallback info), no ANSI
+/// colours, no time (CloudWatch stamps each line). Target filters rather than `EnvFilter`,
+/// whose span and field matching would link a regex engine into every function.
 pub fn init_lambda_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    let json = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_ansi(false)
         .without_time()
-        .with_current_span(false)
+        .with_current_span(false);
+    tracing_subscriber::registry()
+        .with(json)
+        .with(filter)
         .init();
 }
