@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::{Engine, EngineError};
 use crate::model::{
-    ChangeKind, Connection, Job, JobCause, JobKind, ObjectKind, Provider, ProviderAccountId,
-    SourceId, Timestamp, WebhookEventId,
+    ChangeKind, Connection, ConnectionId, Job, JobCause, JobKind, ObjectKind, Provider,
+    ProviderAccountId, SourceId, TenantId, Timestamp, WebhookEventId,
 };
 
 /// One change a provider told us about.
@@ -111,6 +111,21 @@ impl Engine {
 }
 
 impl Engine {
+    /// The connection a per-connection webhook endpoint names (Stripe API-key
+    /// connections), if it exists and is one of `provider`'s.
+    pub async fn endpoint_connection(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        provider: Provider,
+    ) -> Result<Option<Connection>, EngineError> {
+        Ok(self
+            .store
+            .get_connection(tenant, id)
+            .await?
+            .filter(|c| c.provider == provider))
+    }
+
     /// Where a provider account's events go: in each tenant that connected it, its
     /// Connected connection.
     pub async fn routed_connections(

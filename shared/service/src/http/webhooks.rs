@@ -225,11 +225,9 @@ async fn stripe_account(
     let id = ConnectionId::parse(connection).map_err(|_| not_found())?;
     let connection = app
         .engine
-        .store
-        .get_connection(&tenant, &id)
+        .endpoint_connection(&tenant, &id, Provider::Stripe)
         .await
         .map_err(|e| redeliver(&e))?
-        .filter(|c| c.provider == Provider::Stripe)
         .ok_or_else(not_found)?;
     let secret = stripe
         .open_credentials(&connection)
