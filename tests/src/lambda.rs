@@ -385,59 +385,96 @@ async fn forward(routes: &Routes, request: Request<Body>) -> Response {
 async fn http_event(prefix: &str, request: Request<Body>) -> anyhow::Result<Value> {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, 10 * 1024 * 1024).await?;
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                value.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    Ok(api_gateway_event(&ApiRequest {
+        route: format!("ANY {prefix}/{{proxy+}}"),
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or_default(),
+        headers: &headers,
+        body: &body,
+    }))
+}
+
+/// One request as API Gateway's HTTP API sees it.
+pub struct ApiRequest<'a> {
+    /// `routeKey`, e.g. `ANY /admin/{proxy+}`.
+    pub route: String,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    /// Lower-case names; repeated names are joined with commas, cookies moved to `cookies`.
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+/// The v2 event (payload format 2.0) for `request`.
+pub fn api_gateway_event(request: &ApiRequest<'_>) -> Value {
     let mut headers = serde_json::Map::new();
     let mut cookies = Vec::new();
-    for (name, value) in &parts.headers {
-        let value = value.to_str().unwrap_or_default().to_owned();
+    for (name, value) in request.headers {
         if name == "cookie" {
             cookies.extend(value.split("; ").map(|c| Value::String(c.to_owned())));
             continue;
         }
-        let joined = match headers.get(name.as_str()).and_then(Value::as_str) {
+        let joined = match headers.get(name).and_then(Value::as_str) {
             Some(earlier) => format!("{earlier},{value}"),
-            None => value,
+            None => value.clone(),
         };
-        headers.insert(name.as_str().to_owned(), Value::String(joined));
+        headers.insert(name.clone(), Value::String(joined));
     }
-    let text = std::str::from_utf8(&body).ok();
-    let (body, encoded) = match text {
-        Some(text) => (Value::String(text.to_owned()), false),
-        None => (
-            Value::String(base64::engine::general_purpose::STANDARD.encode(&body)),
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (body, encoded) = match std::str::from_utf8(request.body) {
+        Ok(text) => (Value::String(text.to_owned()), false),
+        Err(_) => (
+            Value::String(base64::engine::general_purpose::STANDARD.encode(request.body)),
             true,
         ),
     };
-    let method = parts.method.as_str().to_owned();
-    let path = parts.uri.path().to_owned();
-    let now = SystemTime::now();
-    Ok(json!({
+    let now = epoch_ms(SystemTime::now());
+    json!({
         "version": "2.0",
-        "routeKey": format!("ANY {prefix}/{{proxy+}}"),
-        "rawPath": path,
-        "rawQueryString": parts.uri.query().unwrap_or_default(),
+        "routeKey": request.route,
+        "rawPath": request.path,
+        "rawQueryString": request.query,
         "cookies": cookies,
-        "headers": headers,
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "api1234567",
-            "domainName": parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or_default(),
+            "domainName": header("host"),
             "domainPrefix": "api1234567",
             "http": {
-                "method": method,
-                "path": path,
+                "method": request.method,
+                "path": request.path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": "127.0.0.1",
-                "userAgent": parts.headers.get("user-agent").and_then(|h| h.to_str().ok()).unwrap_or_default(),
+                "userAgent": header("user-agent"),
             },
-            "requestId": format!("req-{}", epoch_ms(now)),
-            "routeKey": format!("ANY {prefix}/{{proxy+}}"),
+            "requestId": format!("req-{now}"),
+            "routeKey": request.route,
             "stage": "$default",
             "time": "02/Dec/2026:02:00:00 +0000",
-            "timeEpoch": epoch_ms(now) as u64,
+            "timeEpoch": u64::try_from(now).unwrap_or(u64::MAX),
         },
+        "headers": headers,
         "body": body,
         "isBase64Encoded": encoded,
-    }))
+    })
 }
 
 /// The HTTP response API Gateway makes of a function's v2 answer.

@@ -1,0 +1,217 @@
+//! `lambda-init`: each function's bootstrap beside a bare `lambda_http` hello built with the
+//! same profile, run under the Runtime API emulator on loopback, interleaved run by run so
+//! machine noise hits them alike. Prints each one's size, and the median time from process
+//! start to its first `GET /runtime/invocation/next` (init) and to its first answer (an
+//! invocation that needs no network), with the ratio to the hello.
+//!
+//! `cargo build --release -p webhook-intake -p oauth-callback -p admin-api -p record-worker
+//! -p reconciler -p lambda-hello && cargo run -p integration-tests --bin lambda-init`
+//! (`--from target/lambda` after `cargo lambda build --release`; `--runs N`, default 15).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use integration_tests::lambda::{ApiRequest, Function, api_gateway_event};
+use serde_json::{Value, json};
+
+const FUNCTIONS: [&str; 6] = [
+    "lambda-hello",
+    "webhook-intake",
+    "oauth-callback",
+    "admin-api",
+    "record-worker",
+    "reconciler",
+];
+
+struct Args {
+    from: PathBuf,
+    runs: usize,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        from: PathBuf::from("target/release"),
+        runs: 15,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--from" => args.from = PathBuf::from(value()?),
+            "--runs" => args.runs = value()?.parse()?,
+            other => bail!("unknown flag {other} (--from DIR, --runs N)"),
+        }
+    }
+    Ok(args)
+}
+
+/// `DIR/<name>/bootstrap` (cargo lambda's layout) or `DIR/<name>` (cargo's).
+fn bootstrap(dir: &Path, name: &str) -> PathBuf {
+    let lambda = dir.join(name).join("bootstrap");
+    if lambda.exists() {
+        lambda
+    } else {
+        dir.join(name)
+    }
+}
+
+/// What each function needs to start; nothing listens at the endpoints, and nothing at
+/// init or in the first answer calls them.
+fn environment() -> Vec<(String, String)> {
+    [
+        ("AWS_ACCESS_KEY_ID", "init-bench"),
+        ("AWS_SECRET_ACCESS_KEY", "init-bench"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("TABLE_NAME", "sync-state"),
+        (
+            "RECORD_QUEUE_URL",
+            "http://127.0.0.1:9/123456789012/records",
+        ),
+        (
+            "RECORD_DLQ_URL",
+            "http://127.0.0.1:9/123456789012/records-dlq",
+        ),
+        (
+            "RECONCILE_QUEUE_URL",
+            "http://127.0.0.1:9/123456789012/reconciles",
+        ),
+        (
+            "RECONCILE_DLQ_URL",
+            "http://127.0.0.1:9/123456789012/reconciles-dlq",
+        ),
+        (
+            "TOKEN_ENCRYPTION_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        ),
+        (
+            "ADMIN_TOKEN_SECRET",
+            "an-admin-token-secret-of-32-bytes-or-more",
+        ),
+        ("HUBSPOT_CLIENT_ID", "init-bench"),
+        ("HUBSPOT_CLIENT_SECRET", "init-bench"),
+        (
+            "HUBSPOT_REDIRECT_URI",
+            "https://sync.example.com/oauth/hubspot/callback",
+        ),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
+}
+
+/// An invocation each function answers without the network.
+fn first_event(name: &str) -> Value {
+    let get = |route: &str, path: &str| {
+        api_gateway_event(&ApiRequest {
+            route: route.to_owned(),
+            method: "GET",
+            path,
+            query: "",
+            headers: &[("host".to_owned(), "sync.example.com".to_owned())],
+            body: b"",
+        })
+    };
+    match name {
+        "webhook-intake" => get("POST /webhooks/hubspot", "/webhooks/hubspot"),
+        "oauth-callback" => get("GET /oauth/hubspot/callback", "/oauth/hubspot/callback"),
+        "admin-api" => get("ANY /admin/{proxy+}", "/admin/openapi.yaml"),
+        "record-worker" | "reconciler" => json!({ "Records": [] }),
+        _ => get("$default", "/"),
+    }
+}
+
+struct Timing {
+    init: Duration,
+    first_answer: Duration,
+}
+
+async fn measure(binary: &Path, name: &str, env: &[(String, String)]) -> anyhow::Result<Timing> {
+    let function = Function::start_binary(binary, name, env, Duration::from_secs(10)).await?;
+    let give_up = Instant::now() + Duration::from_secs(10);
+    let init = loop {
+        if let Some(init) = function.init_time().await {
+            break init;
+        }
+        if let Some(error) = function.runtime.init_error().await {
+            bail!("{name} failed its init: {error}");
+        }
+        if Instant::now() > give_up {
+            bail!("{name} never asked for an event");
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    };
+    function.call(first_event(name)).await?;
+    Ok(Timing {
+        init,
+        first_answer: function.started.elapsed(),
+    })
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let env = environment();
+    let binaries: Vec<PathBuf> = FUNCTIONS
+        .iter()
+        .map(|name| bootstrap(&args.from, name))
+        .collect();
+    for binary in &binaries {
+        if !binary.exists() {
+            bail!(
+                "{} is missing: build the release functions and lambda-hello first",
+                binary.display()
+            );
+        }
+    }
+    let mut timings: Vec<Vec<Timing>> = FUNCTIONS.iter().map(|_| Vec::new()).collect();
+    for _ in 0..args.runs {
+        for (i, name) in FUNCTIONS.iter().enumerate() {
+            timings[i].push(measure(&binaries[i], name, &env).await?);
+        }
+    }
+    let size = |path: &Path| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let hello_size = size(&binaries[0]) as f64;
+    let medians: Vec<(Duration, Duration)> = timings
+        .into_iter()
+        .map(|t| {
+            let (init, answer): (Vec<_>, Vec<_>) =
+                t.into_iter().map(|t| (t.init, t.first_answer)).unzip();
+            (median(init), median(answer))
+        })
+        .collect();
+    let (hello_init, hello_answer) = medians[0];
+    println!(
+        "{} runs each, interleaved; bootstraps from {}",
+        args.runs,
+        args.from.display()
+    );
+    println!(
+        "{:<16} {:>9} {:>7} {:>10} {:>7} {:>13} {:>7}",
+        "bootstrap", "MB", "x", "init ms", "x", "1st answer ms", "x"
+    );
+    for (i, name) in FUNCTIONS.iter().enumerate() {
+        let bytes = size(&binaries[i]) as f64;
+        let (init, answer) = medians[i];
+        println!(
+            "{:<16} {:>9.2} {:>7.2} {:>10.2} {:>7.2} {:>13.2} {:>7.2}",
+            name,
+            bytes / 1e6,
+            bytes / hello_size,
+            ms(init),
+            ms(init) / ms(hello_init),
+            ms(answer),
+            ms(answer) / ms(hello_answer),
+        );
+    }
+    Ok(())
+}
