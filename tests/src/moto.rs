@@ -17,8 +17,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_sqs::config::{Credentials, Region};
+use aws_types::SdkConfig;
+use connector_aws::AwsSettings;
 use tokio::sync::OnceCell;
 
 /// How long a freshly started moto may take to answer (python start-up on a busy machine).
@@ -49,12 +49,13 @@ pub async fn moto_endpoint() -> String {
 /// SDK config pointing at this process's moto_server: region us-east-1, dummy credentials.
 pub async fn moto_config() -> SdkConfig {
     let endpoint = moto_endpoint().await;
-    connector_aws::with_http_client(aws_config::defaults(BehaviorVersion::latest()))
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await
+    connector_aws::sdk_config(&AwsSettings {
+        region: "us-east-1".into(),
+        access_key_id: "testing".into(),
+        secret_access_key: "testing".into(),
+        session_token: None,
+        endpoint_url: Some(endpoint),
+    })
 }
 
 /// A name unique per call within this process (and this process has its own moto), valid

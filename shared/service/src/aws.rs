@@ -4,9 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
+use aws_types::sdk_config::{RetryConfig, TimeoutConfig};
+use connector_aws::AwsSettings;
 use connector_aws::dynamodb::DynamoStore;
 use connector_aws::sqs::SqsQueue;
 
@@ -28,7 +27,19 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
     let record_dlq = need("RECORD_DLQ_URL")?;
     let reconcile_queue = need("RECONCILE_QUEUE_URL")?;
     let reconcile_dlq = need("RECONCILE_DLQ_URL")?;
-    let sdk = connector_aws::with_http_client(aws_config::defaults(BehaviorVersion::latest()))
+    let aws = AwsSettings {
+        region: need("AWS_REGION")?,
+        access_key_id: need("AWS_ACCESS_KEY_ID")?,
+        secret_access_key: need("AWS_SECRET_ACCESS_KEY")?,
+        session_token: std::env::var("AWS_SESSION_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+        endpoint_url: std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|u| !u.is_empty()),
+    };
+    let sdk = connector_aws::sdk_config(&aws)
+        .to_builder()
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()
@@ -36,8 +47,7 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
                 .operation_timeout(Duration::from_secs(15))
                 .build(),
         )
-        .load()
-        .await;
+        .build();
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let records = Arc::new(SqsQueue::new(sqs.clone(), record_queue, record_dlq));
