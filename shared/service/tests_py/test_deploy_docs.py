@@ -250,8 +250,12 @@ def test_every_variable_the_service_reads_is_set(template):
     for source in ("config.rs", "aws.rs"):
         read.update(re.findall(r'\b(?:need|get)\("([A-Z_]+)"\)', (SERVICE / "src" / source).read_text()))
     local_only = {"HUBSPOT_BASE_URL", "STRIPE_BASE_URL"}  # point the providers at local sandboxes
+    # Reserved: Lambda sets them in every function (region and the role's credentials).
+    set_by_lambda = {"AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     assert {"TABLE_NAME", "RECORD_QUEUE_URL", "TOKEN_ENCRYPTION_KEY", "STRIPE_SECRET_KEY"} <= read, "the env parser broke"
-    assert sorted(read - local_only - set(variables)) == []
+    assert set_by_lambda <= read, "the function reads its credentials another way: update this list"
+    assert sorted(read - local_only - set_by_lambda - set(variables)) == []
+    assert not set_by_lambda & set(variables), "template.yaml may not set Lambda's reserved variables"
     assert "RUST_LOG" in variables
 
 
