@@ -39,12 +39,8 @@ async fn drain(queue: &Queue, function: &Function) -> usize {
         if received.is_empty() {
             return handled;
         }
-        let batch: Vec<(String, String, u32)> = received
-            .iter()
-            .map(|m| (m.message_id.clone(), m.body.clone(), m.receive_count))
-            .collect();
         let answer = function
-            .call(sqs_event(&queue.arn, &batch))
+            .call(sqs_event(&queue.arn, &received))
             .await
             .expect("the function answers its SQS batch");
         let failed = failures(&answer);
@@ -287,12 +283,8 @@ async fn the_built_functions_sync_a_portal_under_the_lambda_runtime_api() {
         .receive(10, Duration::from_secs(30))
         .await
         .expect("receive");
-    let batch: Vec<(String, String, u32)> = received
-        .iter()
-        .map(|m| (m.message_id.clone(), m.body.clone(), m.receive_count))
-        .collect();
     let answer = worker
-        .call(sqs_event(&records.arn, &batch))
+        .call(sqs_event(&records.arn, &received))
         .await
         .expect("the worker answers");
     assert_eq!(failures(&answer), vec![received[0].message_id.clone()]);

@@ -19,6 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
+use connector::ports::ReceivedMessage;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -285,14 +286,15 @@ impl Function {
     }
 }
 
-/// An SQS event as the event source mapping delivers it.
-pub fn sqs_event(queue_arn: &str, messages: &[(String, String, u32)]) -> Value {
+/// An SQS event as the event source mapping delivers `messages`.
+pub fn sqs_event(queue_arn: &str, messages: &[ReceivedMessage]) -> Value {
     let records: Vec<Value> = messages
         .iter()
-        .map(|(id, body, receive_count)| {
+        .map(|m| {
+            let (id, body, receive_count) = (&m.message_id, &m.body, m.receive_count);
             json!({
                 "messageId": id,
-                "receiptHandle": format!("receipt-{id}"),
+                "receiptHandle": m.receipt,
                 "body": body,
                 "attributes": {
                     "ApproximateReceiveCount": receive_count.to_string(),

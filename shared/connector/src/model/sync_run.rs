@@ -51,8 +51,13 @@ impl SyncCounters {
         self.webhook_misses += other.webhook_misses;
     }
 
+    /// The records the run has an outcome for.
+    pub fn accounted(&self) -> u64 {
+        self.applied + self.unchanged + self.archived + self.failed + self.held
+    }
+
     pub fn is_balanced(&self) -> bool {
-        self.seen == self.applied + self.unchanged + self.archived + self.failed + self.held
+        self.seen == self.accounted()
     }
 }
 

@@ -77,7 +77,7 @@ pub async fn runs(
 
 fn run_row(run: &SyncRun) -> Markup {
     let c = &run.counters;
-    let accounted = c.applied + c.unchanged + c.archived + c.failed + c.held;
+    let accounted = c.accounted();
     let duration = run
         .finished_at
         .map(|end| format!("{:.1} s", end.since(run.started_at).as_secs_f64()));
@@ -91,7 +91,7 @@ fn run_row(run: &SyncRun) -> Markup {
             td { (c.failed) } td { (c.held) } td { (c.webhook_misses) }
             @match run.status {
                 SyncRunStatus::Running => td.muted { "counting" },
-                _ if accounted == c.seen => td.ok data-ledger="balanced" { "balanced" },
+                _ if c.is_balanced() => td.ok data-ledger="balanced" { "balanced" },
                 _ => td.bad data-ledger="off" { (c.seen - accounted.min(c.seen)) " unaccounted" },
             }
         }
