@@ -414,3 +414,50 @@ async fn a_pass_walks_its_phases_in_order() {
         "the deleted company was archived in the last phase"
     );
 }
+
+/// The check phase reads again only what the listing no longer showed: nothing for an
+/// unchanged portal; for a deleted company, its id (and once more before its archive).
+/// A pass handed over after every page keeps what its listing saw across invocations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_re_reads_only_what_its_listing_did_not_show() {
+    let rig = portal_rig(30).await;
+    let (rig, tenant) = (&rig, rig.connection.tenant_id.clone());
+    let tenant = &tenant;
+    let pass = |budget: fn() -> Budget| async move {
+        let run = rig
+            .engine
+            .run_sync_now(tenant, &rig.connection.id)
+            .await
+            .unwrap();
+        let before = rig.portal.reads();
+        loop {
+            if let StepResult::Completed(counters) = rig.step(&run.id, budget()).await {
+                return (
+                    counters,
+                    rig.portal.reads().fetched_ids - before.fetched_ids,
+                );
+            }
+        }
+    };
+    let (unchanged, read) = pass(Budget::unbounded).await;
+    assert_eq!(
+        (unchanged.unchanged, unchanged.applied),
+        (30, 0),
+        "{unchanged:?}"
+    );
+    assert_eq!(read, 0, "an unchanged pass read records again");
+
+    let gone: Vec<u64> = rig.portal.companies().keys().copied().take(2).collect();
+    for id in &gone {
+        rig.portal.delete(*id);
+    }
+    let (counters, read) = pass(|| Budget::pages(1)).await;
+    assert_eq!(counters.archived, 2, "{counters:?}");
+    assert_eq!(
+        read, 4,
+        "the two deleted companies, checked and then read before the archive"
+    );
+    for id in gone {
+        assert!(rig.customer_of(id).await.is_archived());
+    }
+}

@@ -589,6 +589,39 @@ impl Store for FaultyStore {
                 .list_pending_archives(tenant, connection, run, page, now)
         )
     }
+    async fn put_listed_ids(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        kind: ObjectKind,
+        chunk: u32,
+        ids: &ListedIds,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        pass!(
+            self,
+            "put_listed_ids",
+            store,
+            self.inner
+                .put_listed_ids(tenant, connection, run, kind, chunk, ids, expires_at)
+        )
+    }
+    async fn listed_ids(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        kind: ObjectKind,
+        now: Timestamp,
+    ) -> StoreResult<Vec<ListedIds>> {
+        pass!(
+            self,
+            "listed_ids",
+            store,
+            self.inner.listed_ids(tenant, connection, run, kind, now)
+        )
+    }
 }
 
 #[async_trait]

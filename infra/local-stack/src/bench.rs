@@ -1,10 +1,10 @@
-//! What the benchmark binaries share: a stack on a throw-away embedded database with one
-//! HubSpot connection synced, and the companies it mirrors.
+//! What the benchmark binaries share: their flags, and a stack on a throw-away embedded
+//! database with one HubSpot connection synced, and the companies it mirrors.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 use connector::ports::PageRequest;
 use connector::{
@@ -12,7 +12,26 @@ use connector::{
 };
 use hubspot_sandbox::{ControlClient, SandboxConfig};
 
+use sync_service::embedded::EmbeddedParts;
+
 use crate::{Ports, RunningStack, ServerOptions, StackOptions};
+
+/// The bench's `--name N` flags, each given with its default, in the order given. Any
+/// other flag, or one without a number, is refused.
+pub fn numeric_flags<const K: usize>(mut flags: [(&str, u64); K]) -> anyhow::Result<[u64; K]> {
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let Some(slot) = flags.iter_mut().find(|(name, _)| *name == flag) else {
+            let known: Vec<&str> = flags.iter().map(|(name, _)| *name).collect();
+            bail!("unknown flag {flag} (known: {})", known.join(", "));
+        };
+        slot.1 = args
+            .next()
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("{flag} needs a number"))?;
+    }
+    Ok(flags.map(|(_, value)| value))
+}
 
 /// A synced stack on its own database file, removed on drop.
 pub struct BenchStack {
@@ -20,13 +39,19 @@ pub struct BenchStack {
     pub connection: ConnectionId,
     /// Every mirrored company and its customer.
     pub companies: Vec<(SourceId, CustomerId)>,
+    /// The store, queues and database file the stack runs on.
+    pub parts: EmbeddedParts,
     data: PathBuf,
 }
 
 impl BenchStack {
-    /// A sandbox portal of `companies` companies (no contacts, no Stripe), connected and
-    /// synced; record jobs are gathered `record_batch` a poll.
-    pub async fn start(companies: usize, record_batch: usize) -> anyhow::Result<Self> {
+    /// A sandbox portal of `companies` companies and `contacts` contacts (no Stripe),
+    /// connected and synced; record jobs are gathered `record_batch` a poll.
+    pub async fn start(
+        companies: usize,
+        contacts: usize,
+        record_batch: usize,
+    ) -> anyhow::Result<Self> {
         let data = std::env::temp_dir().join(format!(
             "local-stack-bench-{}-{}.sqlite",
             std::process::id(),
@@ -41,7 +66,7 @@ impl BenchStack {
         let options = StackOptions {
             sandbox: SandboxConfig {
                 companies,
-                contacts: 0,
+                contacts,
                 ..SandboxConfig::default()
             },
             stripe: None,
@@ -64,6 +89,7 @@ impl BenchStack {
             stack,
             connection,
             companies: Vec::new(),
+            parts,
             data,
         };
         bench.companies = bench.mirrored_companies().await?;

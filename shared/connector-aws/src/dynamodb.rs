@@ -397,4 +397,28 @@ impl Store for DynamoStore {
     ) -> StoreResult<Page<PendingArchive>> {
         runs::list_pending_archives(self, tenant, connection, run, page, now).await
     }
+
+    async fn put_listed_ids(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        kind: ObjectKind,
+        chunk: u32,
+        ids: &ListedIds,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        runs::put_listed_ids(self, tenant, connection, run, kind, chunk, ids, expires_at).await
+    }
+
+    async fn listed_ids(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        kind: ObjectKind,
+        now: Timestamp,
+    ) -> StoreResult<Vec<ListedIds>> {
+        runs::listed_ids(self, tenant, connection, run, kind, now).await
+    }
 }

@@ -61,6 +61,12 @@ impl EmbeddedStore {
         })
     }
 
+    /// Rows inserted, updated or deleted through this store since it was opened (SQLite's
+    /// `total_changes`), for benchmarks that count store writes.
+    pub async fn rows_written(&self) -> StoreResult<u64> {
+        self.run(|c| Ok(c.total_changes())).await
+    }
+
     /// Runs `work` on the connection on a blocking thread.
     async fn run<T, F>(&self, work: F) -> StoreResult<T>
     where
@@ -460,6 +466,37 @@ impl Store for EmbeddedStore {
     ) -> StoreResult<Page<PendingArchive>> {
         let (tenant, connection, run) = (tenant.clone(), connection.clone(), run.clone());
         self.run(move |c| runs::list_pending_archives(c, &tenant, &connection, &run, &page, now))
+            .await
+    }
+
+    async fn put_listed_ids(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        kind: ObjectKind,
+        chunk: u32,
+        ids: &ListedIds,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        let (tenant, connection, run) = (tenant.clone(), connection.clone(), run.clone());
+        let ids = ids.clone();
+        self.run(move |c| {
+            runs::put_listed_ids(c, &tenant, &connection, &run, kind, chunk, &ids, expires_at)
+        })
+        .await
+    }
+
+    async fn listed_ids(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        kind: ObjectKind,
+        now: Timestamp,
+    ) -> StoreResult<Vec<ListedIds>> {
+        let (tenant, connection, run) = (tenant.clone(), connection.clone(), run.clone());
+        self.run(move |c| runs::listed_ids(c, &tenant, &connection, &run, kind, now))
             .await
     }
 }

@@ -51,6 +51,7 @@ pub const PIPELINE_PROPERTY: &str = "hs_pipeline";
 pub const PIPELINE_STAGE_PROPERTY: &str = "hs_pipeline_stage";
 /// v4 association type: contact -> company, primary.
 const PRIMARY_CONTACT_TO_COMPANY: i64 = 1;
+const PRIMARY_CONTACT_TO_COMPANY_LABEL: &str = "contact_to_company";
 const COMPANIES_OBJECT_TYPE_ID: &str = "0-2";
 
 /// A filter list's id as it goes into a URL path: ILS ids are numbers, so nothing else
@@ -219,17 +220,37 @@ fn to_record(
 
 /// Primary first, then by id as a number.
 fn order_companies(to: &[AssociatedObject]) -> Vec<SourceId> {
-    let mut seen: BTreeMap<String, bool> = BTreeMap::new();
-    for a in to {
-        let Some(id) = id_text(&a.to_object_id) else {
-            continue;
-        };
+    primary_first(to.iter().filter_map(|a| {
+        let id = id_text(&a.to_object_id)?;
         let primary = a.association_types.iter().any(|t| {
             t.type_id == Some(PRIMARY_CONTACT_TO_COMPANY)
                 || t.label
                     .as_deref()
                     .is_some_and(|l| l.eq_ignore_ascii_case("primary"))
         });
+        Some((id, primary))
+    }))
+}
+
+/// A contact's companies from its list row's inline block, primary first (v3 names the
+/// primary `contact_to_company`, the others `contact_to_company_unlabeled`); `None` when
+/// the block has more pages than the row carries.
+fn inline_companies(object: &CrmObject) -> Option<Vec<SourceId>> {
+    let Some(block) = object.associations.get("companies") else {
+        return Some(Vec::new());
+    };
+    if Paging::next_after(block.paging.as_ref()).is_some() {
+        return None;
+    }
+    Some(primary_first(block.results.iter().filter_map(|a| {
+        Some((id_text(&a.id)?, a.label == PRIMARY_CONTACT_TO_COMPANY_LABEL))
+    })))
+}
+
+/// Company ids, each once, primary first, then by id as a number.
+fn primary_first(associated: impl Iterator<Item = (String, bool)>) -> Vec<SourceId> {
+    let mut seen: BTreeMap<String, bool> = BTreeMap::new();
+    for (id, primary) in associated {
         *seen.entry(id).or_default() |= primary;
     }
     let mut ordered: Vec<(bool, u64, String)> = seen
@@ -758,6 +779,10 @@ impl SourceProvider for HubSpotProvider {
             .query("limit", PAGE_SIZE.to_string())
             .query("archived", "false")
             .query("properties", asked.join(","));
+        if kind == ObjectKind::Contact {
+            // Inline, so the listing needs no association read of its own.
+            call = call.query("associations", "companies");
+        }
         if let Some(cursor) = cursor {
             call = call.query("after", cursor);
         }
@@ -765,12 +790,21 @@ impl SourceProvider for HubSpotProvider {
             .call(connection, Budget::General, &call)
             .await?
             .json()?;
-        let mut companies = if kind == ObjectKind::Contact {
-            let ids: Vec<&str> = page.results.iter().map(|o| o.id.as_str()).collect();
-            self.companies_of_contacts(connection, &ids).await?
-        } else {
-            HashMap::new()
-        };
+        let mut companies = HashMap::new();
+        let mut paged = Vec::new();
+        if kind == ObjectKind::Contact {
+            for o in &page.results {
+                match inline_companies(o) {
+                    Some(ids) => {
+                        companies.insert(o.id.clone(), ids);
+                    }
+                    None => paged.push(o.id.as_str()),
+                }
+            }
+        }
+        if !paged.is_empty() {
+            companies.extend(self.companies_of_contacts(connection, &paged).await?);
+        }
         let next_cursor = Paging::next_after(page.paging.as_ref());
         let records = page
             .results
@@ -1023,6 +1057,35 @@ mod tests {
         ]);
         let ids: Vec<&str> = ordered.iter().map(SourceId::as_str).collect();
         assert_eq!(ids, ["20", "9", "30", "100"]);
+    }
+
+    #[test]
+    fn a_list_row_names_its_companies_inline_primary_first_unless_they_page() {
+        let row = |block: serde_json::Value| object(json!({"id": "7", "associations": block}));
+        let inline = row(json!({"companies": {"results": [
+            {"id": "30", "type": "contact_to_company_unlabeled"},
+            {"id": "9", "type": "contact_to_company_unlabeled"},
+            {"id": "30", "type": "contact_to_company"}
+        ]}}));
+        let ids: Vec<String> = inline_companies(&inline)
+            .expect("one page")
+            .iter()
+            .map(|id| id.as_str().to_owned())
+            .collect();
+        assert_eq!(ids, ["30", "9"]);
+        assert_eq!(
+            inline_companies(&object(json!({"id": "8"}))),
+            Some(Vec::new())
+        );
+        let paged = row(json!({"companies": {
+            "results": [{"id": "1", "type": "contact_to_company"}],
+            "paging": {"next": {"after": "MQ=="}}
+        }}));
+        assert_eq!(
+            inline_companies(&paged),
+            None,
+            "more pages: read them through v4"
+        );
     }
 
     #[test]

@@ -15,6 +15,27 @@ pub struct CrmObject {
     pub updated_at: Option<String>,
     #[serde(default)]
     pub archived: bool,
+    /// List and get only, when asked for with `associations=`: per object type.
+    #[serde(default)]
+    pub associations: BTreeMap<String, InlineAssociations>,
+}
+
+/// The associations a list or get returns inline (`CollectionResponseAssociatedId`); more
+/// than one page of them carries its own `paging`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct InlineAssociations {
+    #[serde(default)]
+    pub results: Vec<InlineAssociation>,
+    pub paging: Option<Paging>,
+}
+
+/// One inline association; a record can appear twice, under a labeled and an
+/// `_unlabeled` type.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InlineAssociation {
+    pub id: serde_json::Value,
+    #[serde(rename = "type", default)]
+    pub label: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

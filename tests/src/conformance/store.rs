@@ -1415,6 +1415,69 @@ pub async fn pending_archives_are_kept_per_run_listed_once_and_expire(store: &dy
     assert!(store.purge_expired(at_secs(600)).await.is_ok());
 }
 
+pub async fn listed_ids_are_kept_per_run_and_kind_in_chunk_order_and_expire(store: &dyn Store) {
+    let t = tenant("tenant-a");
+    let conn = ConnectionId::generate();
+    let run = SyncRunId::generate();
+    // A full chunk: the largest item this record type writes.
+    let full = ListedIds(
+        (0..LISTED_CHUNK_IDS as u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect(),
+    );
+    let second = ListedIds(vec![u64::MAX, 0, 7]);
+    let kind = ObjectKind::Company;
+    // Written out of order, and the second chunk written twice (a redone hand-over).
+    let conn_ref = &conn;
+    let put = |k, chunk, ids: ListedIds, r: SyncRunId, tn: TenantId| async move {
+        store
+            .put_listed_ids(&tn, conn_ref, &r, k, chunk, &ids, at_secs(600))
+            .await
+            .unwrap()
+    };
+    put(kind, 1, ListedIds(vec![1, 2]), run.clone(), t.clone()).await;
+    put(kind, 0, full.clone(), run.clone(), t.clone()).await;
+    put(kind, 1, second.clone(), run.clone(), t.clone()).await;
+    put(
+        ObjectKind::Contact,
+        0,
+        ListedIds(vec![9]),
+        run.clone(),
+        t.clone(),
+    )
+    .await;
+    put(
+        kind,
+        0,
+        ListedIds(vec![5]),
+        SyncRunId::generate(),
+        t.clone(),
+    )
+    .await;
+    put(kind, 2, ListedIds(vec![6]), run.clone(), tenant("tenant-b")).await;
+
+    let read = store
+        .listed_ids(&t, &conn, &run, kind, at_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        read,
+        vec![full, second],
+        "this run's and kind's chunks, in chunk order"
+    );
+    let contacts = store
+        .listed_ids(&t, &conn, &run, ObjectKind::Contact, at_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(contacts, vec![ListedIds(vec![9])]);
+    let expired = store
+        .listed_ids(&t, &conn, &run, kind, at_secs(600))
+        .await
+        .unwrap();
+    assert!(expired.is_empty(), "{expired:?}");
+    assert!(store.purge_expired(at_secs(600)).await.is_ok());
+}
+
 // ---------------------------------------------------------------- tenants and routing
 
 pub async fn no_read_crosses_into_another_tenant(store: &dyn Store) {

@@ -559,7 +559,7 @@ impl Sim {
                 self.note(format!("faults: {call} fails after {skip} more calls"));
             }
             _ => {
-                const AWAITS: [&str; 14] = [
+                const AWAITS: [&str; 16] = [
                     "get_connection",
                     "get_link",
                     "write_customer",
@@ -572,6 +572,8 @@ impl Sim {
                     "list_links",
                     "put_pending_archives",
                     "list_pending_archives",
+                    "put_listed_ids",
+                    "listed_ids",
                     "record_event_once",
                     "send_batch",
                 ];

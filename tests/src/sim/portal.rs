@@ -59,6 +59,8 @@ struct State {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Reads {
     pub fetches: u64,
+    /// The ids those fetches asked for.
+    pub fetched_ids: u64,
     pub membership: u64,
 }
 
@@ -355,6 +357,7 @@ impl SourceProvider for Portal {
         self.fault()?;
         let mut s = self.lock();
         s.reads.fetches += 1;
+        s.reads.fetched_ids += ids.len() as u64;
         let panics_on = s.panics_on.map(source_id);
         if let Some(id) = panics_on.filter(|p| ids.contains(p)) {
             drop(s);

@@ -14,43 +14,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use futures::StreamExt;
 use serde_json::json;
 
 use connector::SourceId;
 use local_stack::RECORD_BATCH;
-use local_stack::bench::BenchStack;
-
-struct Args {
-    companies: usize,
-    changes: usize,
-    one_at_a_time: usize,
-}
-
-fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args {
-        companies: 3_000,
-        changes: 10_000,
-        one_at_a_time: 500,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || -> anyhow::Result<usize> {
-            it.next()
-                .with_context(|| format!("{flag} needs a number"))?
-                .parse()
-                .with_context(|| format!("{flag} needs a number"))
-        };
-        match flag.as_str() {
-            "--companies" => args.companies = value()?,
-            "--changes" => args.changes = value()?,
-            "--one-at-a-time" => args.one_at_a_time = value()?,
-            other => bail!("unknown flag {other}"),
-        }
-    }
-    Ok(args)
-}
+use local_stack::bench::{BenchStack, numeric_flags};
 
 struct Drained {
     changes: usize,
@@ -66,7 +36,7 @@ impl Drained {
 }
 
 async fn drain(companies: usize, changes: usize, record_batch: usize) -> anyhow::Result<Drained> {
-    let bench = BenchStack::start(companies, record_batch).await?;
+    let bench = BenchStack::start(companies, 0, record_batch).await?;
     let control = bench.control();
     control.set_webhooks(json!({"auto_deliver": false})).await?;
     let renames: Vec<(SourceId, String)> = (0..changes)
@@ -123,15 +93,21 @@ fn report(label: &str, d: &Drained) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = parse_args()?;
+    let [companies, changes, one_at_a_time] = numeric_flags([
+        ("--companies", 3_000),
+        ("--changes", 10_000),
+        ("--one-at-a-time", 500),
+    ])?;
+    let (companies, changes, one_at_a_time) =
+        (companies as usize, changes as usize, one_at_a_time as usize);
     println!(
         "backlog drain on a {}-company portal, sandbox limit 110 requests per 10 s, embedded store",
-        args.companies
+        companies
     );
-    let coalesced = drain(args.companies, args.changes, RECORD_BATCH).await?;
+    let coalesced = drain(companies, changes, RECORD_BATCH).await?;
     report(&format!("{RECORD_BATCH} jobs a poll"), &coalesced);
-    if args.one_at_a_time > 0 {
-        let alone = drain(args.companies, args.one_at_a_time, 1).await?;
+    if one_at_a_time > 0 {
+        let alone = drain(companies, one_at_a_time, 1).await?;
         report("1 job a poll (before)", &alone);
         println!(
             "coalesced / one at a time: {:.1}x the records per second",

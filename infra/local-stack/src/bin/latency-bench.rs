@@ -13,57 +13,26 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 use connector::ports::{LogFilter, PageRequest};
 use connector::{LogStatus, SourceId, Timestamp};
 use local_stack::RECORD_BATCH;
-use local_stack::bench::BenchStack;
-
-struct Args {
-    companies: usize,
-    rate: usize,
-    seconds: u64,
-}
-
-fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args {
-        companies: 3_000,
-        rate: 200,
-        seconds: 60,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .with_context(|| format!("{flag} needs a number"))?;
-        let number = || {
-            value
-                .parse::<u64>()
-                .with_context(|| format!("{flag} needs a number"))
-        };
-        match flag.as_str() {
-            "--companies" => args.companies = number()? as usize,
-            "--rate" => args.rate = number()? as usize,
-            "--seconds" => args.seconds = number()?,
-            other => bail!("unknown flag {other}"),
-        }
-    }
-    Ok(args)
-}
+use local_stack::bench::{BenchStack, numeric_flags};
 
 /// Ten ticks a second, `rate / 10` renames each.
 const TICK: Duration = Duration::from_millis(100);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = parse_args()?;
-    let bench = BenchStack::start(args.companies, RECORD_BATCH).await?;
+    let [companies, rate, seconds] =
+        numeric_flags([("--companies", 3_000), ("--rate", 200), ("--seconds", 60)])?;
+    let bench = BenchStack::start(companies as usize, 0, RECORD_BATCH).await?;
     let control = bench.control();
     control.reset_request_counts().await?;
 
-    let per_tick = (args.rate / 10).max(1);
-    let ticks = args.seconds * 10;
+    let per_tick = (rate as usize / 10).max(1);
+    let ticks = seconds * 10;
     let mut renames: Vec<(SourceId, String, Timestamp)> = Vec::new();
     let mut clock = tokio::time::interval(TICK);
     let started = Instant::now();
@@ -149,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "{} changes at {}/s for {:.1} s on a {}-company portal (sandbox limit 110 requests / 10 s)",
         renames.len(),
-        args.rate,
+        rate,
         sending.as_secs_f64(),
         bench.companies.len()
     );

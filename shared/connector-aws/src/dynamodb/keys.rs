@@ -53,6 +53,7 @@ pub const TYPE_EVENT: &str = "webhook_event";
 pub const TYPE_LEASE: &str = "pass_lease";
 pub const TYPE_OAUTH_STATE: &str = "oauth_state";
 pub const TYPE_PENDING_ARCHIVE: &str = "pending_archive";
+pub const TYPE_LISTED_IDS: &str = "listed_ids";
 
 // ---- key prefixes
 const TENANT: &str = "T#";
@@ -355,6 +356,31 @@ pub fn pending_archive(
     Key {
         pk: sync_run(tenant, connection, run).pk,
         sk: format!("{ARCHIVE}{source}"),
+    }
+}
+
+/// Sort-key prefix of a run's chunks of what its listing of `kind` saw, in the run's
+/// own partition.
+pub fn listed_ids_prefix(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Company => "LISTED#company#",
+        ObjectKind::Contact => "LISTED#contact#",
+        ObjectKind::BillingCustomer => "LISTED#billing_customer#",
+        ObjectKind::Subscription => "LISTED#subscription#",
+    }
+}
+
+/// One chunk of what a run's listing of `kind` saw; chunk numbers sort in order.
+pub fn listed_ids(
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    run: &SyncRunId,
+    kind: ObjectKind,
+    chunk: u32,
+) -> Key {
+    Key {
+        pk: sync_run(tenant, connection, run).pk,
+        sk: format!("{}{chunk:08}", listed_ids_prefix(kind)),
     }
 }
 

@@ -4,7 +4,8 @@
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use connector::ports::{Page, PageRequest, StoreError, StoreResult};
 use connector::{
-    ConnectionId, PendingArchive, SyncCounters, SyncRun, SyncRunId, TenantId, Timestamp,
+    ConnectionId, ListedIds, ObjectKind, PendingArchive, SyncCounters, SyncRun, SyncRunId,
+    TenantId, Timestamp,
 };
 
 use super::DynamoStore;
@@ -178,4 +179,43 @@ pub async fn list_pending_archives(
             .live_at(now.as_millis()),
     ];
     query::sequential_page(&store.client, store.table(), &parts, &request, item::body).await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn put_listed_ids(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    run: &SyncRunId,
+    kind: ObjectKind,
+    chunk: u32,
+    ids: &ListedIds,
+    expires_at: Timestamp,
+) -> StoreResult<()> {
+    let key = keys::listed_ids(tenant, connection, run, kind, chunk);
+    let item = ItemBuilder::new(&key, keys::TYPE_LISTED_IDS)
+        .body(ids)?
+        .expires(expires_at)
+        .build();
+    store.put_all(vec![item]).await
+}
+
+pub async fn listed_ids(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    run: &SyncRunId,
+    kind: ObjectKind,
+    now: Timestamp,
+) -> StoreResult<Vec<ListedIds>> {
+    let part = Partition::table(
+        keys::sync_run(tenant, connection, run).pk,
+        keys::listed_ids_prefix(kind),
+    )
+    .live_at(now.as_millis());
+    query::fetch_all(&store.client, store.table(), &part)
+        .await?
+        .iter()
+        .map(item::body)
+        .collect()
 }

@@ -1,4 +1,5 @@
-//! Items that expire: webhook dedupe keys and OAuth states (and, for purging, log rows).
+//! Items that expire: webhook dedupe keys and OAuth states (and, for purging, log rows,
+//! pending archives and listed ids).
 //! Each read treats an item whose `expires_at <= now` as absent.
 
 use connector::model::{ConnectionId, SyncRunId, TenantId, Timestamp};
@@ -18,6 +19,7 @@ pub(super) fn purge_expired(db: &mut Db, now: Timestamp) -> StoreResult<u64> {
         "DELETE FROM store_events WHERE expires_at <= ?1",
         "DELETE FROM store_oauth_states WHERE expires_at <= ?1",
         "DELETE FROM store_pending_archives WHERE expires_at <= ?1",
+        "DELETE FROM store_listed_ids WHERE expires_at <= ?1",
     ] {
         let deleted = tx
             .prepare_cached(sql)

@@ -1,7 +1,8 @@
 //! Sync runs: versioned like the other records, plus counters many workers add to at once.
 
 use connector::model::{
-    ConnectionId, PendingArchive, SyncCounters, SyncRun, SyncRunId, TenantId, Timestamp,
+    ConnectionId, ListedIds, ObjectKind, PendingArchive, SyncCounters, SyncRun, SyncRunId,
+    TenantId, Timestamp,
 };
 use connector::ports::{Page, PageRequest, StoreError, StoreResult};
 use rusqlite::{Connection as Db, TransactionBehavior, params};
@@ -181,4 +182,61 @@ pub(super) fn list_pending_archives(
         ],
     )?;
     Ok(into_page(items, limit, |a| a.source_id.as_str().to_owned()))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn put_listed_ids(
+    db: &mut Db,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    run: &SyncRunId,
+    kind: ObjectKind,
+    chunk: u32,
+    ids: &ListedIds,
+    expires_at: Timestamp,
+) -> StoreResult<()> {
+    db.prepare_cached(
+        "INSERT INTO store_listed_ids
+             (tenant_id, connection_id, run_id, kind, chunk, expires_at, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (tenant_id, connection_id, run_id, kind, chunk) DO UPDATE SET
+             expires_at = excluded.expires_at, body = excluded.body",
+    )
+    .db()?
+    .execute(params![
+        tenant.as_str(),
+        connection.as_str(),
+        run.as_str(),
+        kind.as_str(),
+        chunk,
+        expires_at.as_millis(),
+        encode(ids)?,
+    ])
+    .db()?;
+    Ok(())
+}
+
+pub(super) fn listed_ids(
+    db: &mut Db,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    run: &SyncRunId,
+    kind: ObjectKind,
+    now: Timestamp,
+) -> StoreResult<Vec<ListedIds>> {
+    query_all(
+        db,
+        "listed ids",
+        "SELECT body FROM store_listed_ids
+         WHERE tenant_id = ?1 AND connection_id = ?2 AND run_id = ?3 AND kind = ?4
+           AND expires_at > ?5
+         ORDER BY chunk",
+        params![
+            tenant.as_str(),
+            connection.as_str(),
+            run.as_str(),
+            kind.as_str(),
+            now.as_millis(),
+        ],
+    )
 }

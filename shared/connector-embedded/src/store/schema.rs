@@ -159,4 +159,18 @@ CREATE TABLE IF NOT EXISTS store_pending_archives (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS store_pending_archives_by_expiry
     ON store_pending_archives (expires_at);
+
+-- What a run's listing saw, in chunks of hashed ids, so its check phase re-reads only the rest.
+CREATE TABLE IF NOT EXISTS store_listed_ids (
+    tenant_id     TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    run_id        TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    chunk         INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    body          TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, connection_id, run_id, kind, chunk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_listed_ids_by_expiry
+    ON store_listed_ids (expires_at);
 ";

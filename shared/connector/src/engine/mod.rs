@@ -7,6 +7,7 @@ pub mod apply;
 pub mod billing;
 pub mod connect;
 pub mod intake;
+mod listed;
 pub mod mapping;
 pub mod matcher;
 pub mod reconcile;

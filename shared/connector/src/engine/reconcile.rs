@@ -1,13 +1,15 @@
 //! The reconciler: a full pass over a connection, in phases, checkpointed after every page
 //! so a pass of any size continues across invocations. It lists everything (applying what
-//! changed), then re-checks every mirrored record at the provider (archiving what vanished
-//! or left the filter), with the mass-archive guard in front of company archives.
+//! changed), then re-checks at the provider the mirrored records the listing did not show
+//! (archiving what vanished or left the filter; `listed`), with the mass-archive guard in
+//! front of company archives.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::apply::{self, Applied, ApplyContext, Outcome};
+use super::listed::Listed;
 use super::{Engine, EngineError};
 use crate::model::{
     ArchiveReason, Checkpoint, Connection, ConnectionStatus, Job, JobCause, JobKind, LogEntry,
@@ -21,7 +23,7 @@ use crate::provider::{Fetched, SourceRecord};
 pub const STALE_RUN_AFTER: Duration = Duration::from_secs(20 * 60);
 
 /// How long a run's pending archives are kept: far longer than any pass runs.
-const PENDING_ARCHIVES_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+pub(super) const PENDING_ARCHIVES_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The record kinds a pass over one provider covers, in order (companies before the
 /// contacts that attach to them).
@@ -344,22 +346,27 @@ impl Engine {
         }
         run.invocations += 1;
         let mut checkpoint = run.checkpoint.clone();
+        let mut listed = Listed::resume(tenant, connection_id, &run.id, &mut checkpoint);
         let mut pages = 0;
         while checkpoint.phase != Phase::Done {
             // At least one page per invocation, so even a spent budget makes progress.
             if pages > 0 && budget.exhausted(pages) {
                 return self
-                    .hand_over(run, &checkpoint, &connection, Duration::ZERO)
+                    .hand_over(run, checkpoint, &connection, Duration::ZERO, &mut listed)
                     .await;
             }
             // A failed page is redone from where it began: what it counted is dropped, so
             // the guard's tallies and the ledger count each record once.
             let before = (run.clone(), checkpoint.clone());
-            let step = self.one_page(&connection, &mut run, &mut checkpoint).await;
+            let step = self
+                .one_page(&connection, &mut run, &mut checkpoint, &mut listed)
+                .await;
             self.persist_rotated_credentials(&connection).await?;
             if let Err(e) = step {
                 let (run, checkpoint) = before;
-                return self.page_failed(run, checkpoint, &connection, e).await;
+                return self
+                    .page_failed(run, checkpoint, &connection, e, &mut listed)
+                    .await;
             }
             pages += 1;
             checkpoint.heartbeat = Some(Timestamp::now());
@@ -382,14 +389,14 @@ impl Engine {
     async fn hand_over(
         &self,
         mut run: SyncRun,
-        checkpoint: &Checkpoint,
+        mut checkpoint: Checkpoint,
         connection: &Connection,
         delay: Duration,
+        listed: &mut Listed,
     ) -> Result<StepResult, EngineError> {
-        run.checkpoint = Checkpoint {
-            heartbeat: Some(Timestamp::now()),
-            ..checkpoint.clone()
-        };
+        listed.save(self.store.as_ref(), &mut checkpoint).await?;
+        checkpoint.heartbeat = Some(Timestamp::now());
+        run.checkpoint = checkpoint;
         if self.renew_lease(connection, &run.id).await? != run.id {
             return self.finish(run, SyncRunStatus::Failed).await;
         }
@@ -414,6 +421,7 @@ impl Engine {
         checkpoint: Checkpoint,
         connection: &Connection,
         error: EngineError,
+        listed: &mut Listed,
     ) -> Result<StepResult, EngineError> {
         let code = error.code();
         if code.is_busy_or_down() {
@@ -422,7 +430,9 @@ impl Engine {
                 .unwrap_or(Duration::from_secs(30))
                 .min(crate::ports::MAX_DELAY);
             tracing::warn!(run = %run.id, %code, ?delay, "reconcile page failed; continuing later");
-            return self.hand_over(run, &checkpoint, connection, delay).await;
+            return self
+                .hand_over(run, checkpoint, connection, delay, listed)
+                .await;
         }
         self.apply_refusal(connection, code, error.missing_scopes())
             .await?;
@@ -491,16 +501,17 @@ impl Engine {
         connection: &Connection,
         run: &mut SyncRun,
         cp: &mut Checkpoint,
+        listed: &mut Listed,
     ) -> Result<(), EngineError> {
         match cp.phase {
             Phase::List(kind) => {
-                self.list_page(connection, run, kind).await?;
+                self.list_page(connection, run, cp, listed, kind).await?;
                 if run.cursor.is_none() {
                     cp.phase = cp.phase.after(connection.provider);
                 }
             }
             Phase::Check(kind) => {
-                self.check_page(connection, run, cp, kind).await?;
+                self.check_page(connection, run, cp, listed, kind).await?;
                 if run.cursor.is_none() {
                     cp.phase = cp.phase.after(connection.provider);
                 }
@@ -531,8 +542,13 @@ impl Engine {
         &self,
         connection: &Connection,
         run: &mut SyncRun,
+        cp: &mut Checkpoint,
+        listed: &mut Listed,
         kind: ObjectKind,
     ) -> Result<(), EngineError> {
+        if run.cursor.is_none() {
+            listed.start(cp, kind);
+        }
         let provider = self.provider(connection.provider)?;
         let schema = self.schema(connection, kind).await?;
         let properties = connection.field_mapping.source_properties(kind);
@@ -546,11 +562,12 @@ impl Engine {
             Default::default()
         };
         let ctx = self.apply_context(connection, &schema);
+        let in_filter = |record: &SourceRecord| {
+            kind != ObjectKind::Company || members.get(&record.id).copied().unwrap_or(false)
+        };
         for record in &page.records {
             let started = Instant::now();
-            let in_filter =
-                kind != ObjectKind::Company || members.get(&record.id).copied().unwrap_or(false);
-            let result = if in_filter {
+            let result = if in_filter(record) {
                 apply::apply_record(&ctx, record, true).await
             } else {
                 // A mirrored company outside the filter is archived by the check phase,
@@ -568,16 +585,25 @@ impl Engine {
             )
             .await;
         }
+        // Only what the filter holds counts as shown: a mirrored company outside it is read
+        // again by the check phase, which archives it.
+        listed.saw(
+            cp,
+            kind,
+            page.records.iter().filter(|r| in_filter(r)).map(|r| &r.id),
+        );
         run.cursor = page.next_cursor;
         Ok(())
     }
 
-    /// Re-checks one page of mirrored records at the provider.
+    /// Re-checks at the provider the mirrored records of one page of links that the
+    /// listing did not show.
     async fn check_page(
         &self,
         connection: &Connection,
         run: &mut SyncRun,
         cp: &mut Checkpoint,
+        listed: &mut Listed,
         kind: ObjectKind,
     ) -> Result<(), EngineError> {
         let provider = self.provider(connection.provider)?;
@@ -606,10 +632,16 @@ impl Engine {
         if kind == ObjectKind::Company {
             cp.active_companies += live.len() as u64;
         }
-        if !live.is_empty() {
+        let mut unshown = Vec::new();
+        for id in live {
+            if !listed.showed(self.store.as_ref(), cp, kind, &id).await? {
+                unshown.push(id);
+            }
+        }
+        if !unshown.is_empty() {
             let properties = connection.field_mapping.source_properties(kind);
             let fetched = provider
-                .recheck(connection, kind, &live, &properties)
+                .recheck(connection, kind, &unshown, &properties)
                 .await?;
             let found: Vec<SourceId> = fetched
                 .iter()

@@ -1,3 +1,7 @@
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
 use super::{ArchiveReason, ConnectionId, ObjectKind, SourceId, SyncRunId, TenantId, Timestamp};
@@ -152,6 +156,54 @@ pub struct Checkpoint {
     /// When the checkpoint last moved.
     #[serde(default)]
     pub heartbeat: Option<Timestamp>,
+    /// Per kind, how much of what the listing saw is saved beside the run ([`ListedIds`]).
+    #[serde(default)]
+    pub listed: BTreeMap<ObjectKind, ListedProgress>,
+}
+
+/// How far the record of what a run's listing of one kind saw has been saved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedProgress {
+    /// Chunks saved beside the run.
+    pub chunks: u32,
+    /// The invocation that wrote this checkpoint held ids it had not saved yet; if it
+    /// ended without handing over, they are lost.
+    pub unsaved: bool,
+    /// Some ids were lost: the check phase re-reads every mirrored record of the kind.
+    pub lost: bool,
+}
+
+/// The most ids one [`ListedIds`] chunk holds: 128 KiB, about 175 KB stored, under
+/// DynamoDB's 400 KB item limit.
+pub const LISTED_CHUNK_IDS: usize = 16_384;
+
+/// One chunk of the ids a run's listing saw, each as a 64-bit hash salted with the run
+/// (see `engine::listed`). Stored as base64 of little-endian words: 8 bytes an id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListedIds(pub Vec<u64>);
+
+impl Serialize for ListedIds {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = self.0.iter().flat_map(|id| id.to_le_bytes()).collect();
+        serializer.serialize_str(&BASE64.encode(bytes))
+    }
+}
+
+impl<'de> Deserialize<'de> for ListedIds {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let text = String::deserialize(deserializer)?;
+        let bytes = BASE64.decode(text).map_err(D::Error::custom)?;
+        if bytes.len() % 8 != 0 {
+            return Err(D::Error::custom("listed ids are not whole 8-byte words"));
+        }
+        Ok(ListedIds(
+            bytes
+                .chunks_exact(8)
+                .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
+                .collect(),
+        ))
+    }
 }
 
 /// A company a pass found gone or outside the filter, to be archived once every page is

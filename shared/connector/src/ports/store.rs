@@ -381,4 +381,27 @@ pub trait Store: Send + Sync {
         page: PageRequest,
         now: Timestamp,
     ) -> StoreResult<Page<PendingArchive>>;
+    /// Saves chunk `chunk` of what a run's listing of `kind` saw; putting one again
+    /// replaces it. Chunks are read until `expires_at`, then purged. A chunk holds at most
+    /// [`LISTED_CHUNK_IDS`] ids.
+    #[allow(clippy::too_many_arguments)]
+    async fn put_listed_ids(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        kind: ObjectKind,
+        chunk: u32,
+        ids: &ListedIds,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Every live chunk of what the run's listing of `kind` saw, in chunk order.
+    async fn listed_ids(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: &SyncRunId,
+        kind: ObjectKind,
+        now: Timestamp,
+    ) -> StoreResult<Vec<ListedIds>>;
 }
