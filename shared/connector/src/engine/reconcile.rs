@@ -23,6 +23,9 @@ use crate::provider::{Fetched, SourceRecord};
 pub const STALE_RUN_AFTER: Duration = Duration::from_secs(20 * 60);
 
 /// How long a run's pending archives are kept: far longer than any pass runs.
+/// Link pages one check step walks at most while gathering records to read again: an
+/// unchanged pass checks 5,000 links a step.
+const MAX_LINK_PAGES_PER_CHECK: usize = 50;
 pub(super) const PENDING_ARCHIVES_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The record kinds a pass over one provider covers, in order (companies before the
@@ -607,37 +610,9 @@ impl Engine {
         kind: ObjectKind,
     ) -> Result<(), EngineError> {
         let provider = self.provider(connection.provider)?;
-        let account = super::account_of(connection)?;
-        // By account, not connection: links written through an earlier connection to the
-        // same account are this pass's too.
-        let links = self
-            .store
-            .list_links(
-                &connection.tenant_id,
-                connection.provider,
-                account,
-                kind,
-                PageRequest {
-                    limit: self.settings.page_size,
-                    cursor: run.cursor.clone(),
-                },
-            )
+        let (unshown, next) = self
+            .unshown_links(connection, run, cp, listed, kind)
             .await?;
-        let live: Vec<SourceId> = links
-            .items
-            .iter()
-            .filter(|l| !l.source_gone)
-            .map(|l| l.source_id.clone())
-            .collect();
-        if kind == ObjectKind::Company {
-            cp.active_companies += live.len() as u64;
-        }
-        let mut unshown = Vec::new();
-        for id in live {
-            if !listed.showed(self.store.as_ref(), cp, kind, &id).await? {
-                unshown.push(id);
-            }
-        }
         if !unshown.is_empty() {
             let properties = connection.field_mapping.source_properties(kind);
             let fetched = provider
@@ -718,8 +693,58 @@ impl Engine {
                     .await?;
             }
         }
-        run.cursor = links.next;
+        run.cursor = next;
         Ok(())
+    }
+
+    /// The mirrored records the listing did not show, from the links after the run's
+    /// cursor: link pages are walked until a batch read's worth is gathered, so scattered
+    /// deletions still cost one read per 100. Returns them and the cursor after the
+    /// last page walked.
+    async fn unshown_links(
+        &self,
+        connection: &Connection,
+        run: &SyncRun,
+        cp: &mut Checkpoint,
+        listed: &mut Listed,
+        kind: ObjectKind,
+    ) -> Result<(Vec<SourceId>, Option<String>), EngineError> {
+        let account = super::account_of(connection)?;
+        let mut unshown = Vec::new();
+        let mut cursor = run.cursor.clone();
+        for _ in 0..MAX_LINK_PAGES_PER_CHECK {
+            // By account, not connection: links written through an earlier connection to
+            // the same account are this pass's too.
+            let links = self
+                .store
+                .list_links(
+                    &connection.tenant_id,
+                    connection.provider,
+                    account,
+                    kind,
+                    PageRequest {
+                        limit: self.settings.page_size,
+                        cursor: cursor.clone(),
+                    },
+                )
+                .await?;
+            for link in links.items.into_iter().filter(|l| !l.source_gone) {
+                if kind == ObjectKind::Company {
+                    cp.active_companies += 1;
+                }
+                if !listed
+                    .showed(self.store.as_ref(), cp, kind, &link.source_id)
+                    .await?
+                {
+                    unshown.push(link.source_id);
+                }
+            }
+            cursor = links.next;
+            if cursor.is_none() || unshown.len() >= self.settings.page_size {
+                break;
+            }
+        }
+        Ok((unshown, cursor))
     }
 
     /// After the checks: the guard's verdict on the vanished companies, then their archives.
