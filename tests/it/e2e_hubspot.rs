@@ -1011,6 +1011,23 @@ async fn a_foreign_tenants_id_gets_404_never_data() {
         .unwrap();
     assert_eq!(response.status(), 404);
     assert!(!customer_json(&stack, &customer).await["name"].is_null());
+
+    // An id that is not one is refused before any lookup, with the reason.
+    for path in [
+        "/admin/connections/not%20an%20id/sync",
+        "/admin/log/..%2F..%2Fx/retry",
+        "/admin/matches/%24%7Bid%7D/resolve",
+    ] {
+        let response = http
+            .post(format!("{}{path}", stack.base_url))
+            .bearer_auth(other.expose())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "invalid_request", "{path}: {body}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,36 @@ pub fn numeric_flags<const K: usize>(mut flags: [(&str, u64); K]) -> anyhow::Res
     Ok(flags.map(|(_, value)| value))
 }
 
+/// CPU time (user and system, every thread) this process has used, from
+/// `/proc/self/stat`, whose clock ticks are Linux's fixed 100 a second; zero elsewhere.
+pub fn process_cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // After the command name (in parentheses), utime and stime are fields 12 and 13.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// The process's resident memory now, from `/proc/self/status` (0 where there is none).
+pub fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
 /// A synced stack on its own database file, removed on drop.
 pub struct BenchStack {
     pub stack: RunningStack,

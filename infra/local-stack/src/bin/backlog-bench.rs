@@ -4,9 +4,10 @@
 //! The portal is synced first; then `--changes` renames are made with webhook delivery
 //! held, and all of them are released at once (one flush). The clock runs from the flush
 //! until the record queue is empty; then every company's customer must carry its last
-//! name (nothing missing). The same is done with jobs gathered 100 a poll (coalesced) and,
-//! for comparison, one a poll (each job fetches its own record, as before coalescing), on
-//! a smaller backlog so the slow side ends in about a minute.
+//! name (nothing missing). Also printed: the CPU the process used per change. The same is
+//! done with jobs gathered 100 a poll (coalesced) and, for comparison, one a poll (each
+//! job fetches its own record, as before coalescing), on a smaller backlog so the slow
+//! side ends in about a minute.
 //!
 //!     cargo run --release -p local-stack --bin backlog-bench -- \
 //!         [--companies 3000] [--changes 10000] [--one-at-a-time 500]
@@ -20,11 +21,13 @@ use serde_json::json;
 
 use connector::SourceId;
 use local_stack::RECORD_BATCH;
-use local_stack::bench::{BenchStack, numeric_flags};
+use local_stack::bench::{BenchStack, numeric_flags, process_cpu};
 
 struct Drained {
     changes: usize,
     took: Duration,
+    /// The whole process's: the webhooks' intake, the worker, the store and the sandbox.
+    cpu: Duration,
     api_requests: u64,
     rate_limited: u64,
 }
@@ -62,8 +65,10 @@ async fn drain(companies: usize, changes: usize, record_batch: usize) -> anyhow:
 
     control.reset_request_counts().await?;
     let started = Instant::now();
+    let cpu_before = process_cpu();
     bench.drained(Duration::from_secs(1800)).await?;
     let took = started.elapsed();
+    let cpu = process_cpu() - cpu_before;
     let counts = control.request_counts().await?;
     let last: HashMap<SourceId, String> = renames.into_iter().collect();
     let last: Vec<(SourceId, String)> = last.into_iter().collect();
@@ -74,6 +79,7 @@ async fn drain(companies: usize, changes: usize, record_batch: usize) -> anyhow:
     Ok(Drained {
         changes,
         took,
+        cpu,
         api_requests: counts.api_requests,
         rate_limited: counts.rate_limited,
     })
@@ -81,10 +87,11 @@ async fn drain(companies: usize, changes: usize, record_batch: usize) -> anyhow:
 
 fn report(label: &str, d: &Drained) {
     println!(
-        "{label:<28} {:>6} changes in {:>7.1} s = {:>7.1} records/s, {:>5} API requests ({:.3} per change), {} answered 429",
+        "{label:<28} {:>6} changes in {:>7.1} s = {:>7.1} records/s, CPU {:.0} µs per change, {:>5} API requests ({:.3} per change), {} answered 429",
         d.changes,
         d.took.as_secs_f64(),
         d.per_second(),
+        d.cpu.as_secs_f64() * 1e6 / d.changes as f64,
         d.api_requests,
         d.api_requests as f64 / d.changes as f64,
         d.rate_limited

@@ -21,7 +21,7 @@ use anyhow::bail;
 
 use connector::SyncRunStatus;
 use local_stack::RECORD_BATCH;
-use local_stack::bench::{BenchStack, numeric_flags};
+use local_stack::bench::{BenchStack, numeric_flags, process_cpu, resident_bytes};
 
 /// Records one listing request returns.
 const PAGE: u64 = 100;
@@ -33,19 +33,6 @@ const WINDOW: Duration = Duration::from_secs(10);
 /// for a slot of the rolling window.
 fn floor(requests: u64) -> Duration {
     WINDOW * (requests.saturating_sub(1) / LIMIT) as u32
-}
-
-/// The process's resident memory now, from `/proc/self/status` (0 where there is none).
-fn resident_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }
 
 /// Samples the resident memory every 50 ms until stopped; returns the highest.
@@ -105,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
 
     let stack = &bench.stack;
     let pass_started = Instant::now();
+    let cpu_before = process_cpu();
     let run = stack
         .app
         .engine
@@ -114,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
         .wait_for_sync(&bench.connection, Duration::from_secs(3600), |_| {})
         .await?;
     let took = pass_started.elapsed();
+    let cpu = process_cpu() - cpu_before;
     stop_watch.store(true, Ordering::Relaxed);
     let peak_memory = watcher.await?;
     if ended.id != run.id || ended.status != SyncRunStatus::Completed {
@@ -148,6 +137,11 @@ async fn main() -> anyhow::Result<()> {
     for (route, n) in &counts.by_route {
         println!("  {n:>7}  {route}");
     }
+    println!(
+        "CPU: {:.1} s for the pass, {:.1} µs per record (the whole process, the sandbox's serving included)",
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / records as f64
+    );
     println!(
         "ledger: seen {} applied {} unchanged {} archived {} failed {} held {}",
         c.seen, c.applied, c.unchanged, c.archived, c.failed, c.held

@@ -146,11 +146,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     }
 }
 
-fn parse_id<T>(
-    raw: &str,
-    parse: impl FnOnce(String) -> Result<T, connector::ParseError>,
-) -> Result<T, ApiError> {
-    parse(raw.to_owned()).map_err(|e| ApiError::bad_request(e.to_string()))
+/// The route's id, refused with 400 and the reason when it is not one.
+pub struct PathId<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PathId<T>
+where
+    T: std::str::FromStr<Err = connector::ParseError>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        raw.parse()
+            .map(PathId)
+            .map_err(|e: connector::ParseError| ApiError::bad_request(e.to_string()))
+    }
 }
 
 fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
@@ -204,18 +217,16 @@ async fn create_connection(
 async fn connection(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
 ) -> ApiResult {
-    let id = parse_id(&id, ConnectionId::parse)?;
     Ok(Json(json!(app.engine.view_connection(&t, &id).await?)))
 }
 
 async fn authorize(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
 ) -> ApiResult {
-    let id = parse_id(&id, ConnectionId::parse)?;
     let url = crate::oauth::start(&app, &t, &id).await?;
     Ok(Json(json!({"authorize_url": url})))
 }
@@ -231,10 +242,9 @@ struct ApiKeyBody {
 async fn connect_api_key(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
     raw: Bytes,
 ) -> ApiResult {
-    let id = parse_id(&id, ConnectionId::parse)?;
     let new: ApiKeyBody = body(&raw)?;
     crate::stripe::connect_api_key(&app, &t, &id, new.api_key, new.webhook_secret).await?;
     Ok(Json(json!(app.engine.view_connection(&t, &id).await?)))
@@ -243,18 +253,16 @@ async fn connect_api_key(
 async fn disconnect(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
 ) -> ApiResult {
-    let id = parse_id(&id, ConnectionId::parse)?;
     Ok(Json(json!(app.engine.disconnect(&t, &id).await?)))
 }
 
 async fn run_sync_now(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let id = parse_id(&id, ConnectionId::parse)?;
     let run = app.engine.run_sync_now(&t, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!(run))))
 }
@@ -262,10 +270,9 @@ async fn run_sync_now(
 async fn runs(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
     Params(p): Params<Paging>,
 ) -> ApiResult {
-    let id = parse_id(&id, ConnectionId::parse)?;
     Ok(Json(json!(
         app.engine.admin_runs(&t, &id, p.request()).await?
     )))
@@ -292,11 +299,10 @@ impl LogParams {
 async fn log(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
     Params(q): Params<LogParams>,
     Params(paging): Params<Paging>,
 ) -> ApiResult {
-    let id = parse_id(&id, ConnectionId::parse)?;
     let query = q.query()?;
     Ok(Json(json!(
         app.engine
@@ -308,18 +314,16 @@ async fn log(
 async fn log_entry(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(entry): Path<String>,
+    PathId(entry): PathId<LogEntryId>,
 ) -> ApiResult {
-    let entry = parse_id(&entry, LogEntryId::parse)?;
     Ok(Json(json!(app.engine.admin_log_entry(&t, &entry).await?)))
 }
 
 async fn retry_log_entry(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(entry): Path<String>,
+    PathId(entry): PathId<LogEntryId>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let entry = parse_id(&entry, LogEntryId::parse)?;
     let job = app.engine.retry_log_entry(&t, &entry).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"job_id": job.id}))))
 }
@@ -327,9 +331,8 @@ async fn retry_log_entry(
 async fn mapping(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
 ) -> ApiResult {
-    let id = parse_id(&id, ConnectionId::parse)?;
     Ok(Json(json!(
         app.engine.admin_connection(&t, &id).await?.field_mapping
     )))
@@ -338,10 +341,9 @@ async fn mapping(
 async fn validate_mapping(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
     raw: Bytes,
 ) -> ApiResult {
-    let id = parse_id(&id, ConnectionId::parse)?;
     let candidate: FieldMapping = if raw.is_empty() {
         app.engine.admin_connection(&t, &id).await?.field_mapping
     } else {
@@ -359,10 +361,9 @@ async fn validate_mapping(
 async fn set_mapping(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
     raw: Bytes,
 ) -> ApiResult {
-    let id = parse_id(&id, ConnectionId::parse)?;
     let new: FieldMapping = body(&raw)?;
     Ok(Json(json!(
         app.engine
@@ -375,9 +376,8 @@ async fn set_mapping(
 async fn filter(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
 ) -> ApiResult {
-    let id = parse_id(&id, ConnectionId::parse)?;
     Ok(Json(json!(
         app.engine.admin_connection(&t, &id).await?.company_filter
     )))
@@ -386,9 +386,8 @@ async fn filter(
 async fn filter_choices(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
 ) -> ApiResult {
-    let id = parse_id(&id, ConnectionId::parse)?;
     Ok(Json(json!(
         app.engine.company_filter_choices(&t, &id).await?
     )))
@@ -397,10 +396,9 @@ async fn filter_choices(
 async fn preview_filter(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
     raw: Bytes,
 ) -> ApiResult {
-    let id = parse_id(&id, ConnectionId::parse)?;
     let filter: CompanyFilter = body(&raw)?;
     Ok(Json(json!(
         app.engine.preview_company_filter(&t, &id, filter).await?
@@ -410,10 +408,9 @@ async fn preview_filter(
 async fn set_filter(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
     raw: Bytes,
 ) -> ApiResult {
-    let id = parse_id(&id, ConnectionId::parse)?;
     let new: CompanyFilter = body(&raw)?;
     let (connection, run) = app.engine.set_company_filter(&t, &id, new).await?;
     Ok(Json(
@@ -424,10 +421,9 @@ async fn set_filter(
 async fn held_archives(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
     Params(p): Params<Paging>,
 ) -> ApiResult {
-    let id = parse_id(&id, ConnectionId::parse)?;
     Ok(Json(json!(
         app.engine.held_archives(&t, &id, p.request()).await?
     )))
@@ -436,9 +432,8 @@ async fn held_archives(
 async fn approve_archives(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let id = parse_id(&id, ConnectionId::parse)?;
     let run = app.engine.approve_held_archives(&t, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"sync_run": run}))))
 }
@@ -446,9 +441,8 @@ async fn approve_archives(
 async fn reject_archives(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<ConnectionId>,
 ) -> ApiResult {
-    let id = parse_id(&id, ConnectionId::parse)?;
     app.engine.reject_held_archives(&t, &id).await?;
     Ok(Json(json!({"rejected": true})))
 }
@@ -492,9 +486,8 @@ async fn customers(
 async fn customer(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<CustomerId>,
 ) -> ApiResult {
-    let id = parse_id(&id, CustomerId::parse)?;
     Ok(Json(json!(
         app.engine.admin_customer_detail(&t, &id).await?
     )))
@@ -503,9 +496,8 @@ async fn customer(
 async fn delete_customer(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<CustomerId>,
 ) -> Result<StatusCode, ApiError> {
-    let id = parse_id(&id, CustomerId::parse)?;
     app.engine.delete_customer_permanently(&t, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -518,10 +510,9 @@ struct ResyncQuery {
 async fn resync_customer(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<CustomerId>,
     Params(q): Params<ResyncQuery>,
 ) -> ApiResult {
-    let id = parse_id(&id, CustomerId::parse)?;
     let provider = Provider::parse(q.provider.as_deref().unwrap_or("hubspot"))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(Json(json!(
@@ -558,10 +549,9 @@ async fn matches(
 async fn resolve_match(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId<PendingMatchId>,
     raw: Bytes,
 ) -> ApiResult {
-    let id = parse_id(&id, PendingMatchId::parse)?;
     let resolution: MatchResolution = body(&raw)?;
     Ok(Json(json!(
         app.engine.resolve_match(&t, &id, resolution).await?
