@@ -272,6 +272,13 @@ async fn the_built_functions_sync_a_portal_under_the_lambda_runtime_api() {
     assert_eq!(runs["items"][0]["trigger"], "scheduled", "{runs}");
     assert_eq!(runs["items"][0]["status"], "completed", "{runs}");
 
+    // The 15-minute schedule's input makes it the health sweep.
+    let swept = reconciler
+        .call(json!({"task": "health"}))
+        .await
+        .expect("the health sweep event");
+    assert_eq!(swept, json!({"reviewed": 1}));
+
     // A record job that does not parse comes back as a partial batch failure.
     records
         .queue

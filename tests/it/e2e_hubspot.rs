@@ -232,6 +232,43 @@ async fn connection_json(stack: &RunningStack, connection: &ConnectionId) -> Val
     get(stack, &format!("/admin/connections/{connection}")).await
 }
 
+/// The connection's notifications of `kind` in the tenant's feed, newest first.
+async fn notifications_of(
+    stack: &RunningStack,
+    connection: &ConnectionId,
+    kind: &str,
+) -> Vec<Value> {
+    get(stack, "/admin/notifications").await["notifications"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| n["connection_id"] == connection.as_str() && n["kind"] == kind)
+        .collect()
+}
+
+/// Waits until the newest notification of `kind` on the connection is open (or closed),
+/// and returns it.
+async fn wait_for_notification(
+    stack: &RunningStack,
+    connection: &ConnectionId,
+    kind: &str,
+    open: bool,
+) -> Value {
+    let what = format!(
+        "a{} {kind} notification",
+        if open { "n open" } else { " closed" }
+    );
+    eventually(&what, LAND_TIMEOUT, || async {
+        notifications_of(stack, connection, kind)
+            .await
+            .into_iter()
+            .next()
+            .filter(|n| n["open"] == open)
+    })
+    .await
+}
+
 /// Makes a new list of `members` the connection's company filter; returns the list's id
 /// and the answer to the `PUT` (which names the pass it started).
 async fn filter_to_new_list(
@@ -505,6 +542,33 @@ async fn a_revoked_token_sets_reauthorize_logs_oauth_revoked_and_reconnect_resum
         .then_some(())
     })
     .await;
+    let broken = wait_for_notification(&stack, &connection, "connection_broken", true).await;
+    assert_eq!(
+        broken["link"],
+        format!("/console/integrations#c-{connection}"),
+        "{broken}"
+    );
+    assert!(
+        broken["title"].as_str().unwrap().contains("reauthorize"),
+        "{broken}"
+    );
+    assert!(broken["read_at"].is_null(), "{broken}");
+    // More refused work is the same incident, not another notification.
+    sandbox
+        .update_company(&companies[2], &[("name", "Also After Revoke")])
+        .await
+        .unwrap();
+    let id = broken["id"].as_str().unwrap();
+    let (status, read) = stack
+        .admin(
+            Method::POST,
+            &format!("/admin/notifications/{id}/read"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{read}");
+    assert!(read["read_at"].is_string(), "{read}");
 
     // No token the sandbox issued shows in what the admin API answers, nor in anything
     // the service logged, at any level.
@@ -552,6 +616,14 @@ async fn a_revoked_token_sets_reauthorize_logs_oauth_revoked_and_reconnect_resum
         connection_json(&stack, &connection).await["status"],
         "connected"
     );
+    let closed = wait_for_notification(&stack, &connection, "connection_broken", false).await;
+    assert_eq!(closed["id"], broken["id"], "one incident, closed: {closed}");
+    assert_eq!(
+        notifications_of(&stack, &connection, "connection_broken")
+            .await
+            .len(),
+        1
+    );
     assert_eq!(
         get(&stack, &format!("/admin/connections/{connection}/mapping")).await,
         mapping
@@ -592,6 +664,21 @@ async fn a_lost_scope_is_logged_as_permission_denied() {
         json!(["crm.objects.companies.read"]),
         "{view}"
     );
+    let denied = wait_for_notification(&stack, &connection, "permission_denied", true).await;
+    assert!(
+        denied["detail"]
+            .as_str()
+            .unwrap()
+            .contains("crm.objects.companies.read"),
+        "{denied}"
+    );
+    // Granted again and reauthorized: the condition clears, and so does the notification.
+    sandbox
+        .restore_scope("crm.objects.companies.read")
+        .await
+        .unwrap();
+    stack.authorize(&connection).await.unwrap();
+    wait_for_notification(&stack, &connection, "permission_denied", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -823,6 +910,7 @@ async fn the_mass_archive_guard_holds_and_the_admin_can_approve() {
         let customer = customer_of(&stack, company).await.unwrap();
         assert!(!is_archived(&stack, &customer).await);
     }
+    wait_for_notification(&stack, &connection, "archives_held", true).await;
 
     let (status, body) = stack
         .admin(
@@ -848,6 +936,7 @@ async fn the_mass_archive_guard_holds_and_the_admin_can_approve() {
         connection_json(&stack, &connection).await["flags"]["archives_held"],
         false
     );
+    wait_for_notification(&stack, &connection, "archives_held", false).await;
 }
 
 // ---- 14, 15. admin actions ------------------------------------------------------------
@@ -1260,6 +1349,63 @@ async fn a_filter_list_deleted_later_flags_the_connection_and_archives_nothing()
         view["banner"].as_str().unwrap().contains("filter"),
         "{view}"
     );
+    wait_for_notification(&stack, &connection, "filter_invalid", true).await;
+    // A valid filter clears the flag, and its notification closes.
+    let (status, body) = stack
+        .admin(
+            Method::PUT,
+            &format!("/admin/connections/{connection}/filter"),
+            Some(json!({"type": "all"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    wait_for_notification(&stack, &connection, "filter_invalid", false).await;
+    if let Some(run_id) = body["sync_run"]["id"].as_str() {
+        wait_for_run(&stack, &connection, run_id).await;
+    }
+    // The failed pass was the filter's doing, told once: no sync_interrupted as well.
+    assert!(
+        notifications_of(&stack, &connection, "sync_interrupted")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_that_stops_moving_is_reported_interrupted_until_it_completes() {
+    let mut options = options(5, 0);
+    options.stuck_pass_after = Some(Duration::from_secs(2));
+    options.server.health_every = Some(Duration::from_millis(500));
+    let (stack, connection) = stack_with(options).await;
+    let sandbox = control(&stack);
+    sandbox
+        .set_faults(&Faults {
+            error_5xx_rate: 1.0,
+            ..Faults::default()
+        })
+        .await
+        .unwrap();
+    let (status, body) = stack
+        .admin(
+            Method::POST,
+            &format!("/admin/connections/{connection}/sync"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let stuck = wait_for_notification(&stack, &connection, "sync_interrupted", true).await;
+    assert!(
+        stuck["detail"].as_str().unwrap().contains("has not moved"),
+        "{stuck}"
+    );
+    assert_eq!(get(&stack, "/admin/notifications").await["unread"], 1);
+
+    sandbox.set_faults(&Faults::default()).await.unwrap();
+    wait_for_run(&stack, &connection, body["id"].as_str().unwrap()).await;
+    let closed = wait_for_notification(&stack, &connection, "sync_interrupted", false).await;
+    assert_eq!(closed["id"], stuck["id"], "{closed}");
 }
 
 // ---- a second connection to the same portal ------------------------------------------

@@ -622,6 +622,31 @@ impl Store for FaultyStore {
             self.inner.listed_ids(tenant, connection, run, kind, now)
         )
     }
+    async fn put_notification(
+        &self,
+        notification: &Notification,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<Notification> {
+        pass!(
+            self,
+            "put_notification",
+            store,
+            self.inner.put_notification(notification, expires_at, now)
+        )
+    }
+    async fn list_notifications(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Notification>> {
+        pass!(
+            self,
+            "list_notifications",
+            store,
+            self.inner.list_notifications(tenant, now)
+        )
+    }
 }
 
 #[async_trait]

@@ -1,5 +1,6 @@
-//! reconciler: the nightly fan-out (EventBridge, 02:00 UTC) and the full-sync passes
-//! themselves (SQS reconcile jobs), each checkpointing a minute before the Lambda's deadline.
+//! reconciler: the nightly fan-out (EventBridge, 02:00 UTC), the health sweep (EventBridge,
+//! every 15 minutes, `{"task": "health"}`) and the full-sync passes themselves (SQS
+//! reconcile jobs), each checkpointing a minute before the Lambda's deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,10 @@ async fn main() -> Result<(), Error> {
                 )
                 .await;
                 Ok::<Value, Error>(serde_json::to_value(sqs_batch::batch_response(failed))?)
+            } else if event.payload.get("task").and_then(Value::as_str) == Some("health") {
+                let reviewed = app.engine.health_sweep().await?;
+                tracing::info!(reviewed, "health sweep done");
+                Ok(serde_json::json!({ "reviewed": reviewed }))
             } else {
                 let started = app.engine.start_nightly().await?;
                 tracing::info!(started, "nightly reconciliation fanned out");

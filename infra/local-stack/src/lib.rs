@@ -56,6 +56,8 @@ pub struct StackOptions {
     pub webhook_miss_grace: Option<Duration>,
     /// Overrides the engine's `schema_ttl` (tests set it to zero to see schema changes at once).
     pub schema_ttl: Option<Duration>,
+    /// Overrides the engine's `stuck_pass_after` (tests shorten it to see a stuck pass).
+    pub stuck_pass_after: Option<Duration>,
 }
 
 impl Default for StackOptions {
@@ -69,6 +71,7 @@ impl Default for StackOptions {
             keys: None,
             webhook_miss_grace: None,
             schema_ttl: None,
+            stuck_pass_after: None,
         }
     }
 }
@@ -200,6 +203,9 @@ pub async fn start(options: StackOptions, ports: Ports) -> anyhow::Result<Runnin
     }
     if let Some(ttl) = options.schema_ttl {
         app.engine.settings.schema_ttl = ttl;
+    }
+    if let Some(after) = options.stuck_pass_after {
+        app.engine.settings.stuck_pass_after = after;
     }
     let app = Arc::new(app);
     let tenant = TenantId::parse(options.tenant.clone())?;

@@ -94,6 +94,18 @@ def test_the_troubleshooting_flow(stack, browser, shot):
     eventually(integrations_shows(browser, stack, "HubSpot", "Reauthorize"), what="Reauthorize")
     assert "Reauthorize" in panel(browser, "HubSpot").text
     shot("integrations-reauthorize")
+    # The bell counts the incident; the feed names it and leads to the integration.
+    bell = browser.find_element(By.CSS_SELECTOR, "header a.bell")
+    assert int(bell.find_element(By.CSS_SELECTOR, ".count").text) >= 1, bell.text
+    bell.click()
+    eventually(lambda: browser.current_url.endswith("/console/notifications"), what="the feed")
+    broken = [n for n in browser.find_elements(By.CSS_SELECTOR, "li.notification.open")
+              if "Connection broken" in n.text]
+    assert len(broken) == 1 and "HubSpot" in broken[0].text, \
+        browser.find_element(By.TAG_NAME, "main").text
+    shot("notifications-open")
+    broken[0].find_element(By.CSS_SELECTOR, "h2 a").click()
+    eventually(lambda: "/console/integrations#c-" in browser.current_url, what="the integration")
     open_log(browser, "HubSpot", errors_only=True)
     rows = log_rows(browser)
     revoked = [r for r in rows if r[2] == "oauth_revoked" and r[3] == company]
@@ -116,6 +128,18 @@ def test_the_troubleshooting_flow(stack, browser, shot):
     eventually(lambda: browser.current_url.endswith("/console/integrations")
                and banner(browser, "HubSpot") == "Connected", what="back on Integrations")
     shot("integrations-reconnected")
+    # Reconnected, the incident closes by itself; Mark all read empties the bell.
+    def closed():
+        browser.get(f"{stack.base}/console/notifications")
+        return not [n for n in browser.find_elements(By.CSS_SELECTOR, "li.notification.open")
+                    if "Connection broken" in n.text]
+
+    eventually(closed, what="the notification closed")
+    assert "Closed" in browser.find_element(By.CSS_SELECTOR, "li.notification").text
+    click(browser, "Mark all read")
+    assert not browser.find_elements(By.CSS_SELECTOR, "header a.bell .count")
+    assert not browser.find_elements(By.CSS_SELECTOR, "li.notification.unread")
+    shot("notifications-closed-read")
 
     # 4. Errors only, open the row, Retry this record: the company lands.
     browser.get(row_url)

@@ -9,6 +9,7 @@ mod expiring;
 mod item;
 mod keys;
 mod matches;
+mod notifications;
 mod query;
 mod records;
 mod runs;
@@ -420,5 +421,22 @@ impl Store for DynamoStore {
         now: Timestamp,
     ) -> StoreResult<Vec<ListedIds>> {
         runs::listed_ids(self, tenant, connection, run, kind, now).await
+    }
+
+    async fn put_notification(
+        &self,
+        notification: &Notification,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<Notification> {
+        notifications::put(self, notification, expires_at, now).await
+    }
+
+    async fn list_notifications(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Notification>> {
+        notifications::list(self, tenant, now).await
     }
 }

@@ -10,6 +10,7 @@ mod directory;
 mod ephemeral;
 mod log;
 mod matches;
+mod notifications;
 mod records;
 mod runs;
 mod schema;
@@ -497,6 +498,27 @@ impl Store for EmbeddedStore {
     ) -> StoreResult<Vec<ListedIds>> {
         let (tenant, connection, run) = (tenant.clone(), connection.clone(), run.clone());
         self.run(move |c| runs::listed_ids(c, &tenant, &connection, &run, kind, now))
+            .await
+    }
+
+    async fn put_notification(
+        &self,
+        notification: &Notification,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<Notification> {
+        let notification = notification.clone();
+        self.run(move |c| notifications::put(c, notification, expires_at, now))
+            .await
+    }
+
+    async fn list_notifications(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Notification>> {
+        let tenant = tenant.clone();
+        self.run(move |c| notifications::list(c, &tenant, now))
             .await
     }
 }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod console;
 pub mod http;
 pub mod jobs;
+pub mod notifications;
 pub mod oauth;
 pub mod stripe;
 

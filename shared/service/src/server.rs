@@ -33,7 +33,13 @@ pub struct ServerOptions {
     pub reconcile_budget: Duration,
     /// Run the nightly reconciliation at 02:00 UTC.
     pub nightly: bool,
+    /// How often the health sweep reviews every connection (the reconciler's 15-minute
+    /// schedule on Lambda); `None`: never.
+    pub health_every: Option<Duration>,
 }
+
+/// The health sweep's period, as the template schedules it.
+pub const HEALTH_EVERY: Duration = Duration::from_secs(15 * 60);
 
 /// Jobs one poll gathers (SQS hands out 10 a receive), like the worker's SQS `BatchSize`.
 pub const RECORD_BATCH: usize = 100;
@@ -54,6 +60,7 @@ impl Default for ServerOptions {
             // A server has no 15-minute limit, but a short step keeps a stop quick.
             reconcile_budget: Duration::from_secs(60),
             nightly: true,
+            health_every: Some(HEALTH_EVERY),
         }
     }
 }
@@ -105,7 +112,8 @@ pub struct RunningServer {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Serves `app` on `listener` and starts the pollers and, if asked, the nightly timer.
+/// Serves `app` on `listener` and starts the pollers and, if asked, the nightly and
+/// health timers.
 pub fn start(app: Arc<App>, listener: TcpListener, options: ServerOptions) -> RunningServer {
     let stop = StopSignal::new();
     let router = crate::http::router(app.clone());
@@ -127,6 +135,9 @@ pub fn start(app: Arc<App>, listener: TcpListener, options: ServerOptions) -> Ru
         options.clone(),
         stop.clone(),
     )));
+    if let Some(every) = options.health_every {
+        tasks.push(tokio::spawn(health(app.clone(), every, stop.clone())));
+    }
     if options.nightly {
         tasks.push(tokio::spawn(nightly(app, stop.clone())));
     }
@@ -288,6 +299,14 @@ async fn nightly(app: Arc<App>, stop: StopSignal) {
         match app.engine.start_nightly().await {
             Ok(n) => tracing::info!(connections = n, "nightly reconciliation started"),
             Err(e) => tracing::error!(error = %e, "nightly reconciliation could not start"),
+        }
+    }
+}
+
+async fn health(app: Arc<App>, every: Duration, stop: StopSignal) {
+    while stop.sleep(every).await {
+        if let Err(e) = app.engine.health_sweep().await {
+            tracing::error!(error = %e, "the health sweep failed");
         }
     }
 }

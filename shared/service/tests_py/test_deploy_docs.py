@@ -315,7 +315,7 @@ def test_queues_redrive_to_dead_letter_queues_after_the_workers_time_out(templat
         assert resources[dlq]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
-def test_the_queue_consumers_report_partial_failures_and_the_reconciler_runs_nightly(template):
+def test_the_queue_consumers_report_partial_failures_and_the_reconciler_runs_nightly_and_sweeps(template):
     events = {binary_of(fn): fn["Properties"]["Events"] for fn in functions_of(template).values()}
     worker = [e["Properties"] for e in events["record-worker"].values() if e["Type"] == "SQS"]
     assert len(worker) == 1
@@ -330,11 +330,16 @@ def test_the_queue_consumers_report_partial_failures_and_the_reconciler_runs_nig
     assert visibility >= worker_fn["Properties"]["Timeout"] + worker[0]["MaximumBatchingWindowInSeconds"]
     assert worker[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "MaximumConcurrency" in worker[0]["ScalingConfig"]
-    reconciler = {e["Type"]: e["Properties"] for e in events["reconciler"].values()}
-    assert reconciler["SQS"]["Queue"] == {"Fn::GetAtt": ["ReconcileQueue", "Arn"]}
-    assert reconciler["SQS"]["BatchSize"] == 1
-    assert reconciler["SQS"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert reconciler["Schedule"]["Schedule"] == "cron(0 2 * * ? *)"
+    reconciler = events["reconciler"]
+    queue = next(e["Properties"] for e in reconciler.values() if e["Type"] == "SQS")
+    assert queue["Queue"] == {"Fn::GetAtt": ["ReconcileQueue", "Arn"]}
+    assert queue["BatchSize"] == 1
+    assert queue["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # The nightly fan-out (no input: the scheduled event itself), and the health sweep
+    # every 15 minutes, which the reconciler tells apart by its input.
+    schedules = {e["Properties"]["Schedule"]: e["Properties"].get("Input")
+                 for e in reconciler.values() if e["Type"] == "Schedule"}
+    assert schedules == {"cron(0 2 * * ? *)": None, "rate(15 minutes)": '{"task": "health"}'}
 
 
 def test_no_policy_grants_every_resource(template):

@@ -1478,6 +1478,88 @@ pub async fn listed_ids_are_kept_per_run_and_kind_in_chunk_order_and_expire(stor
     assert!(store.purge_expired(at_secs(600)).await.is_ok());
 }
 
+pub async fn notifications_are_versioned_listed_per_tenant_and_expire_once_closed(
+    store: &dyn Store,
+) {
+    let t = tenant("tenant-a");
+    let conn = ConnectionId::parse("conn-1").unwrap();
+    let note = |kind, incident| Notification {
+        tenant_id: t.clone(),
+        id: NotificationId {
+            connection_id: conn.clone(),
+            kind,
+            incident,
+        },
+        provider: Provider::Hubspot,
+        detail: format!("{kind} #{incident}"),
+        opened_at: T0,
+        closed_at: None,
+        read_at: None,
+        version: 0,
+    };
+    let held = store
+        .put_notification(&note(NotificationKind::ArchivesHeld, 1), None, T0)
+        .await
+        .unwrap();
+    assert_eq!(held.version, 1);
+    // Two writers opening the same incident: the second is refused.
+    let again = store
+        .put_notification(&note(NotificationKind::ArchivesHeld, 1), None, T0)
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::VersionConflict { .. })),
+        "{again:?}"
+    );
+    let broken = store
+        .put_notification(&note(NotificationKind::ConnectionBroken, 1), None, T0)
+        .await
+        .unwrap();
+    let mut other_tenant = note(NotificationKind::ArchivesHeld, 2);
+    other_tenant.tenant_id = tenant("tenant-b");
+    store
+        .put_notification(&other_tenant, None, T0)
+        .await
+        .unwrap();
+
+    // Closed, it lives until its expiry; a stale version is refused.
+    let mut closed = broken.clone();
+    closed.closed_at = Some(at_secs(5));
+    let closed = store
+        .put_notification(&closed, Some(at_secs(600)), at_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(closed.version, 2);
+    let stale = store.put_notification(&broken, None, at_secs(6)).await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict { .. })),
+        "{stale:?}"
+    );
+
+    let listed = store.list_notifications(&t, at_secs(10)).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![held.clone(), closed],
+        "by connection, kind name, incident"
+    );
+    let later = store.list_notifications(&t, at_secs(600)).await.unwrap();
+    assert_eq!(
+        later,
+        vec![held],
+        "the closed one expired; the open one stays"
+    );
+    // An expired incident counts as absent: it can be opened anew under its id.
+    let reopened = store
+        .put_notification(
+            &note(NotificationKind::ConnectionBroken, 1),
+            None,
+            at_secs(600),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reopened.version, 1);
+    assert!(store.purge_expired(at_secs(700)).await.is_ok());
+}
+
 // ---------------------------------------------------------------- tenants and routing
 
 pub async fn no_read_crosses_into_another_tenant(store: &dyn Store) {

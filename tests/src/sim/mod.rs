@@ -265,7 +265,8 @@ impl Sim {
                 78..=85 => self.reconcile_some().await,
                 86..=93 => self.admin_action().await?,
                 94..=97 => self.toggle_faults(),
-                _ => self.connection_flow().await?,
+                98 => self.connection_flow().await?,
+                _ => self.health_sweep().await,
             }
         }
         self.settle().await
@@ -543,8 +544,10 @@ impl Sim {
                 ));
             }
             2 | 3 => {
-                const CALLS: [&str; 8] = [
+                const CALLS: [&str; 10] = [
                     "write_customer",
+                    "put_notification",
+                    "list_notifications",
                     "put_link",
                     "append_log",
                     "put_sync_run",
@@ -559,8 +562,9 @@ impl Sim {
                 self.note(format!("faults: {call} fails after {skip} more calls"));
             }
             _ => {
-                const AWAITS: [&str; 16] = [
+                const AWAITS: [&str; 17] = [
                     "get_connection",
+                    "put_notification",
                     "get_link",
                     "write_customer",
                     "put_link",
@@ -831,9 +835,68 @@ impl Sim {
             }
             self.drain().await?;
         }
+        self.engine
+            .health_sweep()
+            .await
+            .map_err(|e| format!("the health sweep failed with faults off: {e}"))?;
         for which in 0..self.tenants.len() {
             self.check_mirror(which).await?;
             self.check_ledgers(which).await?;
+            self.check_notifications(which).await?;
+        }
+        Ok(())
+    }
+
+    /// The scheduled health sweep, crashable like any other invocation.
+    async fn health_sweep(&mut self) {
+        self.note("health sweep");
+        let _ = self.crashable(self.engine.health_sweep()).await;
+    }
+
+    /// After the health sweep, each connection's open notifications are exactly the
+    /// conditions it is in, one incident each: none lost to a crash or a failed write,
+    /// none left open by a condition that cleared, none opened twice.
+    async fn check_notifications(&mut self, which: usize) -> Checked {
+        let t = self.tenants[which].id.clone();
+        let now = Timestamp::now();
+        let feed = self
+            .store
+            .list_notifications(&t, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        let connections = self
+            .store
+            .list_connections(&t)
+            .await
+            .map_err(|e| e.to_string())?;
+        for connection in connections {
+            self.score.checks += 1;
+            let runs = self
+                .store
+                .list_sync_runs(&t, &connection.id, PageRequest::first(5))
+                .await
+                .map_err(|e| e.to_string())?
+                .items;
+            let expected: Vec<NotificationKind> = connector::engine::notifications::conditions(
+                &connection,
+                &runs,
+                now,
+                self.engine.settings.stuck_pass_after,
+            )
+            .into_keys()
+            .collect();
+            let mut open: Vec<NotificationKind> = feed
+                .iter()
+                .filter(|n| n.id.connection_id == connection.id && n.is_open())
+                .map(|n| n.id.kind)
+                .collect();
+            open.sort();
+            if open != expected {
+                return Err(format!(
+                    "{t}: connection {} has open notifications {open:?}, but its conditions are {expected:?}",
+                    connection.id
+                ));
+            }
         }
         Ok(())
     }

@@ -109,8 +109,9 @@ pub fn body<T: DeserializeOwned>(item: &Item) -> StoreResult<T> {
 }
 
 /// Whether an expiring item is still live at `now_ms` (the port's rule: gone once `expires_at <= now`).
+/// Whether an item is still readable at `now_ms`; one without an expiry always is.
 pub fn is_live(item: &Item, now_ms: i64) -> bool {
-    number::<i64>(item, keys::EXPIRES_AT_MS).is_some_and(|at| at > now_ms)
+    number::<i64>(item, keys::EXPIRES_AT_MS).is_none_or(|at| at > now_ms)
 }
 
 /// Any SDK failure that is not one of the named outcomes a caller checks for first.
@@ -145,6 +146,11 @@ mod tests {
         assert_eq!(v["x"], 1);
         assert!(is_live(&item, 5_499));
         assert!(!is_live(&item, 5_500));
+        let lasting = key_map(&Key {
+            pk: "p".into(),
+            sk: "s".into(),
+        });
+        assert!(is_live(&lasting, i64::MAX));
     }
 
     #[test]

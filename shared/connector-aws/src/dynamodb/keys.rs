@@ -3,8 +3,8 @@
 
 use connector::{
     ConnectionId, ContactId, CustomerId, Domain, LinkTarget, LogEntryId, NormalizedName,
-    ObjectKind, PendingMatchId, PendingMatchStatus, Provider, ProviderAccountId, SourceId,
-    SourceRef, SyncRunId, TenantId, Timestamp,
+    NotificationId, ObjectKind, PendingMatchId, PendingMatchStatus, Provider, ProviderAccountId,
+    SourceId, SourceRef, SyncRunId, TenantId, Timestamp,
 };
 use sha2::{Digest, Sha256};
 
@@ -54,6 +54,7 @@ pub const TYPE_LEASE: &str = "pass_lease";
 pub const TYPE_OAUTH_STATE: &str = "oauth_state";
 pub const TYPE_PENDING_ARCHIVE: &str = "pending_archive";
 pub const TYPE_LISTED_IDS: &str = "listed_ids";
+pub const TYPE_NOTIFICATION: &str = "notification";
 
 // ---- key prefixes
 const TENANT: &str = "T#";
@@ -79,6 +80,9 @@ const RUNS: &str = "RUNS";
 const EVENT: &str = "EVENT#";
 const LEASE: &str = "LEASE";
 const OAUTH: &str = "OAUTH#";
+const NOTES: &str = "NOTES";
+/// Sort-key prefix of a tenant's notifications, in their own partition.
+pub const NOTE: &str = "NOTE#";
 /// Sort-key prefix of a run's pending archives, in the run's own partition.
 pub const ARCHIVE: &str = "ARCHIVE#";
 
@@ -382,6 +386,19 @@ pub fn listed_ids(
         pk: sync_run(tenant, connection, run).pk,
         sk: format!("{}{chunk:08}", listed_ids_prefix(kind)),
     }
+}
+
+/// One notification: a partition per tenant (a feed is small: closed ones expire), sorted
+/// by connection, kind and incident.
+pub fn notification(tenant: &TenantId, id: &NotificationId) -> Key {
+    Key {
+        pk: notifications_partition(tenant),
+        sk: format!("{NOTE}{}#{}#{:010}", id.connection_id, id.kind, id.incident),
+    }
+}
+
+pub fn notifications_partition(tenant: &TenantId) -> String {
+    format!("{}{NOTES}", tenant_prefix(tenant))
 }
 
 /// GSI1 partition: a connection's runs.

@@ -110,7 +110,7 @@ pub async fn fetch(
     }
     if let Some(now) = part.live_at_ms {
         request = request
-            .filter_expression("#exp > :now")
+            .filter_expression("attribute_not_exists(#exp) OR #exp > :now")
             .expression_attribute_names("#exp", keys::EXPIRES_AT_MS)
             .expression_attribute_values(":now", item::n(now));
     }

@@ -34,6 +34,19 @@ impl Condition {
         }
     }
 
+    /// [`Condition::version_is`], where an expired item counts as absent.
+    pub fn version_is_or_expired(expected: u64, now: connector::Timestamp) -> Self {
+        if expected == 0 {
+            Self {
+                expression: "attribute_not_exists(#pk) OR #exp <= :now".to_owned(),
+                names: vec![("#pk", keys::PK), ("#exp", keys::EXPIRES_AT_MS)],
+                values: vec![(":now", item::n(now.as_millis()))],
+            }
+        } else {
+            Self::version_is(expected)
+        }
+    }
+
     pub fn absent() -> Self {
         Self {
             expression: "attribute_not_exists(#pk)".to_owned(),

@@ -1,5 +1,5 @@
 //! Items that expire: webhook dedupe keys and OAuth states (and, for purging, log rows,
-//! pending archives and listed ids).
+//! pending archives, listed ids and closed notifications).
 //! Each read treats an item whose `expires_at <= now` as absent.
 
 use connector::model::{ConnectionId, SyncRunId, TenantId, Timestamp};
@@ -20,6 +20,7 @@ pub(super) fn purge_expired(db: &mut Db, now: Timestamp) -> StoreResult<u64> {
         "DELETE FROM store_oauth_states WHERE expires_at <= ?1",
         "DELETE FROM store_pending_archives WHERE expires_at <= ?1",
         "DELETE FROM store_listed_ids WHERE expires_at <= ?1",
+        "DELETE FROM store_notifications WHERE expires_at <= ?1",
     ] {
         let deleted = tx
             .prepare_cached(sql)

@@ -173,4 +173,18 @@ CREATE TABLE IF NOT EXISTS store_listed_ids (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS store_listed_ids_by_expiry
     ON store_listed_ids (expires_at);
+
+-- The admins' notifications; a closed one expires, an open one has no expiry (NULL).
+CREATE TABLE IF NOT EXISTS store_notifications (
+    tenant_id     TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    incident      INTEGER NOT NULL,
+    version       INTEGER NOT NULL,
+    expires_at    INTEGER,
+    body          TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, connection_id, kind, incident)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_notifications_by_expiry
+    ON store_notifications (expires_at);
 ";

@@ -10,6 +10,7 @@ pub mod intake;
 mod listed;
 pub mod mapping;
 pub mod matcher;
+pub mod notifications;
 pub mod reconcile;
 pub mod retry;
 pub mod worker;
@@ -122,6 +123,8 @@ pub struct EngineSettings {
     /// start writes its run milliseconds after the lease; one that died in between would
     /// otherwise block every start until the lease lapses).
     pub unwritten_run_grace: Duration,
+    /// A running pass that has not moved for this long is reported stuck.
+    pub stuck_pass_after: Duration,
 }
 
 impl Default for EngineSettings {
@@ -138,6 +141,7 @@ impl Default for EngineSettings {
             incremental_touch_interval: Duration::from_secs(10),
             event_dedupe_ttl: Duration::from_secs(3 * 24 * 3600),
             unwritten_run_grace: Duration::from_secs(60),
+            stuck_pass_after: Duration::from_secs(3600),
         }
     }
 }
@@ -215,7 +219,8 @@ impl Engine {
     }
 
     /// Re-reads a connection and applies `change` under the store's version check, retrying
-    /// when another writer got there first. Returns the connection as stored.
+    /// when another writer got there first, then reviews its notifications. Returns the
+    /// connection as stored.
     pub async fn update_connection(
         &self,
         tenant: &TenantId,
@@ -231,7 +236,10 @@ impl Engine {
             }
             connection.updated_at = Timestamp::now();
             match self.store.put_connection(&connection).await {
-                Ok(stored) => return Ok(Some(stored)),
+                Ok(stored) => {
+                    self.review_notifications_or_log(&stored).await;
+                    return Ok(Some(stored));
+                }
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }

@@ -398,7 +398,6 @@ impl Engine {
         listed: &mut Listed,
     ) -> Result<StepResult, EngineError> {
         listed.save(self.store.as_ref(), &mut checkpoint).await?;
-        checkpoint.heartbeat = Some(Timestamp::now());
         run.checkpoint = checkpoint;
         if self.renew_lease(connection, &run.id).await? != run.id {
             return self.finish(run, SyncRunStatus::Failed).await;
@@ -420,7 +419,7 @@ impl Engine {
     /// revoked token stops the run and the connection's jobs.
     async fn page_failed(
         &self,
-        run: SyncRun,
+        mut run: SyncRun,
         checkpoint: Checkpoint,
         connection: &Connection,
         error: EngineError,
@@ -433,9 +432,13 @@ impl Engine {
                 .unwrap_or(Duration::from_secs(30))
                 .min(crate::ports::MAX_DELAY);
             tracing::warn!(run = %run.id, %code, ?delay, "reconcile page failed; continuing later");
-            return self
+            let handed = self
                 .hand_over(run, checkpoint, connection, delay, listed)
                 .await;
+            // A pass that keeps failing here stops moving: that is what a review sees.
+            self.review_connection_notifications(&connection.tenant_id, &connection.id)
+                .await;
+            return handed;
         }
         self.apply_refusal(connection, code, error.missing_scopes())
             .await?;
@@ -450,6 +453,7 @@ impl Engine {
         entry.message = Some(format!("full sync {}: {error}", run.id));
         entry.provider_response = error.logged_response();
         self.log(entry).await;
+        run.error_code = Some(code);
         self.finish(run, SyncRunStatus::Failed).await
     }
 
@@ -467,6 +471,8 @@ impl Engine {
         self.store
             .release_pass(&run.tenant_id, &run.connection_id, &run.id)
             .await?;
+        self.review_connection_notifications(&run.tenant_id, &run.connection_id)
+            .await;
         Ok(StepResult::Stopped(format!(
             "run {} ended {:?}",
             run.id, status
@@ -494,6 +500,8 @@ impl Engine {
         self.store
             .release_pass(&run.tenant_id, &run.connection_id, &run.id)
             .await?;
+        self.review_connection_notifications(&run.tenant_id, &run.connection_id)
+            .await;
         tracing::info!(run = %run.id, counters = ?run.counters, "full sync completed");
         Ok(())
     }

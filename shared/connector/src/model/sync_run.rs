@@ -4,7 +4,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
-use super::{ArchiveReason, ConnectionId, ObjectKind, SourceId, SyncRunId, TenantId, Timestamp};
+use super::{
+    ArchiveReason, ConnectionId, ErrorCode, ObjectKind, SourceId, SyncRunId, TenantId, Timestamp,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -83,6 +85,9 @@ pub struct SyncRun {
     pub checkpoint: Checkpoint,
     pub invocations: u32,
     pub counters: SyncCounters,
+    /// Why a failed run stopped, when the provider refused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<ErrorCode>,
     pub version: u64,
 }
 
@@ -105,6 +110,7 @@ impl SyncRun {
             checkpoint: Checkpoint::default(),
             invocations: 0,
             counters: SyncCounters::default(),
+            error_code: None,
             version: 0,
         }
     }
@@ -153,7 +159,8 @@ pub struct Checkpoint {
     /// Archives the guard held for the admin.
     #[serde(default)]
     pub held: u64,
-    /// When the checkpoint last moved.
+    /// When the pass last got a page done (a page that failed does not count): a pass
+    /// that has not moved for long is reported stuck.
     #[serde(default)]
     pub heartbeat: Option<Timestamp>,
     /// Per kind, how much of what the listing saw is saved beside the run ([`ListedIds`]).

@@ -404,4 +404,21 @@ pub trait Store: Send + Sync {
         kind: ObjectKind,
         now: Timestamp,
     ) -> StoreResult<Vec<ListedIds>>;
+
+    // ---- notifications
+    /// Writes the notification if its stored version equals `notification.version` (0:
+    /// new, where an expired one counts as absent); returns it with the bumped version.
+    /// One with `expires_at` is read until then and purged after; one without stays.
+    async fn put_notification(
+        &self,
+        notification: &Notification,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<Notification>;
+    /// The tenant's live notifications, in id order (connection, kind, incident).
+    async fn list_notifications(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Notification>>;
 }

@@ -13,6 +13,7 @@ mod integrations;
 mod log;
 mod mapping;
 mod matches;
+mod notifications;
 mod page;
 mod runs;
 mod session;
@@ -68,6 +69,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/matches/{id}/resolve", post(matches::resolve))
         .route("/log/{entry}", get(log::entry))
         .route("/log/{entry}/retry", post(log::retry))
+        .route("/notifications", get(notifications::feed))
+        .route("/notifications/read", post(notifications::read_all))
+        .route("/notifications/{id}/read", post(notifications::read))
         .fallback(not_found);
     Router::new().nest("/console", console).with_state(app)
 }

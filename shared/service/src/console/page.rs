@@ -61,6 +61,12 @@ pub fn render(shell: Shell<'_>, body: Markup) -> Markup {
                             a href="/console/integrations" { "Integrations" }
                             a href="/console/customers" { "Customers" }
                             a href="/console/matches" { "Matches" }
+                            a.bell href="/console/notifications" aria-label={ "Notifications, " (session.unread_notifications) " unread" } {
+                                (bell_icon()) " Notifications"
+                                @if session.unread_notifications > 0 {
+                                    " " span.count { (session.unread_notifications) }
+                                }
+                            }
                             a href="/admin/openapi.yaml" { "API reference" }
                         }
                         form.signout method="post" action="/console/sign-out" {
@@ -225,4 +231,13 @@ pub fn oauth_result_page(outcome: Result<String, (StatusCode, &str, String)>) ->
             (body)
         },
     )
+}
+
+/// A bell, drawn inline: no icon font or image to fetch.
+fn bell_icon() -> Markup {
+    html! {
+        svg.icon aria-hidden="true" viewBox="0 0 24 24" width="16" height="16" {
+            path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3a1.5 1.5 0 0 0-3 0v1.16A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2Z" {}
+        }
+    }
 }

@@ -34,6 +34,8 @@ pub const SIGN_IN_LINK_LIFETIME: Duration = Duration::from_secs(3600);
 /// A signed-in admin: the tenant every engine call of the request is made for.
 pub struct Session {
     pub tenant: TenantId,
+    /// The tenant's unread notifications, for the header's bell.
+    pub unread_notifications: usize,
     /// The cookie's token: what the form's CSRF token is checked against.
     token: String,
     csrf: String,
@@ -140,6 +142,7 @@ impl FromRequestParts<Arc<App>> for Session {
         let token = cookie_value(&parts.headers, COOKIE).unwrap_or("");
         match auth.verify_kind(TokenKind::ConsoleSession, token, Timestamp::now()) {
             Ok(verified) => Ok(Session {
+                unread_notifications: unread_notifications(app, &verified.tenant).await,
                 tenant: verified.tenant,
                 token: token.to_owned(),
                 csrf: auth.csrf_token(token),
@@ -153,6 +156,17 @@ impl FromRequestParts<Arc<App>> for Session {
                     .map_or(HOME.to_owned(), |p| p.to_string()),
             }
             .into_response()),
+        }
+    }
+}
+
+/// The bell's count; a page still renders when the feed cannot be read.
+async fn unread_notifications(app: &App, tenant: &TenantId) -> usize {
+    match app.engine.notification_feed(tenant).await {
+        Ok(feed) => feed.unread,
+        Err(e) => {
+            tracing::warn!(error = %e, %tenant, "could not read the notification feed");
+            0
         }
     }
 }

@@ -19,12 +19,13 @@ use connector::engine::admin::LogQuery;
 use connector::ports::{ArchivedFilter, PageRequest};
 use connector::{
     CompanyFilter, ConnectionId, CustomerId, FieldMapping, LogEntryId, MatchResolution,
-    PendingMatchId, PendingMatchStatus, Provider, Secret, TenantId, Timestamp,
+    NotificationId, PendingMatchId, PendingMatchStatus, Provider, Secret, TenantId, Timestamp,
 };
 
 use super::error::ApiError;
 use crate::app::App;
 use crate::auth::AuthError;
+use crate::notifications::NotificationView;
 
 /// The admin API, its OpenAPI document, and the console: what the admin function serves.
 pub fn router(app: Arc<App>) -> Router {
@@ -85,6 +86,9 @@ fn api_router(app: Arc<App>) -> Router {
         .route("/admin/customers/{id}/resync", post(resync_customer))
         .route("/admin/matches", get(matches))
         .route("/admin/matches/{id}/resolve", post(resolve_match))
+        .route("/admin/notifications", get(notifications))
+        .route("/admin/notifications/read", post(read_all_notifications))
+        .route("/admin/notifications/{id}/read", post(read_notification))
         .fallback(
             delete(not_found)
                 .get(not_found)
@@ -106,6 +110,32 @@ async fn console_link(State(app): State<Arc<App>>, Tenant(t): Tenant) -> ApiResu
     let auth = app.admin_auth.as_ref().ok_or(AuthError::NotConfigured)?;
     let (path, expires_at) = crate::console::sign_in_link_path(auth, &t, Timestamp::now());
     Ok(Json(json!({"path": path, "expires_at": expires_at})))
+}
+
+async fn notifications(State(app): State<Arc<App>>, Tenant(t): Tenant) -> ApiResult {
+    let feed = app.engine.notification_feed(&t).await?;
+    let views: Vec<NotificationView> = feed
+        .notifications
+        .iter()
+        .map(NotificationView::of)
+        .collect();
+    Ok(Json(
+        json!({"unread": feed.unread, "open": feed.open, "notifications": views}),
+    ))
+}
+
+async fn read_notification(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    PathId(id): PathId<NotificationId>,
+) -> ApiResult {
+    let read = app.engine.mark_notification_read(&t, &id).await?;
+    Ok(Json(json!(NotificationView::of(&read))))
+}
+
+async fn read_all_notifications(State(app): State<Arc<App>>, Tenant(t): Tenant) -> ApiResult {
+    let marked = app.engine.mark_all_notifications_read(&t).await?;
+    Ok(Json(json!({"marked": marked})))
 }
 
 async fn not_found() -> ApiError {
