@@ -191,7 +191,8 @@ async fn is_archived(stack: &RunningStack, customer: &str) -> bool {
 }
 
 /// Starts "Run sync now" and waits for that run to end.
-async fn sync_now(stack: &RunningStack, connection: &ConnectionId) -> SyncRun {
+/// Run sync now: the run it started.
+async fn start_sync(stack: &RunningStack, connection: &ConnectionId) -> Value {
     let (status, run) = stack
         .admin(
             Method::POST,
@@ -201,6 +202,11 @@ async fn sync_now(stack: &RunningStack, connection: &ConnectionId) -> SyncRun {
         .await
         .unwrap();
     assert_eq!(status, 202, "{run}");
+    run
+}
+
+async fn sync_now(stack: &RunningStack, connection: &ConnectionId) -> SyncRun {
+    let run = start_sync(stack, connection).await;
     wait_for_run(stack, connection, run["id"].as_str().unwrap()).await
 }
 
@@ -1386,15 +1392,7 @@ async fn a_pass_that_stops_moving_is_reported_interrupted_until_it_completes() {
         })
         .await
         .unwrap();
-    let (status, body) = stack
-        .admin(
-            Method::POST,
-            &format!("/admin/connections/{connection}/sync"),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 202, "{body}");
+    let run = start_sync(&stack, &connection).await;
     let stuck = wait_for_notification(&stack, &connection, "sync_interrupted", true).await;
     assert!(
         stuck["detail"].as_str().unwrap().contains("has not moved"),
@@ -1403,7 +1401,7 @@ async fn a_pass_that_stops_moving_is_reported_interrupted_until_it_completes() {
     assert_eq!(get(&stack, "/admin/notifications").await["unread"], 1);
 
     sandbox.set_faults(&Faults::default()).await.unwrap();
-    wait_for_run(&stack, &connection, body["id"].as_str().unwrap()).await;
+    wait_for_run(&stack, &connection, run["id"].as_str().unwrap()).await;
     let closed = wait_for_notification(&stack, &connection, "sync_interrupted", false).await;
     assert_eq!(closed["id"], stuck["id"], "{closed}");
 }

@@ -1,13 +1,13 @@
 //! Notifications: one partition per tenant, versioned like connections.
 
-use connector::ports::{StoreError, StoreResult};
+use connector::ports::StoreResult;
 use connector::{Notification, TenantId, Timestamp};
 
 use super::DynamoStore;
 use super::item::{self, ItemBuilder};
 use super::keys;
 use super::query::{self, Partition};
-use super::write::{Condition, Written};
+use super::write::Condition;
 
 pub async fn put(
     store: &DynamoStore,
@@ -24,19 +24,14 @@ pub async fn put(
     if let Some(at) = expires_at {
         builder = builder.expires(at);
     }
-    match store
+    store
         .put_item(
             builder.build(),
             Some(Condition::version_is_or_expired(notification.version, now)),
         )
         .await?
-    {
-        Written::Done => Ok(stored),
-        Written::Refused(_) => Err(StoreError::VersionConflict {
-            entity: "notification",
-            expected: notification.version,
-        }),
-    }
+        .or_version_conflict("notification", notification.version)?;
+    Ok(stored)
 }
 
 pub async fn list(

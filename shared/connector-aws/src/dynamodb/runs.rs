@@ -12,7 +12,7 @@ use super::DynamoStore;
 use super::item::{self, Item, ItemBuilder};
 use super::keys;
 use super::query::{self, Partition};
-use super::write::{Condition, Written};
+use super::write::Condition;
 
 /// Counter attribute names, in the order of [`counter_values`].
 const COUNTERS: [&str; 7] = [
@@ -84,16 +84,11 @@ pub async fn put(store: &DynamoStore, run: &SyncRun) -> StoreResult<SyncRun> {
     for (name, value) in COUNTERS.iter().zip(counter_values(&stored.counters)) {
         builder = builder.number(name, value);
     }
-    match store
+    store
         .put_item(builder.build(), Some(Condition::version_is(run.version)))
         .await?
-    {
-        Written::Done => Ok(stored),
-        Written::Refused(_) => Err(StoreError::VersionConflict {
-            entity: "sync run",
-            expected: run.version,
-        }),
-    }
+        .or_version_conflict("sync run", run.version)?;
+    Ok(stored)
 }
 
 /// One UpdateItem with `ADD`: atomic however many workers report at once.

@@ -7,7 +7,7 @@ use super::DynamoStore;
 use super::item::{self, ItemBuilder};
 use super::keys::{self, SHARDS};
 use super::query::{self, Partition};
-use super::write::{Condition, Written};
+use super::write::Condition;
 
 pub async fn put_tenant(store: &DynamoStore, tenant: &Tenant) -> StoreResult<()> {
     let item = ItemBuilder::new(&keys::tenant(&tenant.id), keys::TYPE_TENANT)
@@ -61,13 +61,8 @@ pub async fn put_connection(
                 .await?
         }
     };
-    match written {
-        Written::Done => Ok(stored),
-        Written::Refused(_) => Err(StoreError::VersionConflict {
-            entity: "connection",
-            expected: connection.version,
-        }),
-    }
+    written.or_version_conflict("connection", connection.version)?;
+    Ok(stored)
 }
 
 pub async fn list_connections(

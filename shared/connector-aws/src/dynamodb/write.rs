@@ -72,6 +72,16 @@ pub enum Written {
     Refused(Vec<Option<Refusal>>),
 }
 
+impl Written {
+    /// A versioned write's outcome: refused means another writer got there first.
+    pub fn or_version_conflict(self, entity: &'static str, expected: u64) -> StoreResult<()> {
+        match self {
+            Written::Done => Ok(()),
+            Written::Refused(_) => Err(StoreError::VersionConflict { entity, expected }),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("DynamoDB cancelled the transaction: {0}")]
 struct TransactionFailed(String);
