@@ -2,7 +2,8 @@
 # The deployable bootstraps, as `sam build` makes them: `cargo lambda build --release` for
 # arm64 (what template.yaml deploys) and x86_64, beside a bare lambda_http hello with the
 # same profile. Prints each bootstrap's size, then runs `lambda-init` on the x86_64 ones
-# (this machine's architecture): init and first answer under the Runtime API emulator.
+# (this machine's architecture): init and first answer under the Runtime API emulator,
+# and the cold store connection's cost to a first request (`--store`).
 # Not part of `make test` (release builds take about 12 minutes per architecture here).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -23,3 +24,5 @@ for arch in arm64 x86-64; do
   done
 done
 cargo run --quiet -p integration-tests --bin lambda-init -- --from "$target_dir/lambda-x86-64" "$@"
+# What a cold store connection costs the first request (admin-api against moto).
+cargo run --quiet -p integration-tests --bin lambda-init -- --from "$target_dir/lambda-x86-64" --store

@@ -7,6 +7,12 @@
 //! `cargo build --release -p webhook-intake -p oauth-callback -p admin-api -p record-worker
 //! -p reconciler -p lambda-hello && cargo run -p integration-tests --bin lambda-init`
 //! (`--from target/lambda` after `cargo lambda build --release`; `--runs N`, default 15).
+//!
+//! `--store`: instead, what a cold connection to the store costs the first request. The
+//! admin function runs against moto (a real table), and each run times its first
+//! `GET /admin/connections` (one DynamoDB Query on a connection not yet opened) and the
+//! same request again: the difference is what opening the connection during init would
+//! move out of the first request.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -27,12 +33,14 @@ const FUNCTIONS: [&str; 6] = [
 struct Args {
     from: PathBuf,
     runs: usize,
+    store: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         from: PathBuf::from("target/release"),
         runs: 15,
+        store: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -40,7 +48,8 @@ fn parse_args() -> anyhow::Result<Args> {
         match flag.as_str() {
             "--from" => args.from = PathBuf::from(value()?),
             "--runs" => args.runs = value()?.parse()?,
-            other => bail!("unknown flag {other} (--from DIR, --runs N)"),
+            "--store" => args.store = true,
+            other => bail!("unknown flag {other} (--from DIR, --runs N, --store)"),
         }
     }
     Ok(args)
@@ -127,20 +136,8 @@ struct Timing {
 }
 
 async fn measure(binary: &Path, name: &str, env: &[(String, String)]) -> anyhow::Result<Timing> {
-    let function = Function::start_binary(binary, name, env, Duration::from_secs(10)).await?;
-    let give_up = Instant::now() + Duration::from_secs(10);
-    let init = loop {
-        if let Some(init) = function.init_time().await {
-            break init;
-        }
-        if let Some(error) = function.runtime.init_error().await {
-            bail!("{name} failed its init: {error}");
-        }
-        if Instant::now() > give_up {
-            bail!("{name} never asked for an event");
-        }
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    };
+    let function = started(binary, name, env).await?;
+    let init = function.init_time().await.unwrap_or_default();
     function.call(first_event(name)).await?;
     Ok(Timing {
         init,
@@ -157,9 +154,91 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Starts `binary` and waits for its first `next`.
+async fn started(binary: &Path, name: &str, env: &[(String, String)]) -> anyhow::Result<Function> {
+    let function = Function::start_binary(binary, name, env, Duration::from_secs(10)).await?;
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while function.init_time().await.is_none() {
+        if let Some(error) = function.runtime.init_error().await {
+            bail!("{name} failed its init: {error}");
+        }
+        if Instant::now() > give_up {
+            bail!("{name} never asked for an event");
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    Ok(function)
+}
+
+/// `--store`: the admin function's first and second store-reading request, per process.
+async fn store_first_call(args: &Args) -> anyhow::Result<()> {
+    let binary = bootstrap(&args.from, "admin-api");
+    let sdk = integration_tests::moto::moto_config().await;
+    let table = integration_tests::moto::unique_name("init-store");
+    connector_aws::dynamodb::DynamoStore::create_table(
+        &aws_sdk_dynamodb::Client::new(&sdk),
+        &table,
+    )
+    .await?;
+    let secret = "an-admin-token-secret-of-32-bytes-or-more";
+    let token = sync_service::auth::AdminAuth::new(connector::Secret::new(secret.to_owned()))
+        .issue(
+            &connector::TenantId::parse("init-bench")?,
+            connector::Timestamp::now().plus(Duration::from_secs(3600)),
+        );
+    let moto = integration_tests::moto::moto_endpoint().await;
+    let mut env = environment();
+    env.retain(|(k, _)| k != "AWS_ENDPOINT_URL" && k != "TABLE_NAME");
+    env.push(("AWS_ENDPOINT_URL".into(), moto));
+    env.push(("TABLE_NAME".into(), table));
+    let headers = [
+        ("host".to_owned(), "sync.example.com".to_owned()),
+        (
+            "authorization".to_owned(),
+            format!("Bearer {}", token.expose()),
+        ),
+    ];
+    let event = api_gateway_event(&ApiRequest {
+        route: "ANY /admin/{proxy+}".to_owned(),
+        method: "GET",
+        path: "/admin/connections",
+        query: "",
+        headers: &headers,
+        body: b"",
+    });
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for _ in 0..args.runs {
+        let function = started(&binary, "admin-api", &env).await?;
+        for times in [&mut first, &mut second] {
+            let at = Instant::now();
+            let answer = function.call(event.clone()).await?;
+            if answer["statusCode"] != 200 {
+                bail!("GET /admin/connections answered {answer}");
+            }
+            times.push(at.elapsed());
+        }
+    }
+    let (first, second) = (median(first), median(second));
+    println!(
+        "{} runs of admin-api from {} against moto: GET /admin/connections (one DynamoDB Query), median",
+        args.runs,
+        args.from.display()
+    );
+    println!(
+        "first request {:.2} ms, second {:.2} ms: a cold store connection costs the first request {:.2} ms",
+        ms(first),
+        ms(second),
+        ms(first.saturating_sub(second))
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
+    if args.store {
+        return store_first_call(&args).await;
+    }
     let env = environment();
     let binaries: Vec<PathBuf> = FUNCTIONS
         .iter()

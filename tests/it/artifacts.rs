@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use connector::ports::{ArchivedFilter, JobQueue, OutgoingMessage, PageRequest, Store};
-use connector::{NormalizedName, Secret, TenantId, Timestamp};
+use connector::{NightlyTime, NormalizedName, Secret, TenantId, Timestamp};
 use connector_aws::dynamodb::DynamoStore;
 use connector_aws::sqs::SqsQueue;
 use hubspot_sandbox::{Sandbox, SandboxConfig};
@@ -256,12 +256,14 @@ async fn the_built_functions_sync_a_portal_under_the_lambda_runtime_api() {
         .expect("forged webhook");
     assert_eq!(forged.status().as_u16(), 401);
 
-    // The nightly schedule fans out one pass per connected connection.
-    let fanned = reconciler
-        .call(scheduled_event("sync-nightly"))
+    // The schedule's sweep at tomorrow's 02:00 starts the connection's nightly pass.
+    let tomorrow = Timestamp::now().plus(Duration::from_secs(24 * 3600));
+    let at_two = NightlyTime::DEFAULT.on_day_of(tomorrow);
+    let swept = reconciler
+        .call(scheduled_event("sync-sweep", at_two))
         .await
-        .expect("the nightly event");
-    assert_eq!(fanned, json!({"started": 1}));
+        .expect("the scheduled event");
+    assert_eq!(swept, json!({"reviewed": 1, "started": 1}));
     assert!(drain(&reconciles, &reconciler).await >= 1);
     let (_, runs) = admin_call(
         reqwest::Method::GET,
@@ -271,13 +273,6 @@ async fn the_built_functions_sync_a_portal_under_the_lambda_runtime_api() {
     .await;
     assert_eq!(runs["items"][0]["trigger"], "scheduled", "{runs}");
     assert_eq!(runs["items"][0]["status"], "completed", "{runs}");
-
-    // The 15-minute schedule's input makes it the health sweep.
-    let swept = reconciler
-        .call(json!({"task": "health"}))
-        .await
-        .expect("the health sweep event");
-    assert_eq!(swept, json!({"reviewed": 1}));
 
     // A record job that does not parse comes back as a partial batch failure.
     records

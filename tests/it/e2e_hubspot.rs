@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use connector::ports::PageRequest;
 use connector::{
-    ConnectionId, LinkTarget, ObjectKind, Provider, SyncRun, SyncRunStatus, SyncTrigger, TenantId,
-    Timestamp,
+    ConnectionId, LinkTarget, NightlyTime, ObjectKind, Provider, SyncRun, SyncRunStatus,
+    SyncTrigger, TenantId, Timestamp,
 };
 use hubspot_sandbox::config::Faults;
 use hubspot_sandbox::{ControlClient, SandboxConfig};
@@ -30,7 +30,7 @@ fn options(companies: usize, contacts: usize) -> StackOptions {
             ..SandboxConfig::default()
         },
         server: ServerOptions {
-            nightly: false,
+            sweep_every: None,
             ..ServerOptions::default()
         },
         ..StackOptions::default()
@@ -1382,7 +1382,7 @@ async fn a_filter_list_deleted_later_flags_the_connection_and_archives_nothing()
 async fn a_pass_that_stops_moving_is_reported_interrupted_until_it_completes() {
     let mut options = options(5, 0);
     options.stuck_pass_after = Some(Duration::from_secs(2));
-    options.server.health_every = Some(Duration::from_millis(500));
+    options.server.sweep_every = Some(Duration::from_millis(500));
     let (stack, connection) = stack_with(options).await;
     let sandbox = control(&stack);
     sandbox
@@ -1470,4 +1470,54 @@ async fn what_a_filter_change_moves_is_not_counted_as_webhook_misses() {
     assert_eq!(run.trigger, SyncTrigger::FilterChange);
     assert_eq!(run.counters.archived, 2, "{:?}", run.counters);
     assert_eq!(run.counters.webhook_misses, 0, "{:?}", run.counters);
+}
+
+// ---- schedules ------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_connection_starts_its_nightly_pass_at_its_own_time_once_a_day() {
+    let (stack, connection) = stack(5, 0).await;
+    let path = format!("/admin/connections/{connection}/schedule");
+    for bad in ["02:07", "25:00", "noon"] {
+        let (status, body) = stack
+            .admin(Method::PUT, &path, Some(json!({"nightly_at": bad})))
+            .await
+            .unwrap();
+        assert_eq!(status, 400, "{body}");
+        assert!(body["detail"].as_str().unwrap().contains(bad), "{body}");
+    }
+    assert_eq!(
+        connection_json(&stack, &connection).await["nightly_at"],
+        "02:00"
+    );
+    let (status, view) = stack
+        .admin(Method::PUT, &path, Some(json!({"nightly_at": "16:45"})))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["nightly_at"], "16:45");
+
+    let engine = &stack.app.engine;
+    let tomorrow = Timestamp::now().plus(Duration::from_secs(24 * 3600));
+    let time = |t: &str| NightlyTime::parse(t).unwrap().on_day_of(tomorrow);
+    let initial = stack.latest_run(&connection).await.unwrap().unwrap();
+    engine.sweep(time("16:30")).await.unwrap();
+    assert_eq!(
+        stack.latest_run(&connection).await.unwrap().unwrap().id,
+        initial.id,
+        "not yet its time (02:00 is another connection's)"
+    );
+    engine.sweep(time("16:45")).await.unwrap();
+    let nightly = stack.latest_run(&connection).await.unwrap().unwrap();
+    assert_ne!(nightly.id, initial.id);
+    assert_eq!(nightly.trigger, SyncTrigger::Scheduled);
+    let done = wait_for_run(&stack, &connection, nightly.id.as_str()).await;
+    assert_eq!(done.status, SyncRunStatus::Completed, "{done:?}");
+    // The next sweeps of the day start nothing more.
+    engine.sweep(time("17:00")).await.unwrap();
+    engine.sweep(time("23:45")).await.unwrap();
+    assert_eq!(
+        stack.latest_run(&connection).await.unwrap().unwrap().id,
+        nightly.id
+    );
 }

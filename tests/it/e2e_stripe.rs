@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use connector::ports::PageRequest;
 use connector::{
-    ConnectionId, CustomerId, LinkTarget, ObjectKind, PendingMatchStatus, Provider, SourceId,
-    SyncRunStatus,
+    ConnectionId, CustomerId, LinkTarget, NightlyTime, ObjectKind, PendingMatchStatus, Provider,
+    SourceId, SyncRunStatus, Timestamp,
 };
 use hubspot_sandbox::SandboxConfig;
 use integration_tests::adapters::{dynamodb_store, sqs_queue};
@@ -54,7 +54,7 @@ async fn stripe_stack() -> StripeStack {
         },
         stripe: Some(stripe_sandbox::SandboxConfig::default()),
         server: ServerOptions {
-            nightly: false,
+            sweep_every: None,
             ..ServerOptions::default()
         },
         ..StackOptions::default()
@@ -356,8 +356,15 @@ async fn a_dropped_stripe_webhook_is_fixed_by_the_nightly_pass() {
     );
 
     let before = s.stack.latest_run(&s.stripe).await.unwrap().unwrap().id;
-    let started = s.stack.app.engine.start_nightly().await.unwrap();
-    assert_eq!(started, 2, "HubSpot and Stripe");
+    let tomorrow = Timestamp::now().plus(Duration::from_secs(24 * 3600));
+    let swept = s
+        .stack
+        .app
+        .engine
+        .sweep(NightlyTime::DEFAULT.on_day_of(tomorrow))
+        .await
+        .unwrap();
+    assert_eq!(swept.started, 2, "HubSpot and Stripe");
     let run = eventually("the nightly Stripe run to end", SYNC_TIMEOUT, || async {
         let run = s.stack.latest_run(&s.stripe).await.unwrap()?;
         (run.id != before && run.status != SyncRunStatus::Running).then_some(run)

@@ -10,6 +10,11 @@ use connector::ports::{JobQueue, Store};
 use integration_tests::adapters::{embedded_queue, embedded_store};
 use integration_tests::bare_rig::BareRig;
 
+/// When every connection made today has its nightly pass due.
+fn tomorrow_at_two() -> Timestamp {
+    NightlyTime::DEFAULT.on_day_of(Timestamp::now().plus(Duration::from_secs(24 * 3600)))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_sync_now_racing_the_nightly_fan_out_starts_one_pass() {
     let bare = BareRig::new();
@@ -19,9 +24,9 @@ async fn run_sync_now_racing_the_nightly_fan_out_starts_one_pass() {
 
     let (now, nightly) = tokio::join!(
         engine.start_sync(&connection, SyncTrigger::Manual, false),
-        engine.start_nightly(),
+        engine.sweep(tomorrow_at_two()),
     );
-    let nightly = nightly.unwrap();
+    let nightly = nightly.unwrap().started;
     match now {
         Ok(run) => {
             assert_eq!(
@@ -127,7 +132,7 @@ async fn the_nightly_fan_out_purges_what_expired() {
         .record_event_once("hubspot:old", long_ago, long_ago)
         .await
         .unwrap();
-    engine.start_nightly().await.unwrap();
+    engine.sweep(Timestamp::now()).await.unwrap();
     assert_eq!(
         store.purge_expired(Timestamp::now()).await.unwrap(),
         0,

@@ -313,15 +313,15 @@ pub fn sqs_event(queue_arn: &str, messages: &[ReceivedMessage]) -> Value {
     json!({ "Records": records })
 }
 
-/// The EventBridge event of a `cron(...)` schedule rule firing.
-pub fn scheduled_event(rule: &str) -> Value {
+/// The EventBridge event of a schedule rule firing at `at`.
+pub fn scheduled_event(rule: &str, at: connector::Timestamp) -> Value {
     json!({
         "version": "0",
         "id": "7bf73129-1428-4cd3-a780-95db273d1602",
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": "123456789012",
-        "time": "2026-12-02T02:00:00Z",
+        "time": at.to_rfc3339(),
         "region": "us-east-1",
         "resources": [format!("arn:aws:events:us-east-1:123456789012:rule/{rule}")],
         "detail": {},

@@ -56,6 +56,7 @@ pub async fn moto_config() -> SdkConfig {
         session_token: None,
         endpoint_url: Some(endpoint),
     })
+    .expect("the AWS HTTP client builds")
 }
 
 /// A name unique per call within this process (and this process has its own moto), valid

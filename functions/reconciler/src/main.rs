@@ -1,6 +1,6 @@
-//! reconciler: the nightly fan-out (EventBridge, 02:00 UTC), the health sweep (EventBridge,
-//! every 15 minutes, `{"task": "health"}`) and the full-sync passes themselves (SQS
-//! reconcile jobs), each checkpointing a minute before the Lambda's deadline.
+//! reconciler: the sweep (EventBridge, every 15 minutes: notifications reviewed, each
+//! connection's nightly pass started at its time) and the full-sync passes themselves
+//! (SQS reconcile jobs), each checkpointing a minute before the Lambda's deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,14 +30,9 @@ async fn main() -> Result<(), Error> {
                 )
                 .await;
                 Ok::<Value, Error>(serde_json::to_value(sqs_batch::batch_response(failed))?)
-            } else if event.payload.get("task").and_then(Value::as_str) == Some("health") {
-                let reviewed = app.engine.health_sweep().await?;
-                tracing::info!(reviewed, "health sweep done");
-                Ok(serde_json::json!({ "reviewed": reviewed }))
             } else {
-                let started = app.engine.start_nightly().await?;
-                tracing::info!(started, "nightly reconciliation fanned out");
-                Ok(serde_json::json!({ "started": started }))
+                let report = jobs::run_sweep(&app, &event.payload).await?;
+                Ok(serde_json::to_value(report)?)
             }
         }
     }))

@@ -101,7 +101,7 @@ impl BenchStack {
             },
             stripe: None,
             server: ServerOptions {
-                nightly: false,
+                sweep_every: None,
                 record_batch,
                 ..ServerOptions::default()
             },

@@ -86,6 +86,17 @@ def test_the_troubleshooting_flow(stack, browser, shot):
     assert banner(browser, "Stripe") == "Connected"
     shot("integrations-connected")
 
+    # The nightly full sync's time, set on the panel (a quarter hour, UTC).
+    field = panel(browser, "HubSpot").find_element(By.NAME, "nightly_at")
+    assert field.get_attribute("value") == "02:00"
+    browser.execute_script("arguments[0].value = '03:15'", field)
+    click(panel(browser, "HubSpot"), "Save time")
+    assert "Saved" in browser.find_element(By.CSS_SELECTOR, ".notice").text
+    assert panel(browser, "HubSpot").find_element(By.NAME, "nightly_at").get_attribute("value") == "03:15"
+    hubspot_view = next(c for c in stack.admin("GET", "/admin/connections")["connections"]
+                        if c["provider"] == "hubspot")
+    assert hubspot_view["nightly_at"] == "03:15"
+
     # 2. The app is uninstalled at HubSpot; the next change's job is refused there.
     stack.sandbox_call("POST", "/tokens/revoke", {})
     company = stack.sandbox_call("POST", "/objects/companies", {

@@ -2,10 +2,10 @@
 //! job queue on SQS (with its dead-letter queue).
 
 pub mod dynamodb;
+mod http_client;
 pub mod sqs;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_types::SdkConfig;
 use aws_types::sdk_config::SharedCredentialsProvider;
 
@@ -26,20 +26,13 @@ pub struct AwsSettings {
 }
 
 /// The clients' shared config: fixed credentials (a Lambda function's role credentials
-/// come in its environment), and an HTTP client on rustls with ring, the TLS stack
-/// reqwest uses too, so a function carries one (the SDK's default would add aws-lc),
-/// trusting the Amazon Trust Services roots. Plain HTTP (a loopback endpoint) works too.
-/// Built by hand rather than by aws-config, whose provider chains (profiles, SSO, STS,
-/// IMDS) no function uses.
-pub fn sdk_config(settings: &AwsSettings) -> SdkConfig {
-    let roots = TlsContext::builder()
-        .with_trust_store(TrustStore::empty().with_pem_certificate(AWS_ROOTS))
-        .build()
-        .unwrap_or_default();
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .tls_context(roots)
-        .build_https();
+/// come in its environment), and the HTTP client on reqwest (rustls with ring), the one
+/// the provider adapters use too, so a function carries one HTTP and TLS stack (the SDK's
+/// default would add its own client, h2 and aws-lc), trusting the Amazon Trust Services
+/// roots. Plain HTTP (a loopback endpoint) works too. Built by hand rather than by
+/// aws-config, whose provider chains (profiles, SSO, STS, IMDS) no function uses.
+pub fn sdk_config(settings: &AwsSettings) -> Result<SdkConfig, reqwest::Error> {
+    let http = http_client::ReqwestHttpClient::trusting(AWS_ROOTS)?;
     let credentials = Credentials::new(
         &settings.access_key_id,
         &settings.secret_access_key,
@@ -56,7 +49,7 @@ pub fn sdk_config(settings: &AwsSettings) -> SdkConfig {
     if let Some(url) = &settings.endpoint_url {
         builder = builder.endpoint_url(url);
     }
-    builder.build()
+    Ok(builder.build())
 }
 
 #[cfg(test)]

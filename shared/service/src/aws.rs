@@ -39,6 +39,7 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
             .filter(|u| !u.is_empty()),
     };
     let sdk = connector_aws::sdk_config(&aws)
+        .map_err(|e| ConfigError::Backend(format!("cannot build the AWS HTTP client: {e}")))?
         .to_builder()
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(

@@ -12,6 +12,7 @@ use tracing::Instrument;
 use connector::engine::EngineError;
 pub use connector::engine::reconcile::Budget;
 use connector::engine::reconcile::StepResult;
+use connector::engine::schedule::SweepReport;
 use connector::engine::worker::{self, Disposition};
 use connector::ports::OutgoingMessage;
 use connector::{ErrorCode, Job};
@@ -228,4 +229,17 @@ pub async fn run_reconcile_batch(app: &App, messages: Vec<Message>, budget: Budg
         }
     }
     failed
+}
+
+/// The scheduled sweep for an EventBridge event: at the event's `time` (when the rule
+/// fired), or now when the event names none.
+pub async fn run_sweep(app: &App, event: &serde_json::Value) -> Result<SweepReport, EngineError> {
+    let now = event
+        .get("time")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|t| connector::Timestamp::parse_rfc3339(t).ok())
+        .unwrap_or_else(connector::Timestamp::now);
+    let report = app.engine.sweep(now).await?;
+    tracing::info!(?report, "sweep done");
+    Ok(report)
 }

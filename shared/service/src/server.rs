@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use connector::Timestamp;
 use connector::engine::reconcile::Budget;
 use connector::ports::{JobQueue, QueueResult, ReceivedMessage};
 use tokio::net::TcpListener;
@@ -31,15 +32,15 @@ pub struct ServerOptions {
     pub record_window: Duration,
     /// How long one reconcile step may run before it checkpoints and hands over.
     pub reconcile_budget: Duration,
-    /// Run the nightly reconciliation at 02:00 UTC.
-    pub nightly: bool,
-    /// How often the health sweep reviews every connection (the reconciler's 15-minute
-    /// schedule on Lambda); `None`: never.
-    pub health_every: Option<Duration>,
+    /// How often the sweep runs (`engine::schedule`: notifications reviewed, each
+    /// connection's nightly pass started at its time), as the template schedules the
+    /// reconciler on Lambda; `None`: never.
+    pub sweep_every: Option<Duration>,
 }
 
-/// The health sweep's period, as the template schedules it.
-pub const HEALTH_EVERY: Duration = Duration::from_secs(15 * 60);
+/// The sweep's period, as the template schedules it: each connection's nightly pass starts
+/// within this of its time.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(15 * 60);
 
 /// Jobs one poll gathers (SQS hands out 10 a receive), like the worker's SQS `BatchSize`.
 pub const RECORD_BATCH: usize = 100;
@@ -59,8 +60,7 @@ impl Default for ServerOptions {
             record_window: RECORD_WINDOW,
             // A server has no 15-minute limit, but a short step keeps a stop quick.
             reconcile_budget: Duration::from_secs(60),
-            nightly: true,
-            health_every: Some(HEALTH_EVERY),
+            sweep_every: Some(SWEEP_EVERY),
         }
     }
 }
@@ -112,8 +112,7 @@ pub struct RunningServer {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Serves `app` on `listener` and starts the pollers and, if asked, the nightly and
-/// health timers.
+/// Serves `app` on `listener` and starts the pollers and, if asked, the sweep's timer.
 pub fn start(app: Arc<App>, listener: TcpListener, options: ServerOptions) -> RunningServer {
     let stop = StopSignal::new();
     let router = crate::http::router(app.clone());
@@ -135,11 +134,8 @@ pub fn start(app: Arc<App>, listener: TcpListener, options: ServerOptions) -> Ru
         options.clone(),
         stop.clone(),
     )));
-    if let Some(every) = options.health_every {
-        tasks.push(tokio::spawn(health(app.clone(), every, stop.clone())));
-    }
-    if options.nightly {
-        tasks.push(tokio::spawn(nightly(app, stop.clone())));
+    if let Some(every) = options.sweep_every {
+        tasks.push(tokio::spawn(sweep(app, every, stop.clone())));
     }
     RunningServer { stop, tasks }
 }
@@ -280,48 +276,11 @@ async fn poll_reconciles(app: Arc<App>, options: ServerOptions, stop: StopSignal
     }
 }
 
-/// Time until the next 02:00 UTC.
-pub fn until_next_nightly(now: time::OffsetDateTime) -> Duration {
-    let today = now.replace_time(time::Time::from_hms(2, 0, 0).unwrap_or(time::Time::MIDNIGHT));
-    let next = if today > now {
-        today
-    } else {
-        today + time::Duration::days(1)
-    };
-    Duration::from_secs((next - now).whole_seconds().max(0) as u64)
-}
-
-async fn nightly(app: Arc<App>, stop: StopSignal) {
-    while stop
-        .sleep(until_next_nightly(time::OffsetDateTime::now_utc()))
-        .await
-    {
-        match app.engine.start_nightly().await {
-            Ok(n) => tracing::info!(connections = n, "nightly reconciliation started"),
-            Err(e) => tracing::error!(error = %e, "nightly reconciliation could not start"),
-        }
-    }
-}
-
-async fn health(app: Arc<App>, every: Duration, stop: StopSignal) {
+async fn sweep(app: Arc<App>, every: Duration, stop: StopSignal) {
     while stop.sleep(every).await {
-        if let Err(e) = app.engine.health_sweep().await {
-            tracing::error!(error = %e, "the health sweep failed");
+        match app.engine.sweep(Timestamp::now()).await {
+            Ok(report) => tracing::info!(?report, "sweep done"),
+            Err(e) => tracing::error!(error = %e, "the sweep failed"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_nightly_run_is_at_two_utc() {
-        let at = |h, m| {
-            time::OffsetDateTime::UNIX_EPOCH.replace_time(time::Time::from_hms(h, m, 0).unwrap())
-        };
-        assert_eq!(until_next_nightly(at(1, 0)), Duration::from_secs(3600));
-        assert_eq!(until_next_nightly(at(2, 0)), Duration::from_secs(24 * 3600));
-        assert_eq!(until_next_nightly(at(3, 0)), Duration::from_secs(23 * 3600));
     }
 }

@@ -266,7 +266,7 @@ impl Sim {
                 86..=93 => self.admin_action().await?,
                 94..=97 => self.toggle_faults(),
                 98 => self.connection_flow().await?,
-                _ => self.health_sweep().await,
+                _ => self.sweep().await,
             }
         }
         self.settle().await
@@ -836,9 +836,9 @@ impl Sim {
             self.drain().await?;
         }
         self.engine
-            .health_sweep()
+            .sweep(Timestamp::now())
             .await
-            .map_err(|e| format!("the health sweep failed with faults off: {e}"))?;
+            .map_err(|e| format!("the sweep failed with faults off: {e}"))?;
         for which in 0..self.tenants.len() {
             self.check_mirror(which).await?;
             self.check_ledgers(which).await?;
@@ -847,13 +847,13 @@ impl Sim {
         Ok(())
     }
 
-    /// The scheduled health sweep, crashable like any other invocation.
-    async fn health_sweep(&mut self) {
-        self.note("health sweep");
-        let _ = self.crashable(self.engine.health_sweep()).await;
+    /// The scheduled sweep, crashable like any other invocation.
+    async fn sweep(&mut self) {
+        self.note("sweep");
+        let _ = self.crashable(self.engine.sweep(Timestamp::now())).await;
     }
 
-    /// After the health sweep, each connection's open notifications are exactly the
+    /// After the sweep, each connection's open notifications are exactly the
     /// conditions it is in, one incident each: none lost to a crash or a failed write,
     /// none left open by a condition that cleared, none opened twice.
     async fn check_notifications(&mut self, which: usize) -> Checked {

@@ -10,9 +10,10 @@ use super::{Engine, EngineError};
 use crate::model::{
     CompanyFilter, Connection, ConnectionFlags, ConnectionId, ConnectionStatus, Contact, Customer,
     CustomerId, Domain, ErrorCode, FieldMapping, FilterChoices, Job, JobCause, JobKind, LinkTarget,
-    LogEntry, LogEntryId, LogStatus, MatchResolution, NormalizedName, ObjectKind, PendingArchive,
-    PendingMatch, PendingMatchId, PendingMatchStatus, Provider, ProviderAccountId, SourceId,
-    SourceLink, SourceRef, SyncRun, SyncRunId, SyncRunStatus, SyncTrigger, TenantId, Timestamp,
+    LogEntry, LogEntryId, LogStatus, MatchResolution, NightlyTime, NormalizedName, ObjectKind,
+    PendingArchive, PendingMatch, PendingMatchId, PendingMatchStatus, Provider, ProviderAccountId,
+    SourceId, SourceLink, SourceRef, SyncRun, SyncRunId, SyncRunStatus, SyncTrigger, TenantId,
+    Timestamp,
 };
 use crate::ports::{ArchivedFilter, LogFilter, Page, PageRequest, StoreError};
 
@@ -97,11 +98,13 @@ pub struct ConnectionView {
     pub flags: ConnectionFlags,
     pub last_full_sync: Option<Timestamp>,
     pub last_incremental_update: Option<Timestamp>,
+    /// When its nightly pass starts (UTC).
+    pub nightly_at: NightlyTime,
     pub latest_run: Option<SyncRun>,
 }
 
 impl ConnectionView {
-    fn of(c: Connection, latest_run: Option<SyncRun>) -> Self {
+    pub(super) fn of(c: Connection, latest_run: Option<SyncRun>) -> Self {
         let banner = match c.status {
             ConnectionStatus::Connected if c.flags.archives_held => {
                 "Connected: a sync wants to archive many customers and waits for your approval"
@@ -129,6 +132,7 @@ impl ConnectionView {
             flags: c.flags,
             last_full_sync: c.last_full_sync,
             last_incremental_update: c.last_incremental_update,
+            nightly_at: c.nightly_at,
             latest_run,
         }
     }

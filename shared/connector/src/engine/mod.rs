@@ -13,6 +13,7 @@ pub mod matcher;
 pub mod notifications;
 pub mod reconcile;
 pub mod retry;
+pub mod schedule;
 pub mod worker;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,8 +1,8 @@
 //! The admins' notification feed. Each notification is one incident of a condition on a
 //! connection: it opens when a review first sees the condition and closes when a review
 //! no longer does. Reviews run wherever the conditions change (a connection written, a
-//! pass ended or failed a page) and in the health sweep every 15 minutes, which is what
-//! sees a pass that stopped moving. Reviews that race converge at the next one.
+//! pass ended or failed a page) and in the sweep every 15 minutes (`engine::schedule`),
+//! which is what sees a pass that stopped moving. Reviews that race converge at the next one.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -270,25 +270,6 @@ impl Engine {
             }
         }
         Ok(marked)
-    }
-
-    /// The health sweep (every 15 minutes): reviews every connection of every tenant, so
-    /// a pass that stopped moving is reported even though nothing happens to say so.
-    /// Returns how many connections it reviewed.
-    pub async fn health_sweep(&self) -> Result<u64, EngineError> {
-        let mut reviewed = 0;
-        let mut page = PageRequest::first(100);
-        loop {
-            let connections = self.store.list_all_connections(page.clone()).await?;
-            for connection in &connections.items {
-                self.review_notifications_or_log(connection).await;
-                reviewed += 1;
-            }
-            match connections.next {
-                Some(next) => page.cursor = Some(next),
-                None => return Ok(reviewed),
-            }
-        }
     }
 
     /// Reviews one connection by id, after the caller changed something of it.

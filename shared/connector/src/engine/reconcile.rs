@@ -268,40 +268,6 @@ impl Engine {
         Ok(())
     }
 
-    /// The nightly fan-out: one run per connected connection. Returns how many started.
-    /// It also purges expired rows first (the embedded store; DynamoDB's TTL does its own).
-    pub async fn start_nightly(&self) -> Result<u64, EngineError> {
-        let purged = self.store.purge_expired(Timestamp::now()).await?;
-        if purged > 0 {
-            tracing::info!(
-                purged,
-                "expired log rows, dedupe keys and OAuth states purged"
-            );
-        }
-        let mut started = 0;
-        let mut page = PageRequest::first(100);
-        loop {
-            let connections = self.store.list_all_connections(page.clone()).await?;
-            for connection in connections.items.iter().filter(|c| c.accepts_jobs()) {
-                match self
-                    .start_sync(connection, SyncTrigger::Scheduled, false)
-                    .await
-                {
-                    Ok(_) => started += 1,
-                    Err(StartError::AlreadyRunning(run)) => {
-                        tracing::info!(connection = %connection.id, %run, "nightly pass skipped: a run is in progress");
-                    }
-                    Err(StartError::NotConnected) => {}
-                    Err(StartError::Engine(e)) => return Err(e),
-                }
-            }
-            match connections.next {
-                Some(next) => page.cursor = Some(next),
-                None => return Ok(started),
-            }
-        }
-    }
-
     /// Runs one reconcile job within `budget`.
     pub async fn continue_reconcile_job(
         &self,

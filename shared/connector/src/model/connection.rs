@@ -68,6 +68,72 @@ pub struct ConnectionFlags {
     pub filter_invalid_at: Option<Timestamp>,
 }
 
+/// When a connection's nightly pass starts: a quarter hour of the UTC day, `"HH:MM"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NightlyTime {
+    minutes: u16,
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+impl NightlyTime {
+    /// 02:00 UTC, the time every connection starts with.
+    pub const DEFAULT: NightlyTime = NightlyTime { minutes: 120 };
+
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let bad = |why: &str| ParseError::new("nightly time", format!("{raw:?} {why}"));
+        let (hours, minutes) = raw
+            .split_once(':')
+            .filter(|(h, m)| h.len() == 2 && m.len() == 2)
+            .ok_or_else(|| bad("is not HH:MM"))?;
+        let hours: u16 = hours.parse().map_err(|_| bad("is not HH:MM"))?;
+        let minutes: u16 = minutes.parse().map_err(|_| bad("is not HH:MM"))?;
+        if hours > 23 || minutes > 59 {
+            return Err(bad("is not a time of day"));
+        }
+        if !minutes.is_multiple_of(15) {
+            return Err(bad(
+                "is not on a quarter hour (:00, :15, :30, :45): passes start every 15 minutes",
+            ));
+        }
+        Ok(Self {
+            minutes: hours * 60 + minutes,
+        })
+    }
+
+    /// This time on the UTC day `at` falls on.
+    pub fn on_day_of(self, at: Timestamp) -> Timestamp {
+        let midnight = at.as_millis().div_euclid(DAY_MS) * DAY_MS;
+        Timestamp::from_millis(midnight + i64::from(self.minutes) * 60_000)
+    }
+}
+
+impl Default for NightlyTime {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl fmt::Display for NightlyTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02}:{:02}", self.minutes / 60, self.minutes % 60)
+    }
+}
+
+impl TryFrom<String> for NightlyTime {
+    type Error = ParseError;
+    fn try_from(raw: String) -> Result<Self, ParseError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<NightlyTime> for String {
+    fn from(t: NightlyTime) -> String {
+        t.to_string()
+    }
+}
+
 /// One tenant's link to one provider account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
@@ -87,6 +153,12 @@ pub struct Connection {
     pub flags: ConnectionFlags,
     pub last_full_sync: Option<Timestamp>,
     pub last_incremental_update: Option<Timestamp>,
+    /// When the nightly pass starts.
+    #[serde(default)]
+    pub nightly_at: NightlyTime,
+    /// When the schedule last started a pass (or the admin last set its time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scheduled_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Optimistic-concurrency version: the store bumps it on every write and refuses a
@@ -110,13 +182,14 @@ impl Connection {
             flags: ConnectionFlags::default(),
             last_full_sync: None,
             last_incremental_update: None,
+            nightly_at: NightlyTime::DEFAULT,
+            last_scheduled_at: None,
             created_at: now,
             updated_at: now,
             version: 0,
         }
     }
 
-    /// Whether jobs for this connection should run at all.
     /// A record of this connection's provider account; `None` before the account is known.
     pub fn source_ref(&self, kind: ObjectKind, source_id: &SourceId) -> Option<SourceRef> {
         Some(SourceRef {
@@ -127,7 +200,28 @@ impl Connection {
         })
     }
 
+    /// Whether jobs for this connection should run at all.
     pub fn accepts_jobs(&self) -> bool {
         self.status == ConnectionStatus::Connected
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nightly_times_are_quarter_hours_of_the_utc_day() {
+        let t = NightlyTime::parse("03:45").expect("a time");
+        assert_eq!(t.to_string(), "03:45");
+        assert_eq!(NightlyTime::DEFAULT.to_string(), "02:00");
+        for bad in ["3:45", "03:44", "24:00", "03:60", "ab:cd", "0345", ""] {
+            assert!(NightlyTime::parse(bad).is_err(), "{bad}");
+        }
+        let noon = Timestamp::parse_rfc3339("2026-12-02T12:34:56Z").expect("a time");
+        assert_eq!(
+            t.on_day_of(noon),
+            Timestamp::parse_rfc3339("2026-12-02T03:45:00Z").expect("a time")
+        );
     }
 }

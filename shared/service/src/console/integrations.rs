@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use connector::engine::admin::ConnectionView;
-use connector::{ConnectionId, ConnectionStatus, Provider, SyncRunStatus, Timestamp};
+use connector::{ConnectionId, ConnectionStatus, NightlyTime, Provider, SyncRunStatus, Timestamp};
 
 use super::page::{self, Notice, Shell};
 use super::session::{Posted, Session};
@@ -38,6 +38,9 @@ fn done_notice(done: Option<&str>) -> Option<Notice> {
         }
         "archives_approved" => "Approved: a pass is archiving the held customers.",
         "archives_rejected" => "Rejected: nothing was archived and the customers stay active.",
+        "schedule_saved" => {
+            "Saved: the nightly full sync runs at the new time from its next occurrence."
+        }
         _ => return None,
     };
     Some(Notice::Done(text.to_owned()))
@@ -131,6 +134,12 @@ fn panel(session: &Session, view: &ConnectionView, now: Timestamp) -> Markup {
                         p.hint { "No real-time update for more than 30 minutes: the webhook channel may be broken. Run sync now catches up; then check the app's webhook subscription." }
                     }
                 }
+            }
+            form.schedule method="post" action={ (base) "/" (Action::Schedule.path()) } {
+                (session.csrf_field())
+                label for={ "nightly-" (view.id) } { "Nightly full sync at (UTC)" }
+                input id={ "nightly-" (view.id) } type="time" name="nightly_at" step="900" required value=(view.nightly_at);
+                button type="submit" { "Save time" }
             }
             @if let Some(run) = &view.latest_run {
                 (run_counts(run))
@@ -242,6 +251,7 @@ pub(super) enum Action {
     Sync,
     ApproveArchives,
     RejectArchives,
+    Schedule,
 }
 
 impl Action {
@@ -251,6 +261,7 @@ impl Action {
             "sync" => Action::Sync,
             "approve-archives" => Action::ApproveArchives,
             "reject-archives" => Action::RejectArchives,
+            "schedule" => Action::Schedule,
             _ => return None,
         })
     }
@@ -261,6 +272,7 @@ impl Action {
             Action::Sync => "sync",
             Action::ApproveArchives => "approve-archives",
             Action::RejectArchives => "reject-archives",
+            Action::Schedule => "schedule",
         }
     }
 
@@ -271,6 +283,7 @@ impl Action {
             Action::Sync => "sync_started",
             Action::ApproveArchives => "archives_approved",
             Action::RejectArchives => "archives_rejected",
+            Action::Schedule => "schedule_saved",
         }
     }
 }
@@ -294,6 +307,11 @@ pub async fn act(
             Action::Sync => drop(app.engine.run_sync_now(tenant, id).await?),
             Action::ApproveArchives => drop(app.engine.approve_held_archives(tenant, id).await?),
             Action::RejectArchives => drop(app.engine.reject_held_archives(tenant, id).await?),
+            Action::Schedule => {
+                let at = NightlyTime::parse(posted.field("nightly_at").unwrap_or(""))
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                drop(app.engine.set_nightly_time(tenant, id, at).await?)
+            }
         }
         Ok(Redirect::to(&format!("/console/integrations?done={}", action.done())).into_response())
     }

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -19,7 +19,8 @@ use connector::engine::admin::LogQuery;
 use connector::ports::{ArchivedFilter, PageRequest};
 use connector::{
     CompanyFilter, ConnectionId, CustomerId, FieldMapping, LogEntryId, MatchResolution,
-    NotificationId, PendingMatchId, PendingMatchStatus, Provider, Secret, TenantId, Timestamp,
+    NightlyTime, NotificationId, PendingMatchId, PendingMatchStatus, Provider, Secret, TenantId,
+    Timestamp,
 };
 
 use super::error::ApiError;
@@ -45,6 +46,7 @@ fn api_router(app: Arc<App>) -> Router {
         .route("/admin/connections/{id}/api-key", post(connect_api_key))
         .route("/admin/connections/{id}/disconnect", post(disconnect))
         .route("/admin/connections/{id}/sync", post(run_sync_now))
+        .route("/admin/connections/{id}/schedule", put(set_schedule))
         .route("/admin/connections/{id}/runs", get(runs))
         .route("/admin/connections/{id}/log", get(log))
         .route(
@@ -295,6 +297,23 @@ async fn run_sync_now(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let run = app.engine.run_sync_now(&t, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!(run))))
+}
+
+#[derive(Deserialize)]
+struct Schedule {
+    nightly_at: String,
+}
+
+async fn set_schedule(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    PathId(id): PathId<ConnectionId>,
+    raw: Bytes,
+) -> ApiResult {
+    let schedule: Schedule = body(&raw)?;
+    let at = NightlyTime::parse(&schedule.nightly_at)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Json(json!(app.engine.set_nightly_time(&t, &id, at).await?)))
 }
 
 async fn runs(
