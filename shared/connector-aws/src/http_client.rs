@@ -87,10 +87,10 @@ async fn send(
     if let Some(timeout) = timeout {
         outgoing = outgoing.timeout(timeout);
     }
-    let response = outgoing.send().await.map_err(connector_error)?;
+    let mut response = outgoing.send().await.map_err(connector_error)?;
     let mut answer = http::Response::builder().status(response.status());
     if let Some(headers) = answer.headers_mut() {
-        headers.extend(response.headers().clone());
+        *headers = std::mem::take(response.headers_mut());
     }
     let bytes = response.bytes().await.map_err(connector_error)?;
     let answer = answer

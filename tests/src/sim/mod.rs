@@ -873,7 +873,11 @@ impl Sim {
             self.score.checks += 1;
             let runs = self
                 .store
-                .list_sync_runs(&t, &connection.id, PageRequest::first(5))
+                .list_sync_runs(
+                    &t,
+                    &connection.id,
+                    PageRequest::first(connector::engine::notifications::RUNS_REVIEWED),
+                )
                 .await
                 .map_err(|e| e.to_string())?
                 .items;

@@ -108,8 +108,8 @@ pub fn body<T: DeserializeOwned>(item: &Item) -> StoreResult<T> {
     })
 }
 
-/// Whether an expiring item is still live at `now_ms` (the port's rule: gone once `expires_at <= now`).
-/// Whether an item is still readable at `now_ms`; one without an expiry always is.
+/// Whether an item is still readable at `now_ms` (the port's rule: gone once
+/// `expires_at <= now`); one without an expiry always is.
 pub fn is_live(item: &Item, now_ms: i64) -> bool {
     number::<i64>(item, keys::EXPIRES_AT_MS).is_none_or(|at| at > now_ms)
 }

@@ -15,12 +15,9 @@ use crate::model::{
 };
 use crate::ports::{PageRequest, StoreError};
 
-/// Closed notifications stay in the feed this long.
-pub const CLOSED_NOTIFICATION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
-
 /// Runs a review looks back over: the newest one, and enough before it to find the last
 /// pass that ended.
-const RUNS_REVIEWED: usize = 5;
+pub const RUNS_REVIEWED: usize = 5;
 
 /// The conditions a connection is in now, each with what the admin should know of it.
 /// A disconnected connection has none (the admin chose it); a revoked one has only that,
@@ -199,7 +196,7 @@ impl Engine {
         let mut closed = open.clone();
         closed.closed_at = Some(now);
         self.store
-            .put_notification(&closed, Some(now.plus(CLOSED_NOTIFICATION_TTL)), now)
+            .put_notification(&closed, closed.expires_at(), now)
             .await?;
         tracing::info!(notification = %closed.id, "notification closed");
         Ok(())
@@ -227,7 +224,7 @@ impl Engine {
     ) -> AdminResult<Notification> {
         for _ in 0..8 {
             let now = Timestamp::now();
-            let Some(mut found) = self
+            let Some(found) = self
                 .store
                 .list_notifications(tenant, now)
                 .await?
@@ -236,12 +233,7 @@ impl Engine {
             else {
                 return Err(AdminError::NotFound("notification"));
             };
-            if found.read_at.is_some() {
-                return Ok(found);
-            }
-            found.read_at = Some(now);
-            let expires_at = found.closed_at.map(|at| at.plus(CLOSED_NOTIFICATION_TTL));
-            match self.store.put_notification(&found, expires_at, now).await {
+            match self.mark_read(found, now).await {
                 Ok(stored) => return Ok(stored),
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
@@ -250,26 +242,48 @@ impl Engine {
         Err(EngineError::Contention.into())
     }
 
-    /// Marks every unread notification of the tenant read; returns how many.
+    /// Marks every unread notification of the tenant read, from one read of the feed;
+    /// one that changed meanwhile is marked on its own. Returns how many.
     pub async fn mark_all_notifications_read(&self, tenant: &TenantId) -> AdminResult<usize> {
-        let unread: Vec<NotificationId> = self
+        let now = Timestamp::now();
+        let unread = self
             .store
-            .list_notifications(tenant, Timestamp::now())
+            .list_notifications(tenant, now)
             .await?
             .into_iter()
-            .filter(|n| n.read_at.is_none())
-            .map(|n| n.id)
-            .collect();
+            .filter(|n| n.read_at.is_none());
         let mut marked = 0;
-        for id in &unread {
-            match self.mark_notification_read(tenant, id).await {
+        for notification in unread {
+            let id = notification.id.clone();
+            match self.mark_read(notification, now).await {
                 Ok(_) => marked += 1,
-                // Closed long ago and expired meanwhile: nothing left to mark.
-                Err(AdminError::NotFound(_)) => {}
-                Err(e) => return Err(e),
+                Err(StoreError::VersionConflict { .. }) => {
+                    match self.mark_notification_read(tenant, &id).await {
+                        Ok(_) => marked += 1,
+                        // Closed long ago and expired meanwhile: nothing left to mark.
+                        Err(AdminError::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(marked)
+    }
+
+    /// Writes `notification` read as of `now` (as it is, when it already was).
+    async fn mark_read(
+        &self,
+        mut notification: Notification,
+        now: Timestamp,
+    ) -> Result<Notification, StoreError> {
+        if notification.read_at.is_some() {
+            return Ok(notification);
+        }
+        notification.read_at = Some(now);
+        self.store
+            .put_notification(&notification, notification.expires_at(), now)
+            .await
     }
 
     /// Reviews one connection by id, after the caller changed something of it.

@@ -1,4 +1,5 @@
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -123,9 +124,18 @@ pub struct Notification {
     pub version: u64,
 }
 
+/// Closed notifications stay in the feed this long.
+pub const CLOSED_NOTIFICATION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
 impl Notification {
     pub fn is_open(&self) -> bool {
         self.closed_at.is_none()
+    }
+
+    /// When the store may forget it: [`CLOSED_NOTIFICATION_TTL`] after it closed; never
+    /// while it is open.
+    pub fn expires_at(&self) -> Option<super::Timestamp> {
+        self.closed_at.map(|at| at.plus(CLOSED_NOTIFICATION_TTL))
     }
 }
 
