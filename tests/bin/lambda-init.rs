@@ -13,6 +13,13 @@
 //! `GET /admin/connections` (one DynamoDB Query on a connection not yet opened) and the
 //! same request again: the difference is what opening the connection during init would
 //! move out of the first request.
+//!
+//! `--intake`: the webhook intake's CPU per event for the whole handler, as it runs on
+//! Lambda: the API Gateway event decoded, the v3 signature checked, the batch parsed, the
+//! route read, each event's dedupe key checked and recorded in DynamoDB and its record job
+//! sent to SQS (moto, in its own process). `--runs` signed batches of 100 fresh events go
+//! to one warm `webhook-intake`; the process's CPU time over them (Linux counts it in
+//! 10 ms ticks, so the runs should add up to seconds) divided by the events.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -34,6 +41,7 @@ struct Args {
     from: PathBuf,
     runs: usize,
     store: bool,
+    intake: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -41,6 +49,7 @@ fn parse_args() -> anyhow::Result<Args> {
         from: PathBuf::from("target/release"),
         runs: 15,
         store: false,
+        intake: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -49,7 +58,8 @@ fn parse_args() -> anyhow::Result<Args> {
             "--from" => args.from = PathBuf::from(value()?),
             "--runs" => args.runs = value()?.parse()?,
             "--store" => args.store = true,
-            other => bail!("unknown flag {other} (--from DIR, --runs N, --store)"),
+            "--intake" => args.intake = true,
+            other => bail!("unknown flag {other} (--from DIR, --runs N, --store, --intake)"),
         }
     }
     Ok(args)
@@ -156,7 +166,8 @@ fn ms(d: Duration) -> f64 {
 
 /// Starts `binary` and waits for its first `next`.
 async fn started(binary: &Path, name: &str, env: &[(String, String)]) -> anyhow::Result<Function> {
-    let function = Function::start_binary(binary, name, env, Duration::from_secs(10)).await?;
+    // Generous: on moto a 100-event intake batch is 200 DynamoDB calls.
+    let function = Function::start_binary(binary, name, env, Duration::from_secs(60)).await?;
     let give_up = Instant::now() + Duration::from_secs(10);
     while function.init_time().await.is_none() {
         if let Some(error) = function.runtime.init_error().await {
@@ -173,24 +184,13 @@ async fn started(binary: &Path, name: &str, env: &[(String, String)]) -> anyhow:
 /// `--store`: the admin function's first and second store-reading request, per process.
 async fn store_first_call(args: &Args) -> anyhow::Result<()> {
     let binary = bootstrap(&args.from, "admin-api");
-    let sdk = integration_tests::moto::moto_config().await;
-    let table = integration_tests::moto::unique_name("init-store");
-    connector_aws::dynamodb::DynamoStore::create_table(
-        &aws_sdk_dynamodb::Client::new(&sdk),
-        &table,
-    )
-    .await?;
+    let (env, _) = moto_environment("init-store").await?;
     let secret = "an-admin-token-secret-of-32-bytes-or-more";
     let token = sync_service::auth::AdminAuth::new(connector::Secret::new(secret.to_owned()))
         .issue(
             &connector::TenantId::parse("init-bench")?,
             connector::Timestamp::now().plus(Duration::from_secs(3600)),
         );
-    let moto = integration_tests::moto::moto_endpoint().await;
-    let mut env = environment();
-    env.retain(|(k, _)| k != "AWS_ENDPOINT_URL" && k != "TABLE_NAME");
-    env.push(("AWS_ENDPOINT_URL".into(), moto));
-    env.push(("TABLE_NAME".into(), table));
     let headers = [
         ("host".to_owned(), "sync.example.com".to_owned()),
         (
@@ -233,11 +233,139 @@ async fn store_first_call(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The moto endpoint and a fresh table in place of the environment's placeholders.
+async fn moto_environment(table_prefix: &str) -> anyhow::Result<(Vec<(String, String)>, String)> {
+    let sdk = integration_tests::moto::moto_config().await;
+    let table = integration_tests::moto::unique_name(table_prefix);
+    connector_aws::dynamodb::DynamoStore::create_table(
+        &aws_sdk_dynamodb::Client::new(&sdk),
+        &table,
+    )
+    .await?;
+    let moto = integration_tests::moto::moto_endpoint().await;
+    let mut env = environment();
+    env.retain(|(k, _)| k != "AWS_ENDPOINT_URL" && k != "TABLE_NAME");
+    env.push(("AWS_ENDPOINT_URL".into(), moto));
+    env.push(("TABLE_NAME".into(), table.clone()));
+    Ok((env, table))
+}
+
+/// A signed HubSpot batch of `events` property changes, event ids from `first_id`.
+fn signed_batch(first_id: u64, events: u64) -> anyhow::Result<Value> {
+    let changes: Vec<Value> = (0..events)
+        .map(|i| {
+            json!({
+                "eventId": first_id + i,
+                "subscriptionId": 4711,
+                "portalId": 62515,
+                "appId": 54321,
+                "occurredAt": connector::Timestamp::now().as_millis(),
+                "subscriptionType": "company.propertyChange",
+                "attemptNumber": 0,
+                "objectId": 2_000_000 + (first_id + i) % 3_000,
+                "propertyName": "name",
+                "propertyValue": format!("Company {}", first_id + i),
+                "changeSource": "CRM_UI"
+            })
+        })
+        .collect();
+    let body = serde_json::to_vec(&changes)?;
+    let timestamp = connector::Timestamp::now().as_millis().to_string();
+    let signature = connector_hubspot::webhook::sign_v3(
+        "POST",
+        "https://sync.example.com/webhooks/hubspot",
+        &body,
+        &timestamp,
+        &connector::Secret::new("init-bench".to_owned()),
+    );
+    let headers = [
+        ("host".to_owned(), "sync.example.com".to_owned()),
+        ("content-type".to_owned(), "application/json".to_owned()),
+        ("x-hubspot-signature-v3".to_owned(), signature),
+        ("x-hubspot-request-timestamp".to_owned(), timestamp),
+    ];
+    Ok(api_gateway_event(&ApiRequest {
+        route: "POST /webhooks/hubspot".to_owned(),
+        method: "POST",
+        path: "/webhooks/hubspot",
+        query: "",
+        headers: &headers,
+        body: &body,
+    }))
+}
+
+/// `--intake`: CPU per event of the whole webhook handler on DynamoDB and SQS.
+async fn intake_cpu(args: &Args) -> anyhow::Result<()> {
+    const EVENTS: u64 = 100;
+    let binary = bootstrap(&args.from, "webhook-intake");
+    let (mut env, table) = moto_environment("intake-cpu").await?;
+    let sdk = integration_tests::moto::moto_config().await;
+    let store =
+        connector_aws::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let mut connection = connector::Connection::new(
+        connector::TenantId::parse("intake-bench")?,
+        connector::Provider::Hubspot,
+        connector::Timestamp::now(),
+    );
+    connection.status = connector::ConnectionStatus::Connected;
+    connection.account_id = Some(connector::ProviderAccountId::parse("62515")?);
+    connector::ports::Store::put_connection(&store, &connection).await?;
+    let queue = connector_aws::sqs::SqsQueue::create(
+        &aws_sdk_sqs::Client::new(&sdk),
+        &integration_tests::moto::unique_name("intake-records"),
+        5,
+    )
+    .await?;
+    env.retain(|(k, _)| k != "RECORD_QUEUE_URL" && k != "RECORD_DLQ_URL");
+    env.push(("RECORD_QUEUE_URL".into(), queue.queue_url().to_owned()));
+    env.push(("RECORD_DLQ_URL".into(), queue.dead_letter_url().to_owned()));
+
+    let function = started(&binary, "webhook-intake", &env).await?;
+    let send = |first_id: u64| {
+        let function = &function;
+        async move {
+            let answer = function.call(signed_batch(first_id, EVENTS)?).await?;
+            let report: Value = answer["body"]
+                .as_str()
+                .and_then(|b| serde_json::from_str(b).ok())
+                .unwrap_or_default();
+            if answer["statusCode"] != 200 || report["enqueued"] != EVENTS {
+                bail!("the intake answered {answer}");
+            }
+            anyhow::Ok(())
+        }
+    };
+    // Warm: the store and queue connections open, the allocator settles.
+    send(1).await?;
+    let runs = args.runs as u64;
+    let (cpu_before, at) = (function.cpu_time(), Instant::now());
+    for run in 1..=runs {
+        send(1 + run * EVENTS).await?;
+    }
+    let (cpu, took) = (function.cpu_time() - cpu_before, at.elapsed());
+    let events = (runs * EVENTS) as f64;
+    println!(
+        "webhook-intake from {} on moto (DynamoDB + SQS): {runs} batches of {EVENTS} fresh events after one warm-up",
+        args.from.display()
+    );
+    println!(
+        "CPU {:.0} ms in all: {:.1} µs per event ({:.2} ms per batch); wall {:.0} ms per batch (moto's time included)",
+        ms(cpu),
+        cpu.as_secs_f64() * 1e6 / events,
+        ms(cpu) / runs as f64,
+        ms(took) / runs as f64,
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     if args.store {
         return store_first_call(&args).await;
+    }
+    if args.intake {
+        return intake_cpu(&args).await;
     }
     let env = environment();
     let binaries: Vec<PathBuf> = FUNCTIONS

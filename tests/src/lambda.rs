@@ -281,6 +281,14 @@ impl Function {
         self.runtime.first_next().await.map(|at| at - self.started)
     }
 
+    /// The CPU time (user and system) the function's process has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        self.process
+            .id()
+            .map(|pid| local_stack::bench::cpu_time(&pid.to_string()))
+            .unwrap_or_default()
+    }
+
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.process.try_wait().ok().flatten()
     }

@@ -33,10 +33,16 @@ pub fn numeric_flags<const K: usize>(mut flags: [(&str, u64); K]) -> anyhow::Res
     Ok(flags.map(|(_, value)| value))
 }
 
-/// CPU time (user and system, every thread) this process has used, from
-/// `/proc/self/stat`, whose clock ticks are Linux's fixed 100 a second; zero elsewhere.
+/// CPU time (user and system, every thread) this process has used; zero off Linux.
 pub fn process_cpu() -> Duration {
-    let ticks = std::fs::read_to_string("/proc/self/stat")
+    cpu_time("self")
+}
+
+/// CPU time (user and system, every thread) process `pid` (or `self`) has used, from
+/// `/proc/<pid>/stat`, whose clock ticks are Linux's fixed 100 a second; zero where there
+/// is none.
+pub fn cpu_time(pid: &str) -> Duration {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| {
             // After the command name (in parentheses), utime and stime are fields 12 and 13.
