@@ -38,6 +38,7 @@ store_conformance!(
     pending_matches_are_single_open_and_resolve_once,
     the_log_is_newest_first_filtered_paged_and_hides_expired_rows,
     events_are_recorded_once_until_they_expire,
+    a_batch_of_events_is_checked_and_recorded_together,
     one_pass_per_connection_holds_the_lease,
     oauth_state_is_taken_once_and_expires,
     sync_runs_are_versioned_and_count_every_concurrent_add,

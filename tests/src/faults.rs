@@ -457,12 +457,24 @@ impl Store for FaultyStore {
             self.inner.record_event_once(key, expires_at, now)
         )
     }
-    async fn event_recorded(&self, key: &str, now: Timestamp) -> StoreResult<bool> {
+    async fn events_recorded(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+    ) -> StoreResult<std::collections::BTreeSet<String>> {
         pass!(
             self,
-            "event_recorded",
+            "events_recorded",
             store,
-            self.inner.event_recorded(key, now)
+            self.inner.events_recorded(keys, now)
+        )
+    }
+    async fn record_events(&self, keys: &[String], expires_at: Timestamp) -> StoreResult<()> {
+        pass!(
+            self,
+            "record_events",
+            store,
+            self.inner.record_events(keys, expires_at)
         )
     }
     async fn claim_pass(

@@ -308,9 +308,16 @@ impl Store for DynamoStore {
         expiring::record_event_once(self, key, expires_at, now).await
     }
 
-    async fn event_recorded(&self, key: &str, now: Timestamp) -> StoreResult<bool> {
-        let found = self.get_item(&keys::webhook_event(key)).await?;
-        Ok(found.is_some_and(|item| item::is_live(&item, now.as_millis())))
+    async fn events_recorded(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+    ) -> StoreResult<std::collections::BTreeSet<String>> {
+        expiring::events_recorded(self, keys, now).await
+    }
+
+    async fn record_events(&self, keys: &[String], expires_at: Timestamp) -> StoreResult<()> {
+        expiring::record_events(self, keys, expires_at).await
     }
 
     async fn claim_pass(

@@ -355,9 +355,19 @@ impl Store for EmbeddedStore {
             .await
     }
 
-    async fn event_recorded(&self, key: &str, now: Timestamp) -> StoreResult<bool> {
-        let key = key.to_owned();
-        self.run(move |c| ephemeral::event_recorded(c, &key, now))
+    async fn events_recorded(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+    ) -> StoreResult<std::collections::BTreeSet<String>> {
+        let keys = keys.to_vec();
+        self.run(move |c| ephemeral::events_recorded(c, &keys, now))
+            .await
+    }
+
+    async fn record_events(&self, keys: &[String], expires_at: Timestamp) -> StoreResult<()> {
+        let keys = keys.to_vec();
+        self.run(move |c| ephemeral::record_events(c, &keys, expires_at))
             .await
     }
 

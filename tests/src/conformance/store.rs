@@ -1119,13 +1119,42 @@ pub async fn events_are_recorded_once_until_they_expire(store: &dyn Store) {
     );
 
     // a recorded key reads as recorded until it expires; an unknown key never does
-    let recorded = |now| store.event_recorded(key, now);
-    assert!(recorded(at_secs(26)).await.unwrap());
-    assert!(recorded(at_secs(39)).await.unwrap());
-    assert!(!recorded(at_secs(40)).await.unwrap());
+    let asked = vec![key.to_owned(), "never-recorded".to_owned(), key.to_owned()];
+    let recorded = |now| store.events_recorded(&asked, now);
+    let only_key = BTreeSet::from([key.to_owned()]);
+    assert_eq!(recorded(at_secs(26)).await.unwrap(), only_key);
+    assert_eq!(recorded(at_secs(39)).await.unwrap(), only_key);
+    assert!(recorded(at_secs(40)).await.unwrap().is_empty());
+}
+
+pub async fn a_batch_of_events_is_checked_and_recorded_together(store: &dyn Store) {
+    // More than one read or write batch holds, one key asked twice, one past the key size.
+    let mut keys: Vec<String> = (0..150).map(|i| format!("hubspot:batch-{i}")).collect();
+    keys.push(format!("hubspot:{}", "x".repeat(2_000)));
+    keys.push("hubspot:batch-7".to_owned());
+    let first_half: Vec<String> = keys.iter().step_by(2).cloned().collect();
+    assert!(store.events_recorded(&keys, T0).await.unwrap().is_empty());
+    store.record_events(&first_half, at_secs(10)).await.unwrap();
+    let expected: BTreeSet<String> = first_half.iter().cloned().collect();
+    assert_eq!(store.events_recorded(&keys, T0).await.unwrap(), expected);
+    // Recording again moves the expiry, whether or not the key was there.
+    store.record_events(&keys, at_secs(20)).await.unwrap();
+    let all: BTreeSet<String> = keys.iter().cloned().collect();
+    assert_eq!(
+        store.events_recorded(&keys, at_secs(15)).await.unwrap(),
+        all
+    );
+    assert!(
+        store
+            .events_recorded(&keys, at_secs(20))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The one-caller-first write sees them too.
     assert!(
         !store
-            .event_recorded("never-recorded", at_secs(26))
+            .record_event_once("hubspot:batch-3", at_secs(30), at_secs(19))
             .await
             .unwrap()
     );

@@ -552,8 +552,8 @@ impl Sim {
                     "append_log",
                     "put_sync_run",
                     "add_sync_counters",
-                    "event_recorded",
-                    "record_event_once",
+                    "events_recorded",
+                    "record_events",
                     "send_batch",
                 ];
                 let call = CALLS[self.rng.gen_range(0..CALLS.len())];
@@ -578,7 +578,7 @@ impl Sim {
                     "list_pending_archives",
                     "put_listed_ids",
                     "listed_ids",
-                    "record_event_once",
+                    "record_events",
                     "send_batch",
                 ];
                 let call = AWAITS[self.rng.gen_range(0..AWAITS.len())];

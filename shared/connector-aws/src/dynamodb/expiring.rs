@@ -1,6 +1,8 @@
 //! Items with an expiry: sync log rows, webhook dedupe keys, OAuth states, pass leases. TTL deletes
 //! them late (moto never), so every read here checks `expires_at_ms` itself.
 
+use std::collections::{BTreeSet, HashMap};
+
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::types::ReturnValue;
 use connector::ports::{LogFilter, OAuthState, Page, PageRequest, StoreError, StoreResult};
@@ -8,7 +10,7 @@ use connector::{ConnectionId, LogEntry, LogEntryId, SyncRunId, TenantId, Timesta
 
 use super::DynamoStore;
 use super::item::{self, ItemBuilder};
-use super::keys::{self, SHARDS};
+use super::keys::{self, Key, SHARDS};
 use super::query::{self, Partition};
 use super::write::{Condition, Written};
 
@@ -94,6 +96,48 @@ pub async fn record_event_once(
         Written::Done => Ok(true),
         Written::Refused(_) => Ok(false),
     }
+}
+
+/// Which of `events` have a live dedupe item, read in batches (a key asked twice is read once).
+pub async fn events_recorded(
+    store: &DynamoStore,
+    events: &[String],
+    now: Timestamp,
+) -> StoreResult<BTreeSet<String>> {
+    let by_pk: HashMap<String, &String> = events
+        .iter()
+        .map(|event| (keys::webhook_event(event).pk, event))
+        .collect();
+    let wanted: Vec<Key> = by_pk
+        .values()
+        .map(|event| keys::webhook_event(event))
+        .collect();
+    let found = store.get_all(&wanted).await?;
+    Ok(found
+        .iter()
+        .filter(|found| item::is_live(found, now.as_millis()))
+        .filter_map(|found| item::string(found, keys::PK))
+        .filter_map(|pk| by_pk.get(pk))
+        .map(|event| (*event).clone())
+        .collect())
+}
+
+/// Puts a dedupe item for each of `events` in batches; a batch may not name a key twice.
+pub async fn record_events(
+    store: &DynamoStore,
+    events: &[String],
+    expires_at: Timestamp,
+) -> StoreResult<()> {
+    let distinct: BTreeSet<&String> = events.iter().collect();
+    let items = distinct
+        .into_iter()
+        .map(|event| {
+            ItemBuilder::new(&keys::webhook_event(event), keys::TYPE_EVENT)
+                .expires(expires_at)
+                .build()
+        })
+        .collect();
+    store.put_all(items).await
 }
 
 pub async fn claim_pass(

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    DeleteRequest, Put, PutRequest, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    WriteRequest,
+    DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, WriteRequest,
 };
 use connector::ports::{StoreError, StoreResult};
 
@@ -87,11 +87,23 @@ impl Written {
 struct TransactionFailed(String);
 
 #[derive(Debug, thiserror::Error)]
-#[error("DynamoDB left {0} deletes unprocessed after retries")]
+#[error("DynamoDB left {0} requests of a batch unprocessed after retries")]
 struct Unprocessed(usize);
 
-/// How often a batch's unprocessed deletes are sent again (DynamoDB's advice: back off).
+/// How often a batch's unprocessed requests are sent again (DynamoDB's advice: back off).
 const BATCH_RETRIES: u32 = 8;
+
+/// Before sending a batch's unprocessed requests again: an error once the retries are
+/// spent, else a wait that doubles with each attempt.
+async fn back_off(attempt: u32, unprocessed: usize) -> StoreResult<()> {
+    if attempt > BATCH_RETRIES {
+        return Err(StoreError::backend(Unprocessed(unprocessed)));
+    }
+    if attempt > 0 {
+        tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+    }
+    Ok(())
+}
 
 impl DynamoStore {
     pub(super) fn put_request(&self, item: Item, condition: Option<Condition>) -> StoreResult<Put> {
@@ -226,12 +238,7 @@ impl DynamoStore {
             let mut requests = chunk.to_vec();
             let mut attempt = 0;
             while !requests.is_empty() {
-                if attempt > BATCH_RETRIES {
-                    return Err(StoreError::backend(Unprocessed(requests.len())));
-                }
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
-                }
+                back_off(attempt, requests.len()).await?;
                 let out = self
                     .client
                     .batch_write_item()
@@ -247,5 +254,42 @@ impl DynamoStore {
             }
         }
         Ok(())
+    }
+
+    /// Strongly consistent reads of `keys` in batches of 100, sending back what is left
+    /// unprocessed; the items found, in no particular order.
+    pub(super) async fn get_all(&self, keys: &[Key]) -> StoreResult<Vec<Item>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut wanted: Vec<Item> = chunk.iter().map(item::key_map).collect();
+            let mut attempt = 0;
+            while !wanted.is_empty() {
+                back_off(attempt, wanted.len()).await?;
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(wanted))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(item::backend)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(self.table(), request)
+                    .send()
+                    .await
+                    .map_err(item::backend)?;
+                found.extend(
+                    out.responses
+                        .and_then(|mut by_table| by_table.remove(self.table()))
+                        .unwrap_or_default(),
+                );
+                wanted = out
+                    .unprocessed_keys
+                    .and_then(|mut left| left.remove(self.table()))
+                    .map(|left| left.keys)
+                    .unwrap_or_default();
+                attempt += 1;
+            }
+        }
+        Ok(found)
     }
 }

@@ -2,6 +2,8 @@
 //! pending archives, listed ids and closed notifications).
 //! Each read treats an item whose `expires_at <= now` as absent.
 
+use std::collections::BTreeSet;
+
 use connector::model::{ConnectionId, SyncRunId, TenantId, Timestamp};
 use connector::ports::{OAuthState, StoreError, StoreResult};
 use rusqlite::{Connection as Db, OptionalExtension, TransactionBehavior, params};
@@ -52,14 +54,47 @@ pub(super) fn record_event_once(
     Ok(recorded == 1)
 }
 
-pub(super) fn event_recorded(db: &mut Db, key: &str, now: Timestamp) -> StoreResult<bool> {
-    let live: Option<i64> = db
+pub(super) fn events_recorded(
+    db: &mut Db,
+    keys: &[String],
+    now: Timestamp,
+) -> StoreResult<BTreeSet<String>> {
+    let mut live = db
         .prepare_cached("SELECT 1 FROM store_events WHERE key = ?1 AND expires_at > ?2")
-        .db()?
-        .query_row(params![key, now.as_millis()], |row| row.get(0))
-        .optional()
         .db()?;
-    Ok(live.is_some())
+    let mut recorded = BTreeSet::new();
+    for key in keys {
+        let found: Option<i64> = live
+            .query_row(params![key, now.as_millis()], |row| row.get(0))
+            .optional()
+            .db()?;
+        if found.is_some() {
+            recorded.insert(key.clone());
+        }
+    }
+    Ok(recorded)
+}
+
+pub(super) fn record_events(
+    db: &mut Db,
+    keys: &[String],
+    expires_at: Timestamp,
+) -> StoreResult<()> {
+    let tx = db
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .db()?;
+    {
+        let mut put = tx
+            .prepare_cached(
+                "INSERT INTO store_events (key, expires_at) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at",
+            )
+            .db()?;
+        for key in keys {
+            put.execute(params![key, expires_at.as_millis()]).db()?;
+        }
+    }
+    tx.commit().db()
 }
 
 /// Put-if-free: a lease that expired, or is `run`'s own, counts as free.

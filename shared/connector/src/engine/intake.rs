@@ -42,9 +42,7 @@ impl Engine {
             ..IntakeReport::default()
         };
         let mut routes: HashMap<(Provider, ProviderAccountId), Vec<Connection>> = HashMap::new();
-        let mut jobs = Vec::new();
-        let mut fresh_keys = BTreeSet::new();
-        let mut queued_objects = BTreeSet::new();
+        let mut routed = Vec::new();
         for change in changes {
             let route_key = (change.provider, change.account.clone());
             if !routes.contains_key(&route_key) {
@@ -53,24 +51,36 @@ impl Engine {
                     .await?;
                 routes.insert(route_key.clone(), found);
             }
-            let connections = routes
-                .get(&route_key)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            if connections.is_empty() {
+            if routes.get(&route_key).is_none_or(Vec::is_empty) {
                 tracing::warn!(provider = %change.provider, account = %change.account, event = %change.event_id, "webhook event for no connected connection: ignored");
                 report.unrouted += 1;
                 continue;
             }
-            let key = dedupe_key(change.provider, &change.event_id);
-            // One event can name several records (a merge): all of them are its changes.
-            if !fresh_keys.contains(&key) {
-                if self.store.event_recorded(&key, now).await? {
-                    report.duplicates += 1;
-                    continue;
-                }
-                fresh_keys.insert(key);
+            routed.push(change);
+        }
+        let keys: Vec<String> = routed
+            .iter()
+            .map(|change| dedupe_key(change.provider, &change.event_id))
+            .collect();
+        let seen = if keys.is_empty() {
+            BTreeSet::new()
+        } else {
+            self.store.events_recorded(&keys, now).await?
+        };
+        let mut jobs = Vec::new();
+        let mut fresh_keys = BTreeSet::new();
+        let mut queued_objects = BTreeSet::new();
+        for (change, key) in routed.into_iter().zip(keys) {
+            // One event can name several records (a merge): each is one of its changes.
+            if seen.contains(&key) {
+                report.duplicates += 1;
+                continue;
             }
+            fresh_keys.insert(key);
+            let connections = routes
+                .get(&(change.provider, change.account.clone()))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             // Every tenant that connected the account hears of the change.
             for connection in connections {
                 // A batch often carries several events for one object: one fresh fetch
@@ -102,8 +112,9 @@ impl Engine {
         self.enqueue_records(&jobs).await?;
         // Seen only once queued: an error or a crash before this point leaves the provider's
         // redelivery to be taken, and a redelivery after it only repeats an idempotent job.
-        for key in &fresh_keys {
-            self.store.record_event_once(key, expires, now).await?;
+        if !fresh_keys.is_empty() {
+            let fresh: Vec<String> = fresh_keys.into_iter().collect();
+            self.store.record_events(&fresh, expires).await?;
         }
         report.enqueued = jobs.len();
         Ok(report)

@@ -302,9 +302,16 @@ pub trait Store: Send + Sync {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> StoreResult<bool>;
-    /// Whether `key` is recorded and not expired at `now`. Intake checks this before it
-    /// enqueues and records the key only after, so an event is seen once it is queued.
-    async fn event_recorded(&self, key: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Which of `keys` are recorded and not expired at `now`. Intake checks a batch's keys
+    /// before it enqueues and records them ([`Store::record_events`]) only after, so an
+    /// event is seen once its job is queued.
+    async fn events_recorded(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+    ) -> StoreResult<std::collections::BTreeSet<String>>;
+    /// Records every one of `keys` until `expires_at`, recorded before or not.
+    async fn record_events(&self, keys: &[String], expires_at: Timestamp) -> StoreResult<()>;
 
     // ---- pass leases
     /// Claims the one full pass of a connection for `run` until `expires_at`, by a
