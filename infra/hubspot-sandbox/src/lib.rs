@@ -1,7 +1,7 @@
 //! A stateful fake HubSpot on loopback, close enough to the real API that the official
-//! clients work against it: OAuth, CRM objects (companies, contacts), search, associations,
-//! properties, owners, lists, pipelines, rate limits with HubSpot's headers, signed webhooks
-//! with retries, and fault switches. Driven from tests through `/_sandbox/` ([`ControlClient`]).
+//! clients work against it: OAuth, CRM objects (companies, contacts: reads and writes),
+//! search, associations, properties, owners, lists, pipelines, rate limits with HubSpot's
+//! headers, signed webhooks with retries, and fault switches. Driven from tests through `/_sandbox/` ([`ControlClient`]).
 
 pub mod clock;
 pub mod config;

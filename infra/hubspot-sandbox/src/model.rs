@@ -53,6 +53,13 @@ impl ObjectKind {
         }
     }
 
+    pub fn write_scope(self) -> &'static str {
+        match self {
+            Self::Companies => "crm.objects.companies.write",
+            Self::Contacts => "crm.objects.contacts.write",
+        }
+    }
+
     pub fn schema_scope(self) -> &'static str {
         match self {
             Self::Companies => "crm.schemas.companies.read",

@@ -153,6 +153,17 @@ pub fn to_event(
     );
     event.insert("objectId".into(), json!(draft.object_id));
     event.insert("changeSource".into(), json!(draft.change_source));
+    // Who made the change: the app itself for writes with its tokens (how a writer tells
+    // its own echo), a portal user for edits in the CRM.
+    match draft.change_source.as_str() {
+        crate::routes::writes::API_SOURCE => {
+            event.insert("sourceId".into(), json!(config.app.app_id.to_string()));
+        }
+        "CRM_UI" => {
+            event.insert("sourceId".into(), json!("userId:1"));
+        }
+        _ => {}
+    }
     for (key, value) in &draft.fields {
         event.insert(key.clone(), value.clone());
     }

@@ -3,7 +3,9 @@
 import json
 import os
 import subprocess
+import threading
 import urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,28 @@ def client(sandbox_url, control):
     import hubspot
 
     return hubspot.Client.create(access_token=control.token()["access_token"], host=sandbox_url)
+
+
+@pytest.fixture
+def receiver():
+    """A loopback webhook endpoint: its URL and the (headers, body) of each POST it got."""
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers, body))  # case-insensitive, as HTTP headers are
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/webhooks/hubspot", received
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,34 +1,6 @@
 """Webhooks the sandbox delivers pass the official client's signature validator."""
 
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
-import pytest
 from hubspot.utils.signature import Signature
-
-
-@pytest.fixture
-def receiver():
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((self.headers, body))  # case-insensitive, as HTTP headers are
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/webhooks/hubspot", received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _deliver(control, url, legacy):

@@ -3,12 +3,12 @@
 use axum::Json;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::crm::{parse_json, readable};
+use super::crm::{batch_answer, parse_json, readable};
 use super::query::Query;
 use super::{AppState, Granted};
 use crate::clock::{iso, now_ms};
@@ -193,16 +193,5 @@ pub async fn v4_batch_read(
             })),
         }
     }
-    let mut body = json!({
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": started,
-        "completedAt": iso(now_ms()),
-    });
-    if errors.is_empty() {
-        return Ok(Json(body).into_response());
-    }
-    body["numErrors"] = json!(errors.len());
-    body["errors"] = Value::Array(errors);
-    Ok((StatusCode::MULTI_STATUS, Json(body)).into_response())
+    Ok(batch_answer(StatusCode::OK, started, results, errors))
 }

@@ -1,4 +1,5 @@
-//! `/crm/v3/objects/{companies|contacts}`: list, get one, batch read, merge.
+//! `/crm/v3/objects/{companies|contacts}`: list, get one, batch read, merge (writes are
+//! in `writes`).
 
 use axum::Json;
 use axum::extract::{Extension, Path, RawQuery, State};
@@ -138,7 +139,7 @@ pub async fn list(
 }
 
 /// Finds a record by id (following merges) or by a unique property (`idProperty`).
-fn find<'a>(
+pub fn find<'a>(
     store: &'a Store,
     kind: ObjectKind,
     id: &str,
@@ -193,7 +194,7 @@ struct BatchReadRequest {
     inputs: Vec<BatchInput>,
 }
 
-fn id_text(value: &Value) -> String {
+pub fn id_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -237,29 +238,43 @@ pub async fn batch_read(
             None => missing.push(id),
         }
     }
-    let completed = iso(now_ms());
+    let errors = if missing.is_empty() {
+        Vec::new()
+    } else {
+        vec![json!({
+            "status": "error",
+            "category": "OBJECT_NOT_FOUND",
+            "message": format!(
+                "Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.",
+                kind.singular().to_ascii_uppercase()
+            ),
+            "context": { "ids": missing },
+            "errors": [],
+            "links": {},
+        })]
+    };
+    Ok(batch_answer(StatusCode::OK, started, results, errors))
+}
+
+/// A batch's answer: `ok` when every input went through, else 207 with the errors.
+pub fn batch_answer(
+    ok: StatusCode,
+    started: String,
+    results: Vec<Value>,
+    errors: Vec<Value>,
+) -> Response {
     let mut body = json!({
         "status": "COMPLETE",
         "results": results,
         "startedAt": started,
-        "completedAt": completed,
+        "completedAt": iso(now_ms()),
     });
-    if missing.is_empty() {
-        return Ok(Json(body).into_response());
+    if errors.is_empty() {
+        return (ok, Json(body)).into_response();
     }
-    body["numErrors"] = json!(1);
-    body["errors"] = json!([{
-        "status": "error",
-        "category": "OBJECT_NOT_FOUND",
-        "message": format!(
-            "Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.",
-            kind.singular().to_ascii_uppercase()
-        ),
-        "context": { "ids": missing },
-        "errors": [],
-        "links": {},
-    }]);
-    Ok((StatusCode::MULTI_STATUS, Json(body)).into_response())
+    body["numErrors"] = json!(errors.len());
+    body["errors"] = Value::Array(errors);
+    (StatusCode::MULTI_STATUS, Json(body)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -283,8 +298,7 @@ pub async fn merge(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let kind = object_kind(&object_type)?;
-    let write_scope = format!("crm.objects.{}.write", kind.plural());
-    granted.require(&[write_scope.as_str()])?;
+    granted.require(&[kind.write_scope()])?;
     let request: MergeRequest = parse_json(&body)?;
     let parse = |v: &Value| {
         id_text(v)

@@ -8,6 +8,8 @@ pub mod meta;
 pub mod oauth;
 pub mod query;
 pub mod search;
+pub mod validate;
+pub mod writes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,11 +46,35 @@ impl Granted {
 
 pub fn router(shared: AppState) -> Router {
     let api = Router::new()
-        .route("/crm/v3/objects/{object_type}", get(crm::list))
-        .route("/crm/v3/objects/{object_type}/{id}", get(crm::get_one))
+        .route(
+            "/crm/v3/objects/{object_type}",
+            get(crm::list).post(writes::create),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/{id}",
+            get(crm::get_one)
+                .patch(writes::update)
+                .delete(writes::archive),
+        )
         .route(
             "/crm/v3/objects/{object_type}/batch/read",
             post(crm::batch_read),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/batch/create",
+            post(writes::batch_create),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/batch/update",
+            post(writes::batch_update),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/batch/upsert",
+            post(writes::batch_upsert),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/batch/archive",
+            post(writes::batch_archive),
         )
         .route("/crm/v3/objects/{object_type}/search", post(search::search))
         .route("/crm/v3/objects/{object_type}/merge", post(crm::merge))
@@ -98,8 +124,32 @@ pub fn router(shared: AppState) -> Router {
             get(lists::by_name),
         )
         // the date-versioned paths (2026-03) with the same bodies
-        .route("/crm/objects/2026-03/{object_type}", get(crm::list))
-        .route("/crm/objects/2026-03/{object_type}/{id}", get(crm::get_one))
+        .route(
+            "/crm/objects/2026-03/{object_type}",
+            get(crm::list).post(writes::create),
+        )
+        .route(
+            "/crm/objects/2026-03/{object_type}/{id}",
+            get(crm::get_one)
+                .patch(writes::update)
+                .delete(writes::archive),
+        )
+        .route(
+            "/crm/objects/2026-03/{object_type}/batch/create",
+            post(writes::batch_create),
+        )
+        .route(
+            "/crm/objects/2026-03/{object_type}/batch/update",
+            post(writes::batch_update),
+        )
+        .route(
+            "/crm/objects/2026-03/{object_type}/batch/upsert",
+            post(writes::batch_upsert),
+        )
+        .route(
+            "/crm/objects/2026-03/{object_type}/batch/archive",
+            post(writes::batch_archive),
+        )
         .route(
             "/crm/objects/2026-03/{object_type}/batch/read",
             post(crm::batch_read),
