@@ -126,6 +126,21 @@ def test_batch_upsert_by_email_creates_and_updates(writer):
     assert by_email["new@example.com"].new is True
 
 
+def test_an_untraced_upsert_with_one_bad_key_writes_nothing(writer):
+    batch = BatchInputSimplePublicObjectBatchInputUpsert(inputs=[
+        SimplePublicObjectBatchInputUpsert(id="fine@example.com", id_property="email",
+                                           properties={"firstname": "Fine"}),
+        SimplePublicObjectBatchInputUpsert(id="not-an-email", id_property="email",
+                                           properties={"firstname": "Bad"}),
+    ])
+    with pytest.raises(ApiException) as refused:
+        writer.crm.contacts.batch_api.upsert(batch_input_simple_public_object_batch_input_upsert=batch)
+    assert refused.value.status == 400
+    assert [e["code"] for e in _body(refused.value)["errors"]] == ["INVALID_EMAIL"]
+    with pytest.raises(ApiException):
+        writer.crm.contacts.basic_api.get_by_id(contact_id="fine@example.com", id_property="email")
+
+
 def test_batch_create_with_trace_ids_reports_each_failure_in_a_207(writer):
     batch = BatchInputSimplePublicObjectBatchInputForCreate(inputs=[
         SimplePublicObjectBatchInputForCreate(properties={"email": "ok@example.com"},

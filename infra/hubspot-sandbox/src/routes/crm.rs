@@ -244,16 +244,21 @@ pub async fn batch_read(
         vec![json!({
             "status": "error",
             "category": "OBJECT_NOT_FOUND",
-            "message": format!(
-                "Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.",
-                kind.singular().to_ascii_uppercase()
-            ),
+            "message": missing_objects(kind),
             "context": { "ids": missing },
             "errors": [],
             "links": {},
         })]
     };
     Ok(batch_answer(StatusCode::OK, started, results, errors))
+}
+
+/// HubSpot's message for ids of a batch that name no record.
+pub fn missing_objects(kind: ObjectKind) -> String {
+    format!(
+        "Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.",
+        kind.singular().to_ascii_uppercase()
+    )
 }
 
 /// A batch's answer: `ok` when every input went through, else 207 with the errors.

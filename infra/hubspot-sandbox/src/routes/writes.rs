@@ -14,7 +14,9 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::crm::{BATCH_MAX, batch_answer, find, id_text, object_kind, parse_json, store_error};
+use super::crm::{
+    BATCH_MAX, batch_answer, find, id_text, missing_objects, object_kind, parse_json, store_error,
+};
 use super::query::Query;
 use super::validate::{Invalid, invalid_properties, validation_error};
 use super::{AppState, Granted};
@@ -178,8 +180,20 @@ fn check(world: &World, kind: ObjectKind, props: &Props, id: Option<u64>) -> Res
     Ok(())
 }
 
-fn create_one(world: &mut World, kind: ObjectKind, input: CreateInput) -> Result<Value, ApiError> {
-    let props = as_props(input.properties);
+/// A create that passed every check: its properties and the records to associate.
+struct PlannedCreate {
+    props: Props,
+    targets: Vec<(u64, bool)>,
+}
+
+/// Checks a create as applying it would, without writing: what a batch without trace ids
+/// runs on every input before it writes any.
+fn plan_create(
+    world: &World,
+    kind: ObjectKind,
+    input: &CreateInput,
+) -> Result<PlannedCreate, ApiError> {
+    let props = as_props(input.properties.clone());
     check(world, kind, &props, None)?;
     let targets = input
         .associations
@@ -199,6 +213,11 @@ fn create_one(world: &mut World, kind: ObjectKind, input: CreateInput) -> Result
             )));
         }
     }
+    Ok(PlannedCreate { props, targets })
+}
+
+fn create_one(world: &mut World, kind: ObjectKind, input: CreateInput) -> Result<Value, ApiError> {
+    let PlannedCreate { props, targets } = plan_create(world, kind, &input)?;
     let names: Vec<String> = props.keys().cloned().collect();
     let id = world
         .store
@@ -412,7 +431,7 @@ pub async fn batch_create(
             world,
             batch.inputs,
             |i| i.object_write_trace_id.clone(),
-            |world, i| check(world, kind, &as_props(i.properties.clone()), None),
+            |world, i| plan_create(world, kind, i).map(|_| ()),
             |world, i| create_one(world, kind, i),
         )
     })?;
@@ -427,14 +446,12 @@ pub async fn batch_update(
 ) -> Result<Response, ApiError> {
     let (kind, batch) = batch_request::<UpdateInput>(&granted, &object_type, &body)?;
     // Only a custom unique property may name the record here; email may not (HubSpot's rule).
-    {
-        let world = shared.lock();
-        for property in batch.inputs.iter().filter_map(|i| i.id_property.as_deref()) {
-            if !is_unique_key(&world.store, kind, property) {
-                return Err(non_unique(&world, kind, property));
-            }
-        }
-    }
+    check_keys(
+        &shared.lock(),
+        kind,
+        batch.inputs.iter().filter_map(|i| i.id_property.as_deref()),
+        false,
+    )?;
     let started = iso(now_ms());
     let located = |world: &World, i: &UpdateInput| {
         let id = id_text(&i.id);
@@ -467,22 +484,32 @@ fn is_unique_key(store: &Store, kind: ObjectKind, property: &str) -> bool {
             .is_some_and(|d| d.has_unique_value && !d.archived)
 }
 
-fn non_unique(world: &World, kind: ObjectKind, property: &str) -> ApiError {
-    ApiError::validation(format!(
-        "Unable to perform update/upsert by non-unique {} property {property} in portal ID {}",
-        kind.type_id(),
-        world.config.app.portal_id
-    ))
+/// The 400 for a batch naming records by a property that is not unique (`email` is
+/// allowed for contacts where `email_allowed`: upserts).
+fn check_keys<'a>(
+    world: &World,
+    kind: ObjectKind,
+    properties: impl Iterator<Item = &'a str>,
+    email_allowed: bool,
+) -> Result<(), ApiError> {
+    for property in properties {
+        let by_email = email_allowed && kind == ObjectKind::Contacts && property == "email";
+        if !by_email && !is_unique_key(&world.store, kind, property) {
+            return Err(ApiError::validation(format!(
+                "Unable to perform update/upsert by non-unique {} property {property} in portal ID {}",
+                kind.type_id(),
+                world.config.app.portal_id
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn not_found(kind: ObjectKind, id: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         Some("OBJECT_NOT_FOUND"),
-        format!(
-            "Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.",
-            kind.singular().to_ascii_uppercase()
-        ),
+        missing_objects(kind),
     )
     .with("context", json!({ "ids": [id] }))
 }
@@ -496,57 +523,61 @@ pub async fn batch_upsert(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (kind, batch) = batch_request::<UpdateInput>(&granted, &object_type, &body)?;
-    {
-        let world = shared.lock();
-        for input in &batch.inputs {
-            let property = input.id_property.as_deref().unwrap_or("hs_object_id");
-            let by_email = kind == ObjectKind::Contacts && property == "email";
-            if !by_email && !is_unique_key(&world.store, kind, property) {
-                return Err(non_unique(&world, kind, property));
-            }
-        }
-    }
+    check_keys(
+        &shared.lock(),
+        kind,
+        batch
+            .inputs
+            .iter()
+            .map(|i| i.id_property.as_deref().unwrap_or("hs_object_id")),
+        true,
+    )?;
     let started = iso(now_ms());
-    let upsert = |world: &mut World, i: UpdateInput| -> Result<Value, ApiError> {
-        let key = id_text(&i.id);
-        let property = i.id_property.clone().unwrap_or_default();
-        let existing = target(&world.store, kind, &key, Some(&property))?;
-        let mut result = match existing {
-            Some(id) => {
-                // The answer names the record by its key too.
-                let mut names: Vec<String> = i.properties.keys().cloned().collect();
-                names.push(property);
-                update_one(world, kind, id, i.properties)?;
-                rendered(&world.store, kind, id, &names)?
-            }
-            None => {
-                let mut properties = i.properties;
+    // The record the key names, if any, and the properties written: the key goes onto a
+    // record the upsert creates.
+    let planned =
+        |world: &World, i: &UpdateInput| -> Result<(Option<u64>, Map<String, Value>), ApiError> {
+            let key = id_text(&i.id);
+            let property = i.id_property.clone().unwrap_or_default();
+            let existing = target(&world.store, kind, &key, Some(&property))?;
+            let mut properties = i.properties.clone();
+            if existing.is_none() {
                 properties.insert(property, Value::String(key));
-                create_one(
-                    world,
-                    kind,
-                    CreateInput {
-                        properties,
-                        associations: Vec::new(),
-                        object_write_trace_id: None,
-                    },
-                )?
             }
+            Ok((existing, properties))
         };
-        result["new"] = json!(existing.is_none());
-        Ok(result)
-    };
     let (results, errors) = writing(&shared, |world| {
         run_batch(
             world,
             batch.inputs,
             |i| i.object_write_trace_id.clone(),
             |world, i| {
-                let key = id_text(&i.id);
-                let existing = target(&world.store, kind, &key, i.id_property.as_deref())?;
-                check(world, kind, &as_props(i.properties.clone()), existing)
+                let (existing, properties) = planned(world, i)?;
+                check(world, kind, &as_props(properties), existing)
             },
-            upsert,
+            |world, i| {
+                let (existing, properties) = planned(world, &i)?;
+                let mut result = match existing {
+                    Some(id) => {
+                        // The answer names the record by its key too.
+                        let mut names: Vec<String> = properties.keys().cloned().collect();
+                        names.extend(i.id_property.clone());
+                        update_one(world, kind, id, properties)?;
+                        rendered(&world.store, kind, id, &names)?
+                    }
+                    None => create_one(
+                        world,
+                        kind,
+                        CreateInput {
+                            properties,
+                            associations: Vec::new(),
+                            object_write_trace_id: None,
+                        },
+                    )?,
+                };
+                result["new"] = json!(existing.is_none());
+                Ok(result)
+            },
         )
     })?;
     Ok(batch_answer(StatusCode::OK, started, results, errors))

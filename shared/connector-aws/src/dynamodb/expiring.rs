@@ -104,14 +104,14 @@ pub async fn events_recorded(
     events: &[String],
     now: Timestamp,
 ) -> StoreResult<BTreeSet<String>> {
-    let by_pk: HashMap<String, &String> = events
-        .iter()
-        .map(|event| (keys::webhook_event(event).pk, event))
-        .collect();
-    let wanted: Vec<Key> = by_pk
-        .values()
-        .map(|event| keys::webhook_event(event))
-        .collect();
+    let mut by_pk: HashMap<String, &String> = HashMap::new();
+    let mut wanted: Vec<Key> = Vec::new();
+    for event in events {
+        let key = keys::webhook_event(event);
+        if by_pk.insert(key.pk.clone(), event).is_none() {
+            wanted.push(key);
+        }
+    }
     let found = store.get_all(&wanted).await?;
     Ok(found
         .iter()
