@@ -531,15 +531,28 @@ impl Store {
             set.remove(&company);
         }
         let now = self.tick();
-        if self.is_primary(company, contact) {
-            self.primary_company.remove(&contact);
-            self.emit_association(company, contact, true, true, now, source);
-            self.set_primary_company_property(contact, None, now, source);
-        }
+        self.drop_primary_at(company, contact, now, source);
         self.emit_association(company, contact, true, false, now, source);
         self.touch(ObjectKind::Companies, company, now);
         self.touch(ObjectKind::Contacts, contact, now);
         Ok(())
+    }
+
+    /// Takes the Primary label off a company and contact pair that stays associated.
+    pub fn drop_primary(&mut self, company: u64, contact: u64, source: &str) {
+        if self.is_primary(company, contact) {
+            let now = self.tick();
+            self.drop_primary_at(company, contact, now, source);
+            self.touch(ObjectKind::Contacts, contact, now);
+        }
+    }
+
+    fn drop_primary_at(&mut self, company: u64, contact: u64, at: i64, source: &str) {
+        if self.is_primary(company, contact) {
+            self.primary_company.remove(&contact);
+            self.emit_association(company, contact, true, true, at, source);
+            self.set_primary_company_property(contact, None, at, source);
+        }
     }
 
     fn set_primary_company_property(
@@ -568,6 +581,31 @@ impl Store {
                 false,
             );
         }
+    }
+
+    pub fn create_list(
+        &mut self,
+        name: String,
+        object: ObjectKind,
+        processing_type: String,
+    ) -> u64 {
+        let now = self.tick();
+        let id = self.lists.keys().last().map_or(1, |last| last + 1);
+        self.lists.insert(
+            id,
+            CrmList {
+                id,
+                name,
+                object,
+                processing_type,
+                version: 1,
+                created_ms: now,
+                updated_ms: now,
+                members: BTreeMap::new(),
+                first_added: BTreeMap::new(),
+            },
+        );
+        id
     }
 
     /// Adds or removes a record from a list. HubSpot sends no webhook for this.

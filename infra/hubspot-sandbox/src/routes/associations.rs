@@ -20,14 +20,14 @@ pub const V4_BATCH_MAX: usize = 1_000;
 const V4_PAGE_DEFAULT: usize = 500;
 
 /// HubSpot-defined type ids: (unlabeled, primary) for each direction.
-fn type_ids(from: ObjectKind) -> (u32, u32) {
+pub fn type_ids(from: ObjectKind) -> (u32, u32) {
     match from {
         ObjectKind::Contacts => (279, 1),
         ObjectKind::Companies => (280, 2),
     }
 }
 
-fn pair(from: ObjectKind, to_segment: &str) -> Result<ObjectKind, ApiError> {
+pub fn pair(from: ObjectKind, to_segment: &str) -> Result<ObjectKind, ApiError> {
     ObjectKind::parse(to_segment)
         .filter(|to| *to != from)
         .ok_or_else(|| {
@@ -54,7 +54,7 @@ fn v4_row(store: &Store, from: ObjectKind, from_id: u64, to_id: u64) -> Value {
     json!({ "toObjectId": to_id.to_string(), "associationTypes": types })
 }
 
-fn live_id(store: &Store, kind: ObjectKind, raw: &str) -> Option<u64> {
+pub fn live_id(store: &Store, kind: ObjectKind, raw: &str) -> Option<u64> {
     let id = store.resolve(kind, raw.parse().ok()?);
     store
         .records(kind)

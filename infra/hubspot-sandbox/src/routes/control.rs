@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use crate::clock::{iso, now_ms};
 use crate::config::{DEFAULT_SCOPES, Faults, RateLimitConfig, WebhookConfig};
-use crate::model::{CrmList, ObjectKind, PropertyOption};
+use crate::model::{ObjectKind, PropertyOption};
 use crate::store::StoreError;
 use crate::webhooks;
 use crate::world::World;
@@ -405,25 +405,13 @@ async fn create_list(State(shared): State<AppState>, raw: Bytes) -> Result<Respo
         return Err(bad("a list needs a name"));
     }
     let object = kind(request.object_type.as_deref().unwrap_or("companies"))?;
-    let mut world = shared.lock();
-    let now = world.store.tick();
-    let list_id = world.store.lists.keys().last().map_or(1, |last| last + 1);
-    world.store.lists.insert(
-        list_id,
-        CrmList {
-            id: list_id,
-            name: request.name,
-            object,
-            processing_type: request
-                .processing_type
-                .unwrap_or_else(|| "MANUAL".to_owned()),
-            version: 1,
-            created_ms: now,
-            updated_ms: now,
-            members: BTreeMap::new(),
-            first_added: BTreeMap::new(),
-        },
-    );
+    let processing_type = request
+        .processing_type
+        .unwrap_or_else(|| "MANUAL".to_owned());
+    let list_id = shared
+        .lock()
+        .store
+        .create_list(request.name, object, processing_type);
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": list_id.to_string() })),

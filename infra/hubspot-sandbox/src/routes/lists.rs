@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::model::{CrmList, ObjectKind};
 use crate::store::Store;
 
-const LISTS_SCOPE: &[&str] = &["crm.lists.read"];
+pub const LISTS_SCOPE: &[&str] = &["crm.lists.read"];
 pub const MEMBERSHIPS_MAX: usize = 250;
 const MEMBERSHIPS_DEFAULT: usize = 100;
 const CREATED_BY: &str = "2000001";
@@ -34,7 +34,7 @@ fn live_members(store: &Store, list: &CrmList) -> Vec<(u64, i64)> {
         .collect()
 }
 
-fn render_list(store: &Store, list: &CrmList) -> Value {
+pub fn render_list(store: &Store, list: &CrmList) -> Value {
     json!({
         "listId": list.id.to_string(),
         "listVersion": list.version,
@@ -74,7 +74,7 @@ fn list_not_found(id: &str) -> ApiError {
     )
 }
 
-fn find<'a>(store: &'a Store, id: &str) -> Result<&'a CrmList, ApiError> {
+pub fn find<'a>(store: &'a Store, id: &str) -> Result<&'a CrmList, ApiError> {
     id.parse::<u64>()
         .ok()
         .and_then(|n| store.lists.get(&n))

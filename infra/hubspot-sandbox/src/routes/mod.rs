@@ -1,8 +1,10 @@
 //! The HTTP surface: HubSpot's API paths, OAuth, and the `/_sandbox` control API.
 
+pub mod association_writes;
 pub mod associations;
 pub mod control;
 pub mod crm;
+pub mod list_writes;
 pub mod lists;
 pub mod meta;
 pub mod oauth;
@@ -19,7 +21,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 use crate::clock::{iso, now_ms};
 use crate::error::{ApiError, CORRELATION_HEADER, correlation_id};
@@ -90,6 +92,26 @@ pub fn router(shared: AppState) -> Router {
             "/crm/v4/associations/{from_type}/{to_type}/batch/read",
             post(associations::v4_batch_read),
         )
+        .route(
+            "/crm/v4/objects/{object_type}/{id}/associations/default/{to_type}/{to_id}",
+            put(association_writes::put_default),
+        )
+        .route(
+            "/crm/v4/objects/{object_type}/{id}/associations/{to_type}/{to_id}",
+            put(association_writes::put_labeled).delete(association_writes::delete_pair),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/batch/associate/default",
+            post(association_writes::batch_associate_default),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/batch/create",
+            post(association_writes::batch_create),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/batch/archive",
+            post(association_writes::batch_archive),
+        )
         .route("/crm/v3/properties/{object_type}", get(meta::properties))
         .route(
             "/crm/v3/properties/{object_type}/{name}",
@@ -103,13 +125,31 @@ pub fn router(shared: AppState) -> Router {
             "/crm/v3/pipelines/{object_type}/{pipeline_id}",
             get(meta::pipeline),
         )
-        .route("/crm/v3/lists", get(lists::by_ids))
-        .route("/crm/v3/lists/", get(lists::by_ids))
+        .route(
+            "/crm/v3/lists",
+            get(lists::by_ids).post(list_writes::create),
+        )
+        .route(
+            "/crm/v3/lists/",
+            get(lists::by_ids).post(list_writes::create),
+        )
         .route("/crm/v3/lists/search", post(lists::search))
         .route("/crm/v3/lists/{list_id}", get(lists::get_one))
         .route(
             "/crm/v3/lists/{list_id}/memberships",
             get(lists::memberships),
+        )
+        .route(
+            "/crm/v3/lists/{list_id}/memberships/add",
+            put(list_writes::add),
+        )
+        .route(
+            "/crm/v3/lists/{list_id}/memberships/remove",
+            put(list_writes::remove),
+        )
+        .route(
+            "/crm/v3/lists/{list_id}/memberships/add-and-remove",
+            put(list_writes::add_and_remove),
         )
         .route(
             "/crm/v3/lists/{list_id}/memberships/join-order",
@@ -167,6 +207,14 @@ pub fn router(shared: AppState) -> Router {
             get(meta::property),
         )
         .route("/crm/lists/2026-03/{list_id}", get(lists::get_one))
+        .route(
+            "/crm/lists/2026-03/{list_id}/memberships/add",
+            put(list_writes::add),
+        )
+        .route(
+            "/crm/lists/2026-03/{list_id}/memberships/remove",
+            put(list_writes::remove),
+        )
         .route(
             "/crm/lists/2026-03/{list_id}/memberships",
             get(lists::memberships),

@@ -4,6 +4,9 @@
 
 use serde_json::{Value, json};
 
+use time::{Date, Month};
+
+use crate::clock::{iso, parse_ms};
 use crate::error::ApiError;
 use crate::model::{ObjectKind, PropertyDef};
 use crate::store::{Props, Store};
@@ -79,6 +82,15 @@ fn invalid_value(kind: ObjectKind, def: &PropertyDef, value: &str) -> Option<Inv
             format!("{value} was not a valid number."),
             value,
         )),
+        "date" => invalid_date(name, value),
+        "datetime" if parse_ms(value).is_none() => Some(Invalid::new(
+            name,
+            "INVALID_LONG",
+            format!(
+                "{value} is not a valid datetime: write epoch milliseconds or an ISO-8601 timestamp"
+            ),
+            value,
+        )),
         "string" if kind == ObjectKind::Contacts && name == "email" && !is_email(value) => {
             Some(Invalid::new(
                 name,
@@ -126,6 +138,31 @@ fn invalid_option(def: &PropertyDef, value: &str) -> Option<Invalid> {
         ),
         value,
     ))
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A date property takes epoch milliseconds at midnight UTC or an ISO-8601 date.
+fn invalid_date(name: &str, value: &str) -> Option<Invalid> {
+    let ms = iso_date_ms(value).or_else(|| parse_ms(value));
+    let message = match ms {
+        Some(ms) if ms.rem_euclid(DAY_MS) == 0 => return None,
+        Some(ms) => format!("{value} is at {} UTC, not midnight!", &iso(ms)[11..23]),
+        None => format!(
+            "{value} is not a valid date: write epoch milliseconds at midnight UTC or YYYY-MM-DD"
+        ),
+    };
+    Some(Invalid::new(name, "INVALID_DATE", message, value))
+}
+
+/// `YYYY-MM-DD` as epoch milliseconds at that day's midnight UTC.
+fn iso_date_ms(value: &str) -> Option<i64> {
+    let mut parts = value.splitn(3, '-');
+    let year: i32 = parts.next()?.parse().ok()?;
+    let month: u8 = parts.next()?.parse().ok()?;
+    let day: u8 = parts.next()?.parse().ok()?;
+    let date = Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp() * 1000)
 }
 
 /// A plain decimal: digits with at most one point and an optional sign (no commas, no
@@ -225,5 +262,23 @@ mod tests {
         ] {
             assert!(!is_email(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn dates_are_midnight_utc_and_datetimes_any_instant() {
+        for good in ["1430438400000", "2015-05-01", "2015-05-01T00:00:00Z"] {
+            assert_eq!(invalid_date("d", good), None, "{good}");
+        }
+        let late = invalid_date("closedate", "1635535865").expect("not midnight");
+        assert_eq!(late.code, "INVALID_DATE");
+        assert_eq!(
+            late.message,
+            "1635535865 is at 22:18:55.865 UTC, not midnight!"
+        );
+        for bad in ["2015-13-01", "May 1st", "2015-05-01T10:00:00Z"] {
+            assert!(invalid_date("d", bad).is_some(), "{bad}");
+        }
+        assert!(parse_ms("2015-05-01T10:00:00Z").is_some());
+        assert!(parse_ms("2025-10-23").is_none(), "a datetime needs a time");
     }
 }

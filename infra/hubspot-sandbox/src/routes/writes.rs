@@ -14,6 +14,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::association_writes::{AssociationSpec, wants_primary};
 use super::crm::{
     BATCH_MAX, batch_answer, find, id_text, missing_objects, object_kind, parse_json, store_error,
 };
@@ -53,15 +54,9 @@ fn as_props(properties: Map<String, Value>) -> Props {
 }
 
 #[derive(Deserialize)]
-struct AssociationType {
-    #[serde(rename = "associationTypeId")]
-    type_id: u64,
-}
-
-#[derive(Deserialize)]
 struct InlineAssociation {
     to: BatchId,
-    types: Vec<AssociationType>,
+    types: Vec<AssociationSpec>,
 }
 
 #[derive(Deserialize)]
@@ -120,27 +115,10 @@ fn inline_association(
     kind: ObjectKind,
     association: &InlineAssociation,
 ) -> Result<(u64, bool), ApiError> {
-    let invalid = |spec: String| {
-        ApiError::validation("One or more associations are invalid").with(
-            "context",
-            json!({
-                "associationSpec": [spec.clone()],
-                "INVALID_ASSOCIATION_TYPE_ID": [format!("{spec} is not a valid association definition id")],
-            }),
-        )
-    };
     let other: u64 = id_text(&association.to.id)
         .parse()
         .map_err(|_| ApiError::validation("association target ids must be numeric"))?;
-    let mut primary = false;
-    for t in &association.types {
-        match (kind, t.type_id) {
-            (ObjectKind::Contacts, 279) | (ObjectKind::Companies, 280) => {}
-            (ObjectKind::Contacts, 1) | (ObjectKind::Companies, 2) => primary = true,
-            (_, other_type) => return Err(invalid(format!("HUBSPOT_DEFINED={other_type}"))),
-        }
-    }
-    Ok((other, primary))
+    Ok((other, wants_primary(kind, &association.types)?))
 }
 
 /// A contact other than `except` that already holds `email` (HubSpot compares it without case).
@@ -245,7 +223,7 @@ fn rendered(store: &Store, kind: ObjectKind, id: u64, names: &[String]) -> Resul
 }
 
 /// Runs `apply` on the world and publishes the webhook events it caused.
-fn writing<T>(shared: &AppState, apply: impl FnOnce(&mut World) -> T) -> T {
+pub fn writing<T>(shared: &AppState, apply: impl FnOnce(&mut World) -> T) -> T {
     let out = {
         let mut world = shared.lock();
         let out = apply(&mut world);
