@@ -67,6 +67,13 @@ impl ObjectKind {
         }
     }
 
+    pub fn schema_write_scope(self) -> &'static str {
+        match self {
+            Self::Companies => "crm.schemas.companies.write",
+            Self::Contacts => "crm.schemas.contacts.write",
+        }
+    }
+
     pub fn other(self) -> Self {
         match self {
             Self::Companies => Self::Contacts,

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use connector::ErrorCode;
-use connector::provider::ProviderError;
+use connector::provider::{InvalidValue, ProviderError, Refusal};
+use connector::{ErrorCode, SourceId};
 
-use crate::wire::ErrorBody;
+use crate::wire::{ErrorBody, LegacyInvalidProperty};
 
 /// How much of a provider body is kept in a [`ProviderError`].
 pub const MAX_KEPT_BODY: usize = 2048;
@@ -76,13 +76,109 @@ fn with_response(code: ErrorCode, status: u16, body: &str, parsed: &ErrorBody) -
     e
 }
 
+const INVALID_VALUES_PREFIX: &str = "Property values were not valid: ";
+const EXISTING_ID_PREFIX: &str = "Existing ID: ";
+
+/// The properties a write's `VALIDATION_ERROR` refused: from `errors[]` (today's form),
+/// with the values and options read from the JSON inside `message` where it has them.
+fn invalid_values(parsed: &ErrorBody) -> Vec<InvalidValue> {
+    let legacy: Vec<LegacyInvalidProperty> = parsed
+        .message
+        .as_deref()
+        .and_then(|m| m.strip_prefix(INVALID_VALUES_PREFIX))
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default();
+    let value_of = |name: &str| {
+        legacy
+            .iter()
+            .find(|l| l.name.as_deref() == Some(name))
+            .and_then(|l| l.property_value.clone())
+    };
+    let from_errors: Vec<InvalidValue> = parsed
+        .errors
+        .iter()
+        .filter_map(|d| {
+            let property = d.context.as_ref()?.property_name.first()?.clone();
+            let message = d.message.clone().unwrap_or_default();
+            Some(InvalidValue {
+                value: value_of(&property),
+                reason: d.code.clone().unwrap_or_default(),
+                allowed: allowed_options(&message),
+                property,
+                message,
+            })
+        })
+        .collect();
+    if !from_errors.is_empty() {
+        return from_errors;
+    }
+    legacy
+        .into_iter()
+        .filter_map(|l| {
+            let message = l.message.unwrap_or_default();
+            Some(InvalidValue {
+                property: l.name?,
+                value: l.property_value,
+                reason: l.error.unwrap_or_default(),
+                allowed: allowed_options(&message),
+                message,
+            })
+        })
+        .collect()
+}
+
+/// The `value: "..."` entries of an `INVALID_OPTION` message, in order.
+fn allowed_options(message: &str) -> Vec<String> {
+    message
+        .split("value: \"")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('"').map(|(value, _)| value.to_owned()))
+        .collect()
+}
+
+/// A property that does not exist or cannot be written is the mapping's fault; any other
+/// refusal is the value's.
+fn validation_code(invalid: &[InvalidValue]) -> ErrorCode {
+    let mapping_fault = invalid.iter().any(|i| {
+        matches!(
+            i.reason.as_str(),
+            "PROPERTY_DOESNT_EXIST" | "READ_ONLY_VALUE"
+        )
+    });
+    if mapping_fault {
+        ErrorCode::FieldMappingInvalid
+    } else {
+        ErrorCode::InvalidPropertyValue
+    }
+}
+
+/// The id after `Existing ID: ` in a 409 for a contact's email.
+fn existing_id(parsed: &ErrorBody) -> Option<SourceId> {
+    let message = parsed.message.as_deref()?;
+    let digits: String = message
+        .split_once(EXISTING_ID_PREFIX)?
+        .1
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    SourceId::parse(digits).ok()
+}
+
 /// Classifies a failed CRM call.
 pub fn classify_api(status: u16, body: &str, retry_after: Option<Duration>) -> ProviderError {
     let parsed = parse_body(body);
+    let invalid = if status == 400 {
+        invalid_values(&parsed)
+    } else {
+        Vec::new()
+    };
+    let existing = (status == 409).then(|| existing_id(&parsed)).flatten();
     let code = match status {
         _ if is_auth_failure(status) => ErrorCode::OauthRevoked,
+        400 if !invalid.is_empty() => validation_code(&invalid),
         403 => ErrorCode::PermissionDenied,
         404 => ErrorCode::SourceDeleted,
+        409 if existing.is_some() => ErrorCode::ContactExists,
         429 => ErrorCode::RateLimited,
         _ if is_transient(status) => ErrorCode::ProviderUnavailable,
         _ => match parsed.category.as_deref() {
@@ -97,6 +193,12 @@ pub fn classify_api(status: u16, body: &str, retry_after: Option<Duration>) -> P
     let mut e = with_response(code, status, body, &parsed);
     if code == ErrorCode::RateLimited {
         e.retry_after = retry_after;
+    }
+    if !invalid.is_empty() || existing.is_some() {
+        e.refusal = Some(Box::new(Refusal {
+            invalid_values: invalid,
+            existing_id: existing,
+        }));
     }
     e
 }
@@ -255,6 +357,48 @@ mod tests {
         assert_eq!(
             classify_token(503, "", None).code,
             ErrorCode::ProviderUnavailable
+        );
+    }
+
+    #[test]
+    fn a_refused_value_names_the_property_the_value_and_the_options() {
+        let body = r#"{"status":"error","message":"Property values were not valid: [{\"isValid\":false,\"message\":\"Nope was not one of the allowed options: [label: \\\"Lead\\\"\\nvalue: \\\"lead\\\"\\ndisplay_order: 1\\nhidden: false\\nread_only: false\\n, label: \\\"Customer\\\"\\nvalue: \\\"customer\\\"\\ndisplay_order: 2\\nhidden: false\\nread_only: false\\n]\",\"error\":\"INVALID_OPTION\",\"name\":\"lifecyclestage\",\"propertyValue\":\"Nope\"}]","errors":[{"message":"Nope was not one of the allowed options: [label: \"Lead\"\nvalue: \"lead\"\ndisplay_order: 1\nhidden: false\nread_only: false\n, label: \"Customer\"\nvalue: \"customer\"\ndisplay_order: 2\nhidden: false\nread_only: false\n]","code":"INVALID_OPTION","context":{"propertyName":["lifecyclestage"]}}],"category":"VALIDATION_ERROR"}"#;
+        let e = classify_api(400, body, None);
+        assert_eq!(e.code, ErrorCode::InvalidPropertyValue);
+        assert_eq!(e.invalid_values().len(), 1);
+        let invalid = &e.invalid_values()[0];
+        assert_eq!(invalid.property, "lifecyclestage");
+        assert_eq!(invalid.value.as_deref(), Some("Nope"));
+        assert_eq!(
+            invalid.allowed,
+            vec!["lead".to_owned(), "customer".to_owned()]
+        );
+    }
+
+    #[test]
+    fn a_property_that_does_not_exist_is_the_mappings_fault_even_in_the_older_form() {
+        let body = r#"{"status":"error","message":"Property values were not valid: [{\"isValid\":false,\"message\":\"Property \\\"testproperty\\\" does not exist\",\"error\":\"PROPERTY_DOESNT_EXIST\",\"name\":\"testproperty\"}]","category":"VALIDATION_ERROR"}"#;
+        let e = classify_api(400, body, None);
+        assert_eq!(e.code, ErrorCode::FieldMappingInvalid);
+        assert_eq!(e.invalid_values()[0].property, "testproperty");
+        // a 400 that names no property stays ours
+        let plain = classify_api(
+            400,
+            r#"{"status":"error","message":"One or more associations are invalid","category":"VALIDATION_ERROR"}"#,
+            None,
+        );
+        assert_eq!(plain.code, ErrorCode::Internal);
+    }
+
+    #[test]
+    fn an_existing_email_is_contact_exists_with_the_existing_id() {
+        let body = r#"{"status":"error","message":"Contact already exists. Existing ID: 37765128953","correlationId":"2dea5219","category":"CONFLICT"}"#;
+        let e = classify_api(409, body, None);
+        assert_eq!(e.code, ErrorCode::ContactExists);
+        assert_eq!(e.existing_id().map(SourceId::as_str), Some("37765128953"));
+        assert_eq!(
+            classify_api(409, r#"{"category":"CONFLICT"}"#, None).code,
+            ErrorCode::Internal
         );
     }
 }

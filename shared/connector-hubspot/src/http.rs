@@ -45,18 +45,28 @@ pub struct Call {
 }
 
 impl Call {
-    pub fn get(path: impl Into<String>) -> Self {
+    /// A request without a body.
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
         Self {
-            method: Method::GET,
+            method,
             path: path.into(),
             query: Vec::new(),
             body: Body::None,
         }
     }
 
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new(Method::GET, path)
+    }
+
     pub fn post_json(path: impl Into<String>, body: serde_json::Value) -> Self {
+        Self::send_json(Method::POST, path, body)
+    }
+
+    /// A write with a JSON body (`PUT`, `PATCH`, `POST`).
+    pub fn send_json(method: Method, path: impl Into<String>, body: serde_json::Value) -> Self {
         Self {
-            method: Method::POST,
+            method,
             path: path.into(),
             query: Vec::new(),
             body: Body::Json(body),

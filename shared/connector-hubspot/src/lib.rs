@@ -10,6 +10,7 @@ mod oauth;
 mod provider;
 pub mod webhook;
 mod wire;
+mod writes;
 
 pub use config::{HubSpotConfig, OPTIONAL_SCOPES, REQUIRED_SCOPES};
 pub use error::MAX_KEPT_BODY;

@@ -1,7 +1,7 @@
 //! [`HubSpotProvider`]: CRM reads on behalf of one connection, and the engine's
 //! [`SourceProvider`] over them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -56,7 +56,7 @@ const COMPANIES_OBJECT_TYPE_ID: &str = "0-2";
 
 /// A filter list's id as it goes into a URL path: ILS ids are numbers, so nothing else
 /// can reach the path.
-fn list_path_id(list_id: &str) -> ProviderResult<&str> {
+pub(crate) fn list_path_id(list_id: &str) -> ProviderResult<&str> {
     if !list_id.is_empty() && list_id.bytes().all(|b| b.is_ascii_digit()) {
         Ok(list_id)
     } else {
@@ -99,6 +99,8 @@ pub(crate) struct Inner {
     /// Tokens this process refreshed, for callers still holding the older connection.
     pub(crate) tokens: Shared<HashMap<ConnectionId, StoredTokens>>,
     lists: Shared<HashMap<ListKey, CachedMembers>>,
+    /// The company key properties known to exist, per portal.
+    pub(crate) key_properties: Shared<HashSet<(String, String)>>,
 }
 
 /// The HubSpot client for every connection of this process. Cheap to clone: clones share
@@ -127,7 +129,7 @@ pub struct Owner {
     pub archived: bool,
 }
 
-fn plural(kind: ObjectKind) -> ProviderResult<&'static str> {
+pub(crate) fn plural(kind: ObjectKind) -> ProviderResult<&'static str> {
     match kind {
         ObjectKind::Company => Ok("companies"),
         ObjectKind::Contact => Ok("contacts"),
@@ -135,19 +137,19 @@ fn plural(kind: ObjectKind) -> ProviderResult<&'static str> {
     }
 }
 
-fn account_key(connection: &Connection) -> &str {
+pub(crate) fn account_key(connection: &Connection) -> &str {
     connection
         .account_id
         .as_ref()
         .map_or(connection.id.as_str(), |a| a.as_str())
 }
 
-fn parse_source_id(raw: &str) -> ProviderResult<SourceId> {
+pub(crate) fn parse_source_id(raw: &str) -> ProviderResult<SourceId> {
     SourceId::parse(raw).map_err(|e| error::internal(format!("HubSpot sent an unusable id: {e}")))
 }
 
 /// A datetime property: ISO-8601, or epoch milliseconds as text.
-fn parse_time(raw: &str) -> Option<Timestamp> {
+pub(crate) fn parse_time(raw: &str) -> Option<Timestamp> {
     let raw = raw.trim();
     raw.parse::<i64>()
         .ok()
@@ -293,6 +295,7 @@ impl HubSpotProvider {
                 refresh_locks: Shared::default(),
                 tokens: Shared::default(),
                 lists: Shared::default(),
+                key_properties: Shared::default(),
             }),
         })
     }
@@ -303,7 +306,7 @@ impl HubSpotProvider {
 
     /// One authenticated call: refreshes the token when due, and once more on a 401;
     /// a second 401 with a fresh token means the grant is gone.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         connection: &Connection,
         budget: Budget,

@@ -309,9 +309,12 @@ pub struct AccessTokenInfo {
     pub scopes: Vec<String>,
 }
 
-/// One entry of an error body's `errors`; `MISSING_SCOPES` names the scopes there.
+/// One entry of an error body's `errors`: `MISSING_SCOPES` names the scopes there, a
+/// write's `VALIDATION_ERROR` one refused property (`code`, `context.propertyName`).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ErrorDetail {
+    pub message: Option<String>,
+    pub code: Option<String>,
     pub context: Option<ErrorContext>,
 }
 
@@ -320,6 +323,19 @@ pub struct ErrorDetail {
 pub struct ErrorContext {
     #[serde(default)]
     pub required_granular_scopes: Vec<String>,
+    #[serde(default)]
+    pub property_name: Vec<String>,
+}
+
+/// One refused property inside the older `message` text (`Property values were not
+/// valid: [...]`), which also carries the value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegacyInvalidProperty {
+    pub name: Option<String>,
+    pub error: Option<String>,
+    pub message: Option<String>,
+    pub property_value: Option<String>,
 }
 
 /// The error envelope of CRM calls and the token endpoint (every field optional).

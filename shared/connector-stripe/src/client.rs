@@ -227,6 +227,7 @@ impl StripeClient {
             body: Some(cut(&body)),
             retry_after: None,
             missing_scopes: Vec::new(),
+            refusal: None,
         })
     }
 

@@ -94,6 +94,7 @@ pub fn classify_api(status: u16, body: &str, hints: RetryHints) -> ProviderError
         body: Some(cut(body)),
         retry_after: hints.retry_after,
         missing_scopes: Vec::new(),
+        refusal: None,
     }
 }
 
@@ -121,6 +122,7 @@ pub fn classify_oauth(status: u16, body: &str, hints: RetryHints) -> ProviderErr
         body: Some(cut(body)),
         retry_after: hints.retry_after,
         missing_scopes: Vec::new(),
+        refusal: None,
     }
 }
 

@@ -24,6 +24,30 @@ pub struct ProviderError {
     pub retry_after: Option<Duration>,
     /// The scopes the provider said the call needs, for `permission_denied`.
     pub missing_scopes: Vec<String>,
+    /// What a refused write names (boxed: most errors have none).
+    pub refusal: Option<Box<Refusal>>,
+}
+
+/// What the provider named when it refused a write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refusal {
+    /// Each property refused, for `field_mapping_invalid` and `invalid_property_value`.
+    pub invalid_values: Vec<InvalidValue>,
+    /// The record that already holds the key a create used, for `contact_exists`.
+    pub existing_id: Option<SourceId>,
+}
+
+/// One property value the provider refused in a write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidValue {
+    pub property: String,
+    /// The value as written, when the provider echoed it.
+    pub value: Option<String>,
+    /// The provider's code (HubSpot `INVALID_OPTION`, `PROPERTY_DOESNT_EXIST`, ...).
+    pub reason: String,
+    pub message: String,
+    /// An enumeration's allowed values, when the provider listed them.
+    pub allowed: Vec<String>,
 }
 
 impl ProviderError {
@@ -35,7 +59,18 @@ impl ProviderError {
             body: None,
             retry_after: None,
             missing_scopes: Vec::new(),
+            refusal: None,
         }
+    }
+
+    pub fn invalid_values(&self) -> &[InvalidValue] {
+        self.refusal
+            .as_ref()
+            .map_or(&[], |r| r.invalid_values.as_slice())
+    }
+
+    pub fn existing_id(&self) -> Option<&SourceId> {
+        self.refusal.as_ref().and_then(|r| r.existing_id.as_ref())
     }
 }
 
@@ -156,4 +191,79 @@ pub trait SourceProvider: Send + Sync {
         connection: &Connection,
         kind: ObjectKind,
     ) -> ProviderResult<Vec<PropertySchema>>;
+}
+
+/// How a pushed contact finds one the provider has already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactKey {
+    /// Update the contact with this email, or create it (the default).
+    Email,
+    /// Always create: an existing email is `contact_exists`.
+    None,
+    /// No email to go by: update the contact with this phone number, or create it.
+    Phone,
+}
+
+/// A record a write created or updated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub id: SourceId,
+    pub created: bool,
+    /// The provider's last-modified time after the write: what its echo carries.
+    pub version: SourceVersion,
+}
+
+/// What adding a contact to a list did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListAdd {
+    Added,
+    AlreadyMember,
+    /// The list is kept by the provider from its filters: it cannot be written.
+    SkippedDynamic,
+}
+
+/// Writes into the provider on behalf of one connection, for outbound and two-way sync.
+/// Every method is safe to repeat: contacts and companies are written by a key (upserts),
+/// associations and list memberships are set, not appended.
+#[async_trait]
+pub trait RecordWriter: Send + Sync {
+    /// Creates or updates a contact by `key`; `properties` hold the provider's property
+    /// names and the values to write (`""` clears).
+    async fn write_contact(
+        &self,
+        connection: &Connection,
+        key: ContactKey,
+        properties: &BTreeMap<String, String>,
+    ) -> ProviderResult<Written>;
+
+    /// Creates or updates the company whose `key_property` (a unique property the
+    /// service owns, created on first use) holds `key`.
+    async fn write_company(
+        &self,
+        connection: &Connection,
+        key_property: &str,
+        key: &str,
+        properties: &BTreeMap<String, String>,
+    ) -> ProviderResult<Written>;
+
+    /// Associates the contact with the company (unlabeled; already associated is fine).
+    async fn associate_company(
+        &self,
+        connection: &Connection,
+        contact: &SourceId,
+        company: &SourceId,
+    ) -> ProviderResult<()>;
+
+    /// Adds the contact to a list.
+    async fn add_to_list(
+        &self,
+        connection: &Connection,
+        list_id: &str,
+        contact: &SourceId,
+    ) -> ProviderResult<ListAdd>;
+
+    /// Archives a contact (the test lead, once the admin is done with it).
+    async fn archive_contact(&self, connection: &Connection, id: &SourceId) -> ProviderResult<()>;
 }

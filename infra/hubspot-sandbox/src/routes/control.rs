@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::meta::PROPERTY_TYPES;
 use crate::clock::{iso, now_ms};
 use crate::config::{DEFAULT_SCOPES, Faults, RateLimitConfig, WebhookConfig};
 use crate::model::{ObjectKind, PropertyOption};
@@ -550,17 +551,8 @@ async fn retype_property(
 ) -> Result<Json<Value>> {
     let kind = kind(&object_type)?;
     let request: RetypeRequest = body(&raw)?;
-    const TYPES: &[&str] = &[
-        "bool",
-        "date",
-        "datetime",
-        "enumeration",
-        "number",
-        "phone_number",
-        "string",
-    ];
-    if !TYPES.contains(&request.new_type.as_str()) {
-        return Err(bad(format!("type must be one of {TYPES:?}")));
+    if !PROPERTY_TYPES.contains(&request.new_type.as_str()) {
+        return Err(bad(format!("type must be one of {PROPERTY_TYPES:?}")));
     }
     let field_type = request
         .field_type

@@ -3,13 +3,17 @@
 use axum::Json;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::crm::object_kind;
+use super::crm::{object_kind, parse_json};
 use super::query::Query;
 use super::{AppState, Granted};
+use crate::clock::iso;
 use crate::error::ApiError;
-use crate::model::ObjectKind;
+use crate::model::{ModificationMetadata, ObjectKind, PropertyDef, PropertyOption};
 
 fn properties_kind(granted: &Granted, segment: &str) -> Result<ObjectKind, ApiError> {
     let kind = object_kind(segment)?;
@@ -63,6 +67,99 @@ pub async fn property(
                 format!("Unable to find property named: {name}"),
             )
         })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewProperty {
+    name: String,
+    label: String,
+    #[serde(rename = "type")]
+    kind: String,
+    field_type: String,
+    group_name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    has_unique_value: bool,
+    #[serde(default)]
+    options: Vec<PropertyOption>,
+}
+
+pub const PROPERTY_TYPES: &[&str] = &[
+    "bool",
+    "date",
+    "datetime",
+    "enumeration",
+    "number",
+    "phone_number",
+    "string",
+];
+
+/// Creates a custom property: **201**; a name in use (archived ones too) is a 409.
+pub async fn create_property(
+    State(shared): State<AppState>,
+    Extension(granted): Extension<Granted>,
+    Path(object_type): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let kind = object_kind(&object_type)?;
+    granted.require(&[kind.schema_write_scope()])?;
+    let new: NewProperty = parse_json(&body)?;
+    let valid_name = !new.name.is_empty()
+        && new.name.starts_with(|c: char| c.is_ascii_lowercase())
+        && new
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid_name {
+        return Err(ApiError::validation(format!(
+            "Property name {:?} must start with a lowercase letter and hold only lowercase letters, digits and _",
+            new.name
+        )));
+    }
+    if !PROPERTY_TYPES.contains(&new.kind.as_str()) {
+        return Err(ApiError::validation(format!(
+            "type must be one of {PROPERTY_TYPES:?}"
+        )));
+    }
+    let mut world = shared.lock();
+    if world.store.property(kind, &new.name).is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            Some("OBJECT_ALREADY_EXISTS"),
+            format!("Property named '{}' already exists.", new.name),
+        ));
+    }
+    let now = iso(world.store.tick());
+    let def = PropertyDef {
+        name: new.name,
+        label: new.label,
+        kind: new.kind,
+        field_type: new.field_type,
+        group_name: new.group_name,
+        description: new.description,
+        options: new.options,
+        display_order: -1,
+        calculated: false,
+        external_options: false,
+        has_unique_value: new.has_unique_value,
+        hidden: false,
+        hubspot_defined: false,
+        form_field: false,
+        archived: false,
+        archived_at: None,
+        modification_metadata: ModificationMetadata {
+            archivable: true,
+            read_only_definition: false,
+            read_only_value: false,
+        },
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    let rendered = serde_json::to_value(&def).unwrap_or(Value::Null);
+    world.store.properties.entry(kind).or_default().push(def);
+    Ok((StatusCode::CREATED, Json(rendered)).into_response())
 }
 
 const OWNERS_SCOPE: &[&str] = &["crm.objects.owners.read"];

@@ -112,7 +112,10 @@ pub fn router(shared: AppState) -> Router {
             "/crm/v4/associations/{from_type}/{to_type}/batch/archive",
             post(association_writes::batch_archive),
         )
-        .route("/crm/v3/properties/{object_type}", get(meta::properties))
+        .route(
+            "/crm/v3/properties/{object_type}",
+            get(meta::properties).post(meta::create_property),
+        )
         .route(
             "/crm/v3/properties/{object_type}/{name}",
             get(meta::property),

@@ -56,7 +56,12 @@ impl RetryPolicy {
             | ErrorCode::FieldMappingInvalid
             | ErrorCode::MatchAmbiguous
             | ErrorCode::FilterInvalid
-            | ErrorCode::PermissionDenied => return None,
+            | ErrorCode::PermissionDenied
+            | ErrorCode::NotConnected
+            | ErrorCode::ContactExists
+            | ErrorCode::InvalidPropertyValue
+            | ErrorCode::MissingEmail
+            | ErrorCode::NothingToSync => return None,
         };
         Some(delay.min(MAX_DELAY))
     }

@@ -28,10 +28,22 @@ pub enum ErrorCode {
     FilterInvalid,
     /// Our bug: retry once, then log with a correlation id.
     Internal,
+    /// A write was due for a connection that is not Connected (disconnected, or never
+    /// finished connecting).
+    NotConnected,
+    /// Dedupe by email is off and a contact with the email exists at the provider.
+    ContactExists,
+    /// The provider refused a mapped property's value (not one of an enumeration's options,
+    /// not a number, not a date, ...).
+    InvalidPropertyValue,
+    /// A record to push has no email, and "sync without email" is off.
+    MissingEmail,
+    /// Every mapped value of a record to push is empty: there is nothing to write.
+    NothingToSync,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::OauthRevoked,
         ErrorCode::SourceDeleted,
         ErrorCode::FieldMappingInvalid,
@@ -42,6 +54,11 @@ impl ErrorCode {
         ErrorCode::StoreUnavailable,
         ErrorCode::FilterInvalid,
         ErrorCode::Internal,
+        ErrorCode::NotConnected,
+        ErrorCode::ContactExists,
+        ErrorCode::InvalidPropertyValue,
+        ErrorCode::MissingEmail,
+        ErrorCode::NothingToSync,
     ];
 
     /// The other side is busy or down: the same call, later, may well succeed. (Narrower
@@ -65,6 +82,73 @@ impl ErrorCode {
             ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::FilterInvalid => "filter_invalid",
             ErrorCode::Internal => "internal",
+            ErrorCode::NotConnected => "not_connected",
+            ErrorCode::ContactExists => "contact_exists",
+            ErrorCode::InvalidPropertyValue => "invalid_property_value",
+            ErrorCode::MissingEmail => "missing_email",
+            ErrorCode::NothingToSync => "nothing_to_sync",
+        }
+    }
+
+    /// The row's heading in the log and the console.
+    pub fn title(self) -> &'static str {
+        match self {
+            ErrorCode::OauthRevoked => "Access to the account was revoked",
+            ErrorCode::SourceDeleted => "The record was deleted at the provider",
+            ErrorCode::FieldMappingInvalid => "A mapped property does not exist",
+            ErrorCode::MatchAmbiguous => "More than one record matches",
+            ErrorCode::RateLimited => "The provider is throttling us",
+            ErrorCode::PermissionDenied => "A permission is missing",
+            ErrorCode::ProviderUnavailable => "The provider is unavailable",
+            ErrorCode::StoreUnavailable => "Our database or queue is unavailable",
+            ErrorCode::FilterInvalid => "The company filter names nothing",
+            ErrorCode::Internal => "Something went wrong on our side",
+            ErrorCode::NotConnected => "The connection is not connected",
+            ErrorCode::ContactExists => "The contact already exists",
+            ErrorCode::InvalidPropertyValue => "The provider refused a value",
+            ErrorCode::MissingEmail => "The record has no email",
+            ErrorCode::NothingToSync => "Nothing to sync",
+        }
+    }
+
+    /// What the row means, in a sentence.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ErrorCode::OauthRevoked => {
+                "The provider refused our token: it was revoked, or the refresh was refused."
+            }
+            ErrorCode::SourceDeleted => {
+                "The record no longer exists at the provider, so its copy here was archived."
+            }
+            ErrorCode::FieldMappingInvalid => {
+                "A property the field mapping names was deleted at the provider or changed type; the other fields still sync."
+            }
+            ErrorCode::MatchAmbiguous => {
+                "Two or more records could be this one; the service does not guess."
+            }
+            ErrorCode::RateLimited => "The provider asked us to slow down (HTTP 429).",
+            ErrorCode::PermissionDenied => {
+                "The connecting user or app lacks a scope or permission this call needs."
+            }
+            ErrorCode::ProviderUnavailable => "The provider answered 5xx or timed out.",
+            ErrorCode::StoreUnavailable => "Our own store or queue failed; the job is kept.",
+            ErrorCode::FilterInvalid => {
+                "The list, lifecycle stage or pipeline of the company filter does not exist (any more)."
+            }
+            ErrorCode::Internal => "An unexpected answer or a bug of ours.",
+            ErrorCode::NotConnected => {
+                "A write was due but the connection is disconnected or never finished connecting."
+            }
+            ErrorCode::ContactExists => {
+                "Dedupe by email is off and the provider already has a contact with this email."
+            }
+            ErrorCode::InvalidPropertyValue => {
+                "The provider refused the value of a mapped property: it is not one of the allowed options, or not of the property's type."
+            }
+            ErrorCode::MissingEmail => {
+                "The record has no email, and sync without email is off, so it was skipped."
+            }
+            ErrorCode::NothingToSync => "Every mapped value of the record is empty.",
         }
     }
 
@@ -100,6 +184,19 @@ impl ErrorCode {
             }
             ErrorCode::Internal => {
                 "Retry once; if it fails again, report it with this row's correlation id."
+            }
+            ErrorCode::NotConnected => "Connect or reauthorize the connection, then Retry the row.",
+            ErrorCode::ContactExists => {
+                "Turn dedupe by email on to update the existing contact, or change the record's email, then Retry."
+            }
+            ErrorCode::InvalidPropertyValue => {
+                "Fix the value in the record or map the field to a property that takes it, then Retry."
+            }
+            ErrorCode::MissingEmail => {
+                "Add an email to the record, or turn on sync without email, then Retry."
+            }
+            ErrorCode::NothingToSync => {
+                "Fill in at least one mapped field of the record, or map more fields, then Retry."
             }
         }
     }
