@@ -6,6 +6,7 @@ mod artifacts;
 mod conformance_queue;
 mod conformance_store;
 mod e2e_hubspot;
+mod e2e_push;
 mod e2e_stripe;
 mod engine_intake;
 mod engine_passes;

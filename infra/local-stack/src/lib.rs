@@ -324,12 +324,21 @@ impl RunningStack {
 
     /// Runs the OAuth consent for an existing connection (connect again after Reauthorize).
     pub async fn authorize(&self, connection: &ConnectionId) -> anyhow::Result<Value> {
+        self.consent(&format!("/admin/connections/{connection}/authorize"))
+            .await
+    }
+
+    /// [`RunningStack::authorize`] asking for the write scopes too (before pushes are on).
+    pub async fn authorize_with_writes(&self, connection: &ConnectionId) -> anyhow::Result<Value> {
+        self.consent(&format!(
+            "/admin/connections/{connection}/authorize?writes=true"
+        ))
+        .await
+    }
+
+    async fn consent(&self, authorize_path: &str) -> anyhow::Result<Value> {
         let (status, auth) = self
-            .admin(
-                reqwest::Method::POST,
-                &format!("/admin/connections/{connection}/authorize"),
-                None,
-            )
+            .admin(reqwest::Method::POST, authorize_path, None)
             .await?;
         if status != 200 {
             bail!("authorize answered {status}: {auth}");

@@ -84,15 +84,22 @@ fn unreadable(e: &CryptoError) -> ProviderError {
     revoked(format!("stored tokens cannot be opened: {e}"))
 }
 
-/// Built like HubSpot's own SDK builds it (`hubspot.utils.oauth.get_auth_url`).
-fn authorize_url(config: &HubSpotConfig, state: &str) -> String {
+/// Built like HubSpot's own SDK builds it (`hubspot.utils.oauth.get_auth_url`), with
+/// `extra_scopes` (the write scopes a pushing connection needs) required too.
+fn authorize_url(config: &HubSpotConfig, state: &str, extra_scopes: &[String]) -> String {
     let enc = |s: &str| utf8_percent_encode(s, QUERY_VALUE).to_string();
+    let mut scopes = config.scopes.clone();
+    for extra in extra_scopes {
+        if !scopes.contains(extra) {
+            scopes.push(extra.clone());
+        }
+    }
     let mut url = format!(
         "{}/oauth/authorize?client_id={}&redirect_uri={}&scope={}",
         config.authorize_base,
         enc(&config.client_id),
         enc(&config.redirect_uri),
-        enc(&config.scopes.join(" ")),
+        enc(&scopes.join(" ")),
     );
     if !config.optional_scopes.is_empty() {
         url.push_str("&optional_scope=");
@@ -104,9 +111,10 @@ fn authorize_url(config: &HubSpotConfig, state: &str) -> String {
 }
 
 impl HubSpotProvider {
-    /// Where to send the admin's browser to install the app. `state` comes back unchanged.
-    pub fn authorize_url(&self, state: &str) -> String {
-        authorize_url(&self.inner.config, state)
+    /// Where to send the admin's browser to install the app (asking for `extra_scopes`
+    /// beside the read scopes). `state` comes back unchanged.
+    pub fn authorize_url(&self, state: &str, extra_scopes: &[String]) -> String {
+        authorize_url(&self.inner.config, state, extra_scopes)
     }
 
     async fn token_call(&self, form: Vec<(&'static str, String)>) -> ProviderResult<TokenResponse> {
@@ -306,12 +314,17 @@ mod tests {
         config.scopes = vec!["oauth".into(), "crm.objects.companies.read".into()];
         config.optional_scopes = vec!["crm.lists.read".into()];
         assert_eq!(
-            authorize_url(&config, "xyz"),
+            authorize_url(&config, "xyz", &[]),
             "https://app.hubspot.com/oauth/authorize?client_id=cid&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb&scope=oauth%20crm.objects.companies.read&optional_scope=crm.lists.read&state=xyz"
         );
         config.optional_scopes.clear();
-        assert!(!authorize_url(&config, "a b").contains("optional_scope"));
-        assert!(authorize_url(&config, "a b").ends_with("&state=a%20b"));
+        assert!(!authorize_url(&config, "a b", &[]).contains("optional_scope"));
+        assert!(authorize_url(&config, "a b", &[]).ends_with("&state=a%20b"));
+        let writes = ["crm.objects.contacts.write".to_owned(), "oauth".to_owned()];
+        assert!(
+            authorize_url(&config, "s", &writes)
+                .contains("scope=oauth%20crm.objects.companies.read%20crm.objects.contacts.write&")
+        );
     }
 
     #[test]

@@ -986,6 +986,7 @@ impl SourceProvider for HubSpotProvider {
             .into_iter()
             .filter(|p| !p.archived)
             .map(|p| PropertySchema {
+                read_only: p.calculated || p.modification.is_some_and(|m| m.read_only_value),
                 name: p.name,
                 property_type: p.property_type,
                 label: p.label,

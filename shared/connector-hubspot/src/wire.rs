@@ -174,6 +174,18 @@ pub struct Property {
     pub property_type: String,
     #[serde(default)]
     pub archived: bool,
+    #[serde(default)]
+    pub calculated: bool,
+    #[serde(default, rename = "modificationMetadata")]
+    pub modification: Option<ModificationMetadata>,
+}
+
+/// Whether a property's value can be written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModificationMetadata {
+    #[serde(default)]
+    pub read_only_value: bool,
 }
 
 /// `GET /crm/v3/properties/{objectType}/{name}`, for an enumeration's options.

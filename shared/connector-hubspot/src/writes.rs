@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use connector::provider::{
     ContactKey, ListAdd, ProviderError, ProviderResult, RecordWriter, Written,
 };
-use connector::{Connection, ErrorCode, ObjectKind, SourceId, SourceVersion};
+use connector::{Connection, ErrorCode, ObjectKind, PushSettings, SourceId, SourceVersion};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
@@ -132,6 +132,21 @@ impl HubSpotProvider {
         written(reply.json()?, true)
     }
 
+    async fn update_contact(
+        &self,
+        connection: &Connection,
+        id: &SourceId,
+        properties: &BTreeMap<String, String>,
+    ) -> ProviderResult<Written> {
+        let call = Call::send_json(
+            Method::PATCH,
+            format!("/crm/v3/objects/contacts/{id}"),
+            json!({ "properties": properties }),
+        );
+        let reply = self.call(connection, Budget::General, &call).await?;
+        written(reply.json()?, false)
+    }
+
     /// The live contact whose phone is exactly `phone`, if one is (search lags writes by
     /// seconds, so two pushes of one new phone moments apart can both create).
     async fn contact_with_phone(
@@ -230,6 +245,21 @@ fn property_path_name(name: &str) -> ProviderResult<&str> {
 
 #[async_trait]
 impl RecordWriter for HubSpotProvider {
+    fn write_scopes(&self, settings: &PushSettings) -> Vec<String> {
+        let mut scopes = vec!["crm.objects.contacts.write"];
+        if settings.company_step.is_some() {
+            scopes.extend([
+                "crm.objects.companies.write",
+                "crm.schemas.companies.read",
+                "crm.schemas.companies.write",
+            ]);
+        }
+        if settings.list_id.is_some() {
+            scopes.extend(["crm.lists.read", "crm.lists.write"]);
+        }
+        scopes.into_iter().map(str::to_owned).collect()
+    }
+
     async fn write_contact(
         &self,
         connection: &Connection,
@@ -245,17 +275,12 @@ impl RecordWriter for HubSpotProvider {
             ContactKey::None => self.create_contact(connection, properties).await,
             ContactKey::Phone => {
                 let phone = required(properties, PHONE)?;
-                let Some(id) = self.contact_with_phone(connection, phone).await? else {
-                    return self.create_contact(connection, properties).await;
-                };
-                let call = Call::send_json(
-                    Method::PATCH,
-                    format!("/crm/v3/objects/contacts/{id}"),
-                    json!({ "properties": properties }),
-                );
-                let reply = self.call(connection, Budget::General, &call).await?;
-                written(reply.json()?, false)
+                match self.contact_with_phone(connection, phone).await? {
+                    Some(id) => self.update_contact(connection, &id, properties).await,
+                    None => self.create_contact(connection, properties).await,
+                }
             }
+            ContactKey::Id(id) => self.update_contact(connection, &id, properties).await,
         }
     }
 

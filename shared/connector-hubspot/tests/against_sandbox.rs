@@ -21,7 +21,7 @@ use support::{found, harness, harness_with};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_code_exchange_finds_the_portal_and_seals_the_tokens() {
     let h = harness(0, 0).await;
-    let url = h.provider.authorize_url("state-123");
+    let url = h.provider.authorize_url("state-123", &[]);
     assert!(url.starts_with(&format!(
         "{}/oauth/authorize?client_id=",
         h.sandbox.base_url()

@@ -407,6 +407,7 @@ impl SourceProvider for StripeProvider {
             name: name.to_owned(),
             property_type: ty.to_owned(),
             label: Some(label.to_owned()),
+            read_only: false,
         };
         Ok(vec![
             schema(property::NAME, "string", "Name"),

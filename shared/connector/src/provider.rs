@@ -118,6 +118,10 @@ pub struct PropertySchema {
     /// The provider's type name (HubSpot `string`, `number`, `enumeration`, `datetime`, ...).
     pub property_type: String,
     pub label: Option<String>,
+    /// The provider computes or guards the value (HubSpot `calculated` or
+    /// `modificationMetadata.readOnlyValue`): it is never written.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// The provider as the engine uses it, on behalf of one connection. Implementations
@@ -194,7 +198,7 @@ pub trait SourceProvider: Send + Sync {
 }
 
 /// How a pushed contact finds one the provider has already.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContactKey {
     /// Update the contact with this email, or create it (the default).
@@ -203,6 +207,8 @@ pub enum ContactKey {
     None,
     /// No email to go by: update the contact with this phone number, or create it.
     Phone,
+    /// The provider's contact an earlier push wrote: update it.
+    Id(SourceId),
 }
 
 /// A record a write created or updated.
@@ -229,6 +235,10 @@ pub enum ListAdd {
 /// associations and list memberships are set, not appended.
 #[async_trait]
 pub trait RecordWriter: Send + Sync {
+    /// The scopes pushes under `settings` need (the contact step always, the company and
+    /// list steps when they are on).
+    fn write_scopes(&self, settings: &PushSettings) -> Vec<String>;
+
     /// Creates or updates a contact by `key`; `properties` hold the provider's property
     /// names and the values to write (`""` clears).
     async fn write_contact(

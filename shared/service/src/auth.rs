@@ -1,10 +1,10 @@
 //! Admin authentication: tokens that name one tenant, signed with the service's admin
 //! secret (HMAC-SHA256) and carrying their expiry. Every admin call acts for that tenant
-//! only. Three kinds, never interchangeable: the API's bearer token, the console's session
-//! cookie, and the console's sign-in link.
+//! only. Four kinds, never interchangeable: the API's bearer token, the console's session
+//! cookie, the console's sign-in link, and the product backend's records credential.
 //!
 //! Format: `<kind>.<tenant>.<expires epoch seconds>.<hex signature of "<kind>.<tenant>.<expires>">`,
-//! with kind `v1` (API), `s1` (console session) or `l1` (sign-in link).
+//! with kind `v1` (API), `s1` (console session), `l1` (sign-in link) or `r1` (records).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -34,6 +34,9 @@ pub enum TokenKind {
     ConsoleSession,
     /// A console sign-in link (one use, short-lived).
     SignInLink,
+    /// The product backend's credential for the records API: a machine's, never an
+    /// admin's, and refused everywhere else.
+    Records,
 }
 
 impl TokenKind {
@@ -42,6 +45,7 @@ impl TokenKind {
             TokenKind::Api => "v1",
             TokenKind::ConsoleSession => "s1",
             TokenKind::SignInLink => "l1",
+            TokenKind::Records => "r1",
         }
     }
 }

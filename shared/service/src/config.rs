@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use connector::Secret;
 use connector::crypto::TokenCipher;
 use connector::engine::{Engine, EngineSettings};
 use connector::ports::{JobQueue, Store};
+use connector::{Provider, Secret};
 use connector_hubspot::{HubSpotConfig, HubSpotProvider};
 use connector_stripe::api_key::looks_like_api_key;
 use connector_stripe::mrr::MrrPolicy;
@@ -168,7 +168,9 @@ impl Config {
             }
         };
         if let Some(provider) = &hubspot {
-            engine = engine.with_provider(Arc::new(provider.clone()));
+            engine = engine
+                .with_provider(Arc::new(provider.clone()))
+                .with_writer(Provider::Hubspot, Arc::new(provider.clone()));
         }
         let stripe = match &self.stripe {
             None => None,

@@ -49,10 +49,13 @@ pub fn can_authorize(app: &App, provider: Provider) -> bool {
 }
 
 /// The provider URL the admin's browser goes to.
+/// Asks for the write scopes too when the connection pushes, or when `with_writes` (the
+/// admin means to turn pushing on).
 pub async fn start(
     app: &App,
     tenant: &TenantId,
     connection_id: &ConnectionId,
+    with_writes: bool,
 ) -> Result<String, OAuthError> {
     let connection = app.engine.admin_connection(tenant, connection_id).await?;
     let provider = connection.provider;
@@ -65,7 +68,10 @@ pub async fn start(
         .begin_authorization(&connection, new_state())
         .await?;
     match (provider, &app.hubspot, &app.stripe) {
-        (Provider::Hubspot, Some(hubspot), _) => Ok(hubspot.authorize_url(&state.state)),
+        (Provider::Hubspot, Some(hubspot), _) => {
+            let writes = app.engine.write_scopes_to_request(&connection, with_writes);
+            Ok(hubspot.authorize_url(&state.state, &writes))
+        }
         (Provider::Stripe, _, Some(stripe)) => stripe
             .client()
             // Read-only: the sync never writes to Stripe.

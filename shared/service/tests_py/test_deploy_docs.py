@@ -136,6 +136,16 @@ def test_the_webhook_and_oauth_routes_are_documented(openapi):
     assert sorted(in_code - documented_routes(openapi)) == []
 
 
+def test_the_records_routes_are_documented_and_need_the_records_credential(openapi):
+    in_code = router_routes(HTTP_SRC / "records.rs")
+    assert len(in_code) >= 3, f"the route parser found only {sorted(in_code)}"
+    assert sorted(in_code - documented_routes(openapi)) == []
+    for method, path in documented_routes(openapi, "/api/records"):
+        operation = openapi["paths"][path][method]
+        assert operation.get("security") == [{"recordsToken": []}], f"{method} {path}"
+        assert "401" in operation["responses"], f"{method} {path} documents no 401"
+
+
 def test_admin_routes_require_the_bearer_token_and_provider_routes_do_not(openapi):
     assert openapi["security"] == [{"adminToken": []}]
     assert openapi["components"]["securitySchemes"]["adminToken"]["scheme"] == "bearer"
@@ -143,6 +153,8 @@ def test_admin_routes_require_the_bearer_token_and_provider_routes_do_not(openap
         operation = openapi["paths"][path][method]
         if path == "/admin/openapi.yaml":
             assert operation.get("security") == [], "the API's own document is public"
+        elif path.startswith("/api/records"):
+            continue
         elif path.startswith("/admin"):
             assert "security" not in operation, f"{method} {path} overrides the admin auth"
             assert "401" in operation["responses"], f"{method} {path} documents no 401"
@@ -208,11 +220,17 @@ def test_the_http_api_routes_reach_the_functions_whose_routers_serve_them(templa
         ("post", "/webhooks/stripe/{tenant}/{connection}", "webhook-intake"),
         ("get", "/oauth/{provider}/callback", "oauth-callback"),
         ("any", "/admin/{proxy+}", "admin-api"),
+        ("any", "/api/records/{proxy+}", "admin-api"),
         ("get", "/console", "admin-api"),
         ("any", "/console/{proxy+}", "admin-api"),
     }
-    served_by = {"webhook-intake": "webhooks.rs", "oauth-callback": "oauth.rs", "admin-api": "admin.rs"}
-    for binary, source in served_by.items():
+    served_by = [
+        ("webhook-intake", "webhooks.rs"),
+        ("oauth-callback", "oauth.rs"),
+        ("admin-api", "admin.rs"),
+        ("admin-api", "records.rs"),
+    ]
+    for binary, source in served_by:
         for method, path in router_routes(HTTP_SRC / source):
             assert any(
                 r_binary == binary and r_method in (method, "any") and route_serves(r_path, path)

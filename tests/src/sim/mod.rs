@@ -457,6 +457,9 @@ impl Sim {
                     format!("job {source_id} (attempt {})", job.attempt)
                 }
                 JobKind::Reconcile { run_id } => format!("reconcile job {run_id}"),
+                JobKind::PushContact { contact_id, .. } => {
+                    format!("push {contact_id} (attempt {})", job.attempt)
+                }
             };
             match result {
                 Ok(Disposition::Done) => self.note(format!("{label}: done")),

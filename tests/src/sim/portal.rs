@@ -437,6 +437,7 @@ impl SourceProvider for Portal {
             name: name.to_owned(),
             property_type: ty.to_owned(),
             label: None,
+            read_only: false,
         };
         Ok(match kind {
             ObjectKind::Company => vec![

@@ -9,11 +9,11 @@ use super::reconcile::StartError;
 use super::{Engine, EngineError};
 use crate::model::{
     CompanyFilter, Connection, ConnectionFlags, ConnectionId, ConnectionStatus, Contact, Customer,
-    CustomerId, Domain, ErrorCode, FieldMapping, FilterChoices, Job, JobCause, JobKind, LinkTarget,
-    LogEntry, LogEntryId, LogStatus, MatchResolution, NightlyTime, NormalizedName, ObjectKind,
-    PendingArchive, PendingMatch, PendingMatchId, PendingMatchStatus, Provider, ProviderAccountId,
-    SourceId, SourceLink, SourceRef, SyncRun, SyncRunId, SyncRunStatus, SyncTrigger, TenantId,
-    Timestamp,
+    CustomerId, Domain, ErrorCode, ErrorExplained, FieldMapping, FilterChoices, Job, JobCause,
+    JobKind, LinkTarget, LogEntry, LogEntryId, LogStatus, MatchResolution, NightlyTime,
+    NormalizedName, ObjectKind, PendingArchive, PendingMatch, PendingMatchId, PendingMatchStatus,
+    Provider, ProviderAccountId, PushSettings, SourceId, SourceLink, SourceRef, SyncDirection,
+    SyncRun, SyncRunId, SyncRunStatus, SyncTrigger, TenantId, Timestamp,
 };
 use crate::ports::{ArchivedFilter, LogFilter, Page, PageRequest, StoreError};
 
@@ -31,6 +31,9 @@ pub enum AdminError {
     InvalidFilter(Vec<String>),
     #[error("the connection is not connected")]
     NotConnected,
+    /// Pushing needs scopes the connection was not granted.
+    #[error("the connection lacks the scopes {}: Reauthorize with write scopes to grant them", .0.join(", "))]
+    MissingScopes(Vec<String>),
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
@@ -61,6 +64,7 @@ impl From<StartError> for AdminError {
                 AdminError::Conflict(format!("a sync is already running (run {run})"))
             }
             StartError::NotConnected => AdminError::NotConnected,
+            StartError::OutboundOnly => AdminError::Invalid(StartError::OutboundOnly.to_string()),
             StartError::Engine(e) => AdminError::Engine(e),
         }
     }
@@ -76,6 +80,7 @@ impl AdminError {
             AdminError::InvalidMapping(_) => "field_mapping_invalid",
             AdminError::InvalidFilter(_) => "filter_invalid",
             AdminError::NotConnected => "not_connected",
+            AdminError::MissingScopes(_) => "permission_denied",
             AdminError::Engine(e) if e.code() == crate::model::ErrorCode::Internal => "internal",
             AdminError::Engine(e) => e.code().as_str(),
         }
@@ -95,6 +100,9 @@ pub struct ConnectionView {
     pub account_id: Option<ProviderAccountId>,
     pub scopes: Vec<String>,
     pub company_filter: CompanyFilter,
+    /// Inbound, outbound or two-way, and how pushes write.
+    pub direction: SyncDirection,
+    pub push: PushSettings,
     pub flags: ConnectionFlags,
     pub last_full_sync: Option<Timestamp>,
     pub last_incremental_update: Option<Timestamp>,
@@ -129,6 +137,8 @@ impl ConnectionView {
             account_id: c.account_id,
             scopes: c.scopes,
             company_filter: c.company_filter,
+            direction: c.direction,
+            push: c.push,
             flags: c.flags,
             last_full_sync: c.last_full_sync,
             last_incremental_update: c.last_incremental_update,
@@ -136,6 +146,17 @@ impl ConnectionView {
             latest_run,
         }
     }
+}
+
+/// Everything support needs about one log row, for the admin to send: the row (record
+/// ids, the provider's response, the job that Retry sends), the error in words, and the
+/// correlation id that finds the service's own logs.
+#[derive(Clone, Debug, Serialize)]
+pub struct SupportReport {
+    pub generated_at: Timestamp,
+    pub service_version: &'static str,
+    pub error: Option<ErrorExplained>,
+    pub entry: LogEntry,
 }
 
 /// Store pages one log search reads at most before it hands back a cursor.
@@ -365,6 +386,21 @@ impl Engine {
 
     /// The customer a log row's record is mirrored into (a contact's: its company's), if
     /// it is still linked.
+    /// One log row bundled for support.
+    pub async fn support_report(
+        &self,
+        tenant: &TenantId,
+        id: &LogEntryId,
+    ) -> AdminResult<SupportReport> {
+        let entry = self.admin_log_entry(tenant, id).await?;
+        Ok(SupportReport {
+            generated_at: Timestamp::now(),
+            service_version: env!("CARGO_PKG_VERSION"),
+            error: entry.error_code.map(ErrorCode::explained),
+            entry,
+        })
+    }
+
     pub async fn customer_of_log_entry(&self, entry: &LogEntry) -> AdminResult<Option<CustomerId>> {
         let (Some(kind), Some(record)) = (entry.object_kind, &entry.record_id) else {
             return Ok(None);
@@ -679,13 +715,27 @@ impl Engine {
         candidate: &FieldMapping,
     ) -> AdminResult<Vec<FieldProblem>> {
         let connection = self.admin_connection(tenant, id).await?;
-        self.forget_schemas(id);
+        self.mapping_problems(&connection, candidate, connection.direction)
+            .await
+    }
+
+    /// Every problem of `candidate` under `direction`, against the provider's live schema.
+    pub(super) async fn mapping_problems(
+        &self,
+        connection: &Connection,
+        candidate: &FieldMapping,
+        direction: SyncDirection,
+    ) -> AdminResult<Vec<FieldProblem>> {
+        self.forget_schemas(&connection.id);
         let mut problems = Vec::new();
         for kind in [ObjectKind::Company, ObjectKind::Contact] {
             if candidate.for_object(kind).next().is_none() {
                 continue;
             }
-            let schema = self.schema(&connection, kind).await?;
+            let schema = self.schema(connection, kind).await?;
+            problems.extend(mapping::direction_problems(
+                candidate, direction, kind, &schema,
+            ));
             let mut unpinned = candidate.clone();
             for entry in &mut unpinned.entries {
                 // A new mapping takes the provider's current type; only the name must exist.
@@ -840,7 +890,9 @@ impl Engine {
             .await
         {
             Ok(run) => Some(run),
-            Err(StartError::NotConnected | StartError::AlreadyRunning(_)) => None,
+            Err(
+                StartError::NotConnected | StartError::OutboundOnly | StartError::AlreadyRunning(_),
+            ) => None,
             Err(StartError::Engine(e)) => return Err(e.into()),
         };
         Ok((stored, run))

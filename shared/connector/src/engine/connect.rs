@@ -98,7 +98,7 @@ impl Engine {
             .start_sync(&connection, SyncTrigger::Initial, false)
             .await
         {
-            Ok(_) | Err(StartError::AlreadyRunning(_)) => {}
+            Ok(_) | Err(StartError::AlreadyRunning(_) | StartError::OutboundOnly) => {}
             Err(e) => return Err(e.into()),
         }
         Ok(connection)

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::model::{
     Contact, Currency, Customer, Domain, FieldMapping, FieldMappingEntry, Money, ObjectKind,
-    TargetField,
+    SyncDirection, TargetField,
 };
 use crate::provider::{PropertySchema, SourceRecord};
 
@@ -74,6 +74,43 @@ pub fn validate_mapping(
         .for_object(kind)
         .filter_map(|entry| check_entry(entry, schema))
         .collect()
+}
+
+/// What a mapping's field directions break under a connection's `direction`: a field
+/// set wider than its connection, or a read-only property that would be pushed.
+pub fn direction_problems(
+    mapping: &FieldMapping,
+    direction: SyncDirection,
+    kind: ObjectKind,
+    schema: &Schema,
+) -> Vec<FieldProblem> {
+    let mut problems = Vec::new();
+    for entry in mapping.for_object(kind) {
+        let problem = |reason: String| FieldProblem {
+            property: entry.source_property.clone(),
+            target: entry.target.clone(),
+            reason,
+        };
+        if let Some(field) = entry.direction
+            && !direction.covers(field)
+        {
+            problems.push(problem(format!(
+                "the field is set to {field} but the connection syncs {direction}: a field can only narrow its connection's direction"
+            )));
+        }
+        let pushed = kind == ObjectKind::Contact && direction.narrowed_by(entry.direction).pushes();
+        if pushed
+            && schema
+                .get(&entry.source_property)
+                .is_some_and(|p| p.read_only)
+        {
+            problems.push(problem(format!(
+                "property {:?} is read-only at the provider (calculated or guarded): it can never be written, so set this field to inbound",
+                entry.source_property
+            )));
+        }
+    }
+    problems
 }
 
 /// The mapped values of one record: `None` means the provider has the field empty, which
@@ -223,6 +260,7 @@ mod tests {
             name: name.into(),
             property_type: ty.into(),
             label: None,
+            read_only: false,
         };
         Schema::new(vec![
             p("name", "string"),
@@ -298,6 +336,7 @@ mod tests {
                 name: "annualrevenue".into(),
                 property_type: "string".into(),
                 label: None,
+                read_only: false,
             },
         );
         let problems = validate_mapping(&mapping, ObjectKind::Company, &retyped);

@@ -6,12 +6,15 @@ pub mod admin;
 pub mod apply;
 pub mod billing;
 pub mod connect;
+mod direction;
 pub mod intake;
 mod listed;
 pub mod mapping;
 pub mod matcher;
 pub mod notifications;
+pub mod push;
 pub mod reconcile;
+pub mod records;
 pub mod retry;
 pub mod schedule;
 pub mod worker;
@@ -25,7 +28,7 @@ use crate::model::{
     ParseError, Provider, TenantId, Timestamp,
 };
 use crate::ports::{JobQueue, OutgoingMessage, QueueError, Store, StoreError};
-use crate::provider::{ProviderError, SourceProvider};
+use crate::provider::{ProviderError, RecordWriter, SourceProvider};
 use mapping::Schema;
 use retry::RetryPolicy;
 
@@ -157,6 +160,7 @@ pub struct Engine {
     /// Reconcile jobs, one per connection run and one per continuation.
     pub reconcile_jobs: Arc<dyn JobQueue>,
     providers: BTreeMap<Provider, Arc<dyn SourceProvider>>,
+    writers: BTreeMap<Provider, Arc<dyn RecordWriter>>,
     pub settings: EngineSettings,
     schemas: Mutex<HashMap<SchemaKey, (Instant, Arc<Schema>)>>,
 }
@@ -173,6 +177,7 @@ impl Engine {
             record_jobs,
             reconcile_jobs,
             providers: BTreeMap::new(),
+            writers: BTreeMap::new(),
             settings,
             schemas: Mutex::new(HashMap::new()),
         }
@@ -181,6 +186,17 @@ impl Engine {
     pub fn with_provider(mut self, provider: Arc<dyn SourceProvider>) -> Self {
         self.providers.insert(provider.provider(), provider);
         self
+    }
+
+    /// Lets connections of `which` push records (outbound and two-way sync).
+    pub fn with_writer(mut self, which: Provider, writer: Arc<dyn RecordWriter>) -> Self {
+        self.writers.insert(which, writer);
+        self
+    }
+
+    /// The provider's writer, when its connections can push.
+    pub fn writer(&self, which: Provider) -> Option<Arc<dyn RecordWriter>> {
+        self.writers.get(&which).cloned()
     }
 
     pub fn provider(&self, which: Provider) -> Result<Arc<dyn SourceProvider>, EngineError> {

@@ -133,6 +133,9 @@ pub enum StartError {
     AlreadyRunning(SyncRunId),
     #[error("the connection is not connected")]
     NotConnected,
+    /// An outbound connection mirrors nothing: it has no passes.
+    #[error("the connection is outbound only: it pushes and mirrors nothing")]
+    OutboundOnly,
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
@@ -153,6 +156,9 @@ impl Engine {
     ) -> Result<SyncRun, StartError> {
         if connection.status != ConnectionStatus::Connected {
             return Err(StartError::NotConnected);
+        }
+        if !connection.pulls() {
+            return Err(StartError::OutboundOnly);
         }
         let now = Timestamp::now();
         let mut run = SyncRun::start(
@@ -304,7 +310,7 @@ impl Engine {
         let Some(connection) = self.store.get_connection(tenant, connection_id).await? else {
             return self.finish(run, SyncRunStatus::Failed).await;
         };
-        if !connection.accepts_jobs() {
+        if !connection.accepts_jobs() || !connection.pulls() {
             return self.finish(run, SyncRunStatus::Failed).await;
         }
         let holder = self.renew_lease(&connection, &run.id).await?;

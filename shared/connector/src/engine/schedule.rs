@@ -67,7 +67,7 @@ impl Engine {
         connection: &Connection,
         now: Timestamp,
     ) -> Result<bool, EngineError> {
-        if !connection.accepts_jobs() || !nightly_due(connection, now) {
+        if !connection.accepts_jobs() || !connection.pulls() || !nightly_due(connection, now) {
             return Ok(false);
         }
         let mut claimed = false;
@@ -92,7 +92,7 @@ impl Engine {
                 tracing::info!(connection = %stored.id, %run, "nightly pass skipped: a run is in progress");
                 Ok(false)
             }
-            Err(StartError::NotConnected) => Ok(false),
+            Err(StartError::NotConnected | StartError::OutboundOnly) => Ok(false),
             Err(StartError::Engine(e)) => Err(e),
         }
     }

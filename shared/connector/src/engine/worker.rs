@@ -62,8 +62,12 @@ impl Engine {
             .collect()
     }
 
-    /// A job that is not a record job: reconcile jobs belong on their own queue.
+    /// A job that shares no fetch: a push runs alone; reconcile jobs belong on their
+    /// own queue.
     async fn run_other(&self, job: &Job) -> Result<Disposition, EngineError> {
+        if matches!(job.kind, JobKind::PushContact { .. }) {
+            return self.run_push(job).await;
+        }
         tracing::warn!(job = %job.id, "a reconcile job reached the record queue: moved to the reconcile queue");
         self.reconcile_jobs
             .send_batch(&[OutgoingMessage::now(job.to_body())])
@@ -85,7 +89,7 @@ impl Engine {
             .get_connection(&first.tenant_id, &first.connection_id)
             .await
         {
-            Ok(Some(connection)) if connection.accepts_jobs() => connection,
+            Ok(Some(connection)) if connection.accepts_jobs() && connection.pulls() => connection,
             Ok(found) => {
                 let status = found.map(|c| c.status);
                 tracing::info!(connection = %first.connection_id, ?status, jobs = jobs.len(), "connection gone or not accepting jobs: dropped");
@@ -374,12 +378,6 @@ impl Engine {
         reason: &str,
         deliveries: u32,
     ) -> Result<(), EngineError> {
-        let JobKind::SyncRecord {
-            object, source_id, ..
-        } = &job.kind
-        else {
-            return Ok(());
-        };
         let mut entry = LogEntry::new(
             job.tenant_id.clone(),
             job.connection_id.clone(),
@@ -387,8 +385,19 @@ impl Engine {
             LogStatus::Failed,
             Timestamp::now(),
         );
-        entry.object_kind = Some(*object);
-        entry.record_id = Some(source_id.clone());
+        match &job.kind {
+            JobKind::SyncRecord {
+                object, source_id, ..
+            } => {
+                entry.object_kind = Some(*object);
+                entry.record_id = Some(source_id.clone());
+            }
+            JobKind::PushContact { contact_id, .. } => {
+                entry.object_kind = Some(ObjectKind::Contact);
+                entry.contact_id = Some(contact_id.clone());
+            }
+            JobKind::Reconcile { .. } => return Ok(()),
+        }
         entry.error_code = Some(code);
         entry.retry_count = job.attempt;
         entry.message = Some(format!("gave up after {deliveries} deliveries: {reason}"));

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     CompanyFilter, ConnectionId, FieldMapping, ObjectKind, ParseError, ProviderAccountId,
-    SealedCredentials, SourceId, SourceRef, TenantId, Timestamp,
+    PushSettings, SealedCredentials, SourceId, SourceRef, SyncDirection, TenantId, Timestamp,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -147,6 +147,12 @@ pub struct Connection {
     pub scopes: Vec<String>,
     pub company_filter: CompanyFilter,
     pub field_mapping: FieldMapping,
+    /// Inbound (the default), outbound or two-way.
+    #[serde(default)]
+    pub direction: SyncDirection,
+    /// How pushed contacts are written, for connections that push.
+    #[serde(default)]
+    pub push: PushSettings,
     /// Tokens, encrypted by the provider layer. Never logged, never returned by the API.
     pub credentials: Option<SealedCredentials>,
     #[serde(default)]
@@ -178,6 +184,8 @@ impl Connection {
             scopes: Vec::new(),
             company_filter: CompanyFilter::All,
             field_mapping: FieldMapping::default_for(provider),
+            direction: SyncDirection::Inbound,
+            push: PushSettings::default(),
             credentials: None,
             flags: ConnectionFlags::default(),
             last_full_sync: None,
@@ -203,6 +211,16 @@ impl Connection {
     /// Whether jobs for this connection should run at all.
     pub fn accepts_jobs(&self) -> bool {
         self.status == ConnectionStatus::Connected
+    }
+
+    /// Whether provider changes are mirrored into our store (webhooks, nightly passes).
+    pub fn pulls(&self) -> bool {
+        self.direction.pulls()
+    }
+
+    /// Whether the product's writes are pushed to the provider.
+    pub fn pushes(&self) -> bool {
+        self.direction.pushes()
     }
 }
 

@@ -2,7 +2,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Archival, ContactId, CustomerId, TenantId, Timestamp};
+use super::{
+    Archival, ContactId, CustomerId, Provider, ProviderAccountId, SourceId, SourceVersion,
+    TenantId, Timestamp,
+};
 
 /// A person at a customer, mirrored from a HubSpot contact.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +22,10 @@ pub struct Contact {
     #[serde(default)]
     pub custom: BTreeMap<String, String>,
     pub archived: Option<Archival>,
+    /// Where pushes wrote this contact: one provider record per account, updated by its
+    /// id on the next push.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pushed_to: Vec<PushedRecord>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
@@ -37,9 +44,40 @@ impl Contact {
             job_title: None,
             custom: BTreeMap::new(),
             archived: None,
+            pushed_to: Vec::new(),
             created_at: now,
             updated_at: now,
             version: 0,
         }
+    }
+}
+
+/// A provider record one of our contacts was pushed into.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedRecord {
+    pub provider: Provider,
+    pub account_id: ProviderAccountId,
+    pub source_id: SourceId,
+    /// The provider's version after our last write.
+    pub version: SourceVersion,
+}
+
+impl Contact {
+    /// The provider record an earlier push into `account` wrote.
+    pub fn pushed_into(
+        &self,
+        provider: Provider,
+        account: &ProviderAccountId,
+    ) -> Option<&PushedRecord> {
+        self.pushed_to
+            .iter()
+            .find(|p| p.provider == provider && p.account_id == *account)
+    }
+
+    /// Remembers where a push wrote this contact, replacing an earlier record of the account.
+    pub fn remember_push(&mut self, pushed: PushedRecord) {
+        self.pushed_to
+            .retain(|p| !(p.provider == pushed.provider && p.account_id == pushed.account_id));
+        self.pushed_to.push(pushed);
     }
 }

@@ -42,6 +42,15 @@ pub enum ErrorCode {
     NothingToSync,
 }
 
+/// An error code with its words, as the log, the API and the console show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorExplained {
+    pub code: ErrorCode,
+    pub title: &'static str,
+    pub meaning: &'static str,
+    pub fix: &'static str,
+}
+
 impl ErrorCode {
     pub const ALL: [ErrorCode; 15] = [
         ErrorCode::OauthRevoked,
@@ -91,6 +100,15 @@ impl ErrorCode {
     }
 
     /// The row's heading in the log and the console.
+    pub fn explained(self) -> ErrorExplained {
+        ErrorExplained {
+            code: self,
+            title: self.title(),
+            meaning: self.meaning(),
+            fix: self.admin_action(),
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             ErrorCode::OauthRevoked => "Access to the account was revoked",

@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ConnectionId, JobId, LogEntryId, ObjectKind, ParseError, Provider, SourceId, SyncRunId,
-    TenantId, Timestamp, WebhookEventId,
+    ConnectionId, ContactId, JobId, LogEntryId, ObjectKind, ParseError, Provider, SourceId,
+    SyncRunId, TenantId, Timestamp, WebhookEventId,
 };
 
 /// What the provider said happened, as far as a webhook tells.
@@ -35,6 +35,8 @@ pub enum JobCause {
     },
     /// An admin asked to resync one customer.
     Resync,
+    /// The product wrote the record through the records API.
+    Write,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +50,11 @@ pub enum JobKind {
     },
     /// Continue a full reconciliation from its checkpoint.
     Reconcile { run_id: SyncRunId },
+    /// Push one of our contacts into the provider: contact, company and list steps.
+    PushContact {
+        contact_id: ContactId,
+        cause: JobCause,
+    },
 }
 
 /// A unit of work on a queue. The body of a queue message is this, as JSON.

@@ -3,7 +3,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ConnectionId, ErrorCode, Job, LogEntryId, ObjectKind, Provider, SourceId, TenantId, Timestamp,
+    ConnectionId, ContactId, ErrorCode, Job, LogEntryId, ObjectKind, Provider, SourceId, TenantId,
+    Timestamp,
 };
 
 /// How long sync log rows are kept.
@@ -23,6 +24,48 @@ pub enum LogStatus {
     /// Held for the admin: an ambiguous match, or an archive held by the mass-archive guard.
     Held,
     Failed,
+    /// A record of ours was written into the provider.
+    Pushed,
+    /// A push failed and is tried again at `next_attempt_at`.
+    Retrying,
+}
+
+/// One step of a push.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushStepKind {
+    Contact,
+    Company,
+    List,
+}
+
+/// How one step of a push ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepResult {
+    Created,
+    Updated,
+    /// The list step: the contact was added.
+    Added,
+    AlreadyMember,
+    /// Not done, by design (a dynamic list, a contact without a domain).
+    Skipped,
+    Failed,
+}
+
+/// One step of a push, as its log row shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushStep {
+    pub step: PushStepKind,
+    pub result: StepResult,
+    /// The provider's id of what the step wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<SourceId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<ErrorCode>,
+    /// What happened, in words for the admin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// One row of the sync log, kept 30 days.
@@ -47,6 +90,15 @@ pub struct LogEntry {
     pub retry_job: Option<Job>,
     /// Ties the row to the service's own logs (`internal` errors).
     pub correlation_id: Option<String>,
+    /// Our contact, for a push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<ContactId>,
+    /// A push's steps, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<PushStep>,
+    /// When a pending retry is due (status `retrying`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<Timestamp>,
     /// After this the row is gone: DynamoDB's TTL deletes it (late), and every read filters on it.
     pub expires_at: Timestamp,
 }
@@ -75,6 +127,9 @@ impl LogEntry {
             retry_count: 0,
             retry_job: None,
             correlation_id: None,
+            contact_id: None,
+            steps: Vec::new(),
+            next_attempt_at: None,
             expires_at: at.plus(LOG_RETENTION),
         }
     }

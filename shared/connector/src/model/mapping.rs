@@ -2,7 +2,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ParseError, Provider};
+use super::{ParseError, Provider, SyncDirection};
 
 /// The kind of record at the provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -142,6 +142,10 @@ pub struct FieldMappingEntry {
     /// the mapping broke (`field_mapping_invalid`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_type: Option<String>,
+    /// Narrows the connection's direction for this field (a two-way connection can keep
+    /// one field inbound only); never widens it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<SyncDirection>,
 }
 
 /// Which provider properties are written to which of our fields. Only mapped fields
@@ -161,6 +165,7 @@ impl FieldMapping {
             source_property: prop.to_owned(),
             target,
             source_type: Some(ty.to_owned()),
+            direction: None,
         };
         let entries = match provider {
             Provider::Hubspot => vec![

@@ -3,6 +3,7 @@
 mod connection;
 mod contact;
 mod customer;
+mod direction;
 mod error_code;
 mod ids;
 mod job;
@@ -20,6 +21,7 @@ mod timestamp;
 pub use connection::*;
 pub use contact::*;
 pub use customer::*;
+pub use direction::*;
 pub use error_code::*;
 pub use ids::*;
 pub use job::*;

@@ -240,7 +240,7 @@ pub async fn authorize(
 
 /// Off to the provider's consent screen; its callback brings the admin back here.
 async fn to_provider(app: &App, session: &Session, id: &ConnectionId) -> ConsoleResult {
-    let url = crate::oauth::start(app, &session.tenant, id).await?;
+    let url = crate::oauth::start(app, &session.tenant, id, false).await?;
     Ok(Redirect::to(&url).into_response())
 }
 

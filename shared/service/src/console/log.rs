@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use connector::engine::admin::LogQuery;
 use connector::ports::PageRequest;
-use connector::{ConnectionId, ErrorCode, LogEntry, LogEntryId};
+use connector::{ConnectionId, ErrorCode, LogEntry, LogEntryId, PushStepKind, StepResult};
 
 use super::page::{self, Notice, Shell};
 use super::session::{Posted, Session};
@@ -161,13 +161,32 @@ async fn render_entry(
                 @if let Some(customer) = &customer { " · " a href={ "/console/customers/" (customer) } { "Open the customer" } }
             }
             @if let Some(kind) = e.object_kind { dt { "Object" } dd { (page::record_kind(kind)) } }
+            @if let Some(contact) = &e.contact_id { dt { "Our contact" } dd { code { (contact) } } }
             @if let Some(message) = &e.message { dt { "What happened" } dd { (message) } }
             @if e.retry_count > 0 { dt { "Attempts" } dd { (e.retry_count + 1) } }
+            @if let Some(due) = e.next_attempt_at { dt { "Next attempt" } dd { (page::time(due)) } }
             @if let Some(correlation) = &e.correlation_id { dt { "Correlation id" } dd { code { (correlation) } } }
+        }
+        @if !e.steps.is_empty() {
+            h2 { "Steps" }
+            table.steps {
+                thead { tr { th { "Step" } th { "Result" } th { "Record" } th { "Detail" } } }
+                tbody {
+                    @for s in &e.steps {
+                        tr data-step=(step_name(s.step)) {
+                            td { (step_name(s.step)) }
+                            td data-result=(step_result_name(s.result)) { (step_result_name(s.result)) }
+                            td { @if let Some(id) = &s.record_id { code { (id) } } }
+                            td { @if let Some(detail) = &s.detail { (detail) } }
+                        }
+                    }
+                }
+            }
         }
         @if let Some(code) = e.error_code {
             section.fix aria-label="What to do" {
-                h2 { "Error " code { (code.as_str()) } }
+                h2 { (code.title()) " " code { (code.as_str()) } }
+                p { (code.meaning()) }
                 p { (code.admin_action()) }
                 @if let Some((href, label)) = fix_link(code, &e) {
                     p { a href=(href) { (label) } }
@@ -181,6 +200,9 @@ async fn render_entry(
         @if e.retry_job.is_some() {
             (session.post_button(&format!("/console/log/{}/retry", e.id), &[], "Retry this record"))
         }
+        @if e.error_code == Some(ErrorCode::Internal) {
+            p { a href={ "/console/log/" (e.id) "/report" } download { "Download the report for support" } }
+        }
     };
     let shell = Shell {
         title: "Log row",
@@ -189,6 +211,25 @@ async fn render_entry(
         refresh_secs: None,
     };
     Ok((status, page::render(shell, body)).into_response())
+}
+
+fn step_name(step: PushStepKind) -> &'static str {
+    match step {
+        PushStepKind::Contact => "Contact",
+        PushStepKind::Company => "Company",
+        PushStepKind::List => "List",
+    }
+}
+
+fn step_result_name(result: StepResult) -> &'static str {
+    match result {
+        StepResult::Created => "Created",
+        StepResult::Updated => "Updated",
+        StepResult::Added => "Added",
+        StepResult::AlreadyMember => "Already a member",
+        StepResult::Skipped => "Skipped",
+        StepResult::Failed => "Failed",
+    }
 }
 
 /// The console screen an error code's fix happens on, where there is one yet.
@@ -208,6 +249,17 @@ fn fix_link(code: ErrorCode, e: &LogEntry) -> Option<(String, &'static str)> {
         }
         _ => None,
     }
+}
+
+/// The row bundled for support, as a file to download.
+pub async fn report(
+    State(app): State<Arc<App>>,
+    session: Session,
+    Path(entry): Path<String>,
+) -> ConsoleResult {
+    let id = path_id::<LogEntryId>(&entry)?;
+    let report = app.engine.support_report(&session.tenant, &id).await?;
+    Ok(crate::http::report_download(&report))
 }
 
 pub async fn retry(

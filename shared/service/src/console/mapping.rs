@@ -11,7 +11,9 @@ use maud::{Markup, html};
 
 use connector::engine::admin::AdminError;
 use connector::engine::mapping::FieldProblem;
-use connector::{ConnectionId, FieldMapping, FieldMappingEntry, ObjectKind, Provider, TargetField};
+use connector::{
+    ConnectionId, FieldMapping, FieldMappingEntry, ObjectKind, Provider, SyncDirection, TargetField,
+};
 
 use super::page::{self, Notice, Shell};
 use super::session::{Posted, Session};
@@ -115,6 +117,11 @@ fn entry_row(i: usize, entry: &FieldMappingEntry, checked: Checked<'_>) -> Marku
                 @if let Some(ty) = &entry.source_type {
                     input type="hidden" name={ "type_" (i) } value=(ty);
                 }
+                @if let Some(direction) = entry.direction {
+                    " "
+                    span.muted { "(" (direction.as_str()) " only)" }
+                    input type="hidden" name={ "direction_" (i) } value=(direction.as_str());
+                }
             }
             @match problem {
                 None => td.muted { @if let Some(ty) = &entry.source_type { (ty) } @else { "not checked" } },
@@ -143,6 +150,11 @@ fn mapping_of(posted: &Posted) -> Result<FieldMapping, ApiError> {
         )?;
         // The type pinned at the last save: a property that changed type since is caught.
         kept.source_type = posted.field(&format!("type_{i}")).map(str::to_owned);
+        kept.direction = posted
+            .field(&format!("direction_{i}"))
+            .map(SyncDirection::parse)
+            .transpose()
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         entries.push(kept);
     }
     if let Some(property) = posted.field("new_property") {
@@ -172,6 +184,7 @@ fn entry(object: &str, property: &str, target: &str) -> Result<FieldMappingEntry
         source_property: property.to_owned(),
         target: TargetField::parse(target).map_err(|e| ApiError::bad_request(e.to_string()))?,
         source_type: None,
+        direction: None,
     })
 }
 

@@ -69,6 +69,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/matches/{id}/resolve", post(matches::resolve))
         .route("/log/{entry}", get(log::entry))
         .route("/log/{entry}/retry", post(log::retry))
+        .route("/log/{entry}/report", get(log::report))
         .route("/notifications", get(notifications::feed))
         .route("/notifications/read", post(notifications::read_all))
         .route("/notifications/{id}/read", post(notifications::read))

@@ -159,6 +159,8 @@ pub fn log_status_name(s: LogStatus) -> &'static str {
         LogStatus::Restored => "Restored",
         LogStatus::Held => "Held",
         LogStatus::Failed => "Failed",
+        LogStatus::Pushed => "Pushed",
+        LogStatus::Retrying => "Retry pending",
     }
 }
 

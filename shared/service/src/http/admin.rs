@@ -19,18 +19,21 @@ use connector::engine::admin::LogQuery;
 use connector::ports::{ArchivedFilter, PageRequest};
 use connector::{
     CompanyFilter, ConnectionId, CustomerId, FieldMapping, LogEntryId, MatchResolution,
-    NightlyTime, NotificationId, PendingMatchId, PendingMatchStatus, Provider, Secret, TenantId,
-    Timestamp,
+    NightlyTime, NotificationId, PendingMatchId, PendingMatchStatus, Provider, PushSettings,
+    Secret, SyncDirection, TenantId, Timestamp,
 };
 
 use super::error::ApiError;
 use crate::app::App;
-use crate::auth::AuthError;
+use crate::auth::{AuthError, TokenKind};
 use crate::notifications::NotificationView;
 
-/// The admin API, its OpenAPI document, and the console: what the admin function serves.
+/// The admin API, its OpenAPI document, the console and the records API: what the
+/// admin function serves.
 pub fn router(app: Arc<App>) -> Router {
-    api_router(app.clone()).merge(crate::console::router(app))
+    api_router(app.clone())
+        .merge(super::records::router(app.clone()))
+        .merge(crate::console::router(app))
 }
 
 fn api_router(app: Arc<App>) -> Router {
@@ -47,6 +50,8 @@ fn api_router(app: Arc<App>) -> Router {
         .route("/admin/connections/{id}/disconnect", post(disconnect))
         .route("/admin/connections/{id}/sync", post(run_sync_now))
         .route("/admin/connections/{id}/schedule", put(set_schedule))
+        .route("/admin/connections/{id}/direction", put(set_direction))
+        .route("/admin/records-token", post(records_token))
         .route("/admin/connections/{id}/runs", get(runs))
         .route("/admin/connections/{id}/log", get(log))
         .route(
@@ -79,6 +84,7 @@ fn api_router(app: Arc<App>) -> Router {
             post(reject_archives),
         )
         .route("/admin/log/{entry}", get(log_entry))
+        .route("/admin/log/{entry}/report", get(log_report))
         .route("/admin/log/{entry}/retry", post(retry_log_entry))
         .route("/admin/customers", get(customers))
         .route(
@@ -151,18 +157,24 @@ impl FromRequestParts<Arc<App>> for Tenant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(AuthError::Missing)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or(AuthError::Malformed)?;
+        let token = bearer(parts)?;
         let auth = app.admin_auth.as_ref().ok_or(AuthError::NotConfigured)?;
-        Ok(Tenant(auth.verify(token.trim(), Timestamp::now())?))
+        Ok(Tenant(auth.verify(token, Timestamp::now())?))
     }
+}
+
+/// The request's `Authorization: Bearer` token.
+pub(super) fn bearer(parts: &Parts) -> Result<&str, AuthError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(AuthError::Missing)?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or(AuthError::Malformed)
 }
 
 /// Query parameters, refused with the API's own `{code, detail}` body when they do not parse.
@@ -198,7 +210,7 @@ where
     }
 }
 
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+pub(super) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
@@ -254,12 +266,20 @@ async fn connection(
     Ok(Json(json!(app.engine.view_connection(&t, &id).await?)))
 }
 
+#[derive(Deserialize)]
+struct AuthorizeQuery {
+    /// Ask for the write scopes too, ahead of turning pushes on.
+    #[serde(default)]
+    writes: bool,
+}
+
 async fn authorize(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
     PathId(id): PathId<ConnectionId>,
+    Params(q): Params<AuthorizeQuery>,
 ) -> ApiResult {
-    let url = crate::oauth::start(&app, &t, &id).await?;
+    let url = crate::oauth::start(&app, &t, &id, q.writes).await?;
     Ok(Json(json!({"authorize_url": url})))
 }
 
@@ -316,6 +336,40 @@ async fn set_schedule(
     Ok(Json(json!(app.engine.set_nightly_time(&t, &id, at).await?)))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Direction {
+    direction: SyncDirection,
+    #[serde(default)]
+    push: PushSettings,
+}
+
+async fn set_direction(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    PathId(id): PathId<ConnectionId>,
+    raw: Bytes,
+) -> ApiResult {
+    let wanted: Direction = body(&raw)?;
+    app.engine
+        .set_direction(&t, &id, wanted.direction, wanted.push)
+        .await?;
+    Ok(Json(json!(app.engine.view_connection(&t, &id).await?)))
+}
+
+/// How long a records credential lasts.
+const RECORDS_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
+
+/// A credential for the product's backend to call the records API as this tenant.
+async fn records_token(State(app): State<Arc<App>>, Tenant(t): Tenant) -> ApiResult {
+    let auth = app.admin_auth.as_ref().ok_or(AuthError::NotConfigured)?;
+    let expires_at = Timestamp::now().plus(RECORDS_TOKEN_LIFETIME);
+    let token = auth.issue_kind(TokenKind::Records, &t, expires_at);
+    Ok(Json(
+        json!({"token": token.expose(), "expires_at": expires_at}),
+    ))
+}
+
 async fn runs(
     State(app): State<Arc<App>>,
     Tenant(t): Tenant,
@@ -365,7 +419,22 @@ async fn log_entry(
     Tenant(t): Tenant,
     PathId(entry): PathId<LogEntryId>,
 ) -> ApiResult {
-    Ok(Json(json!(app.engine.admin_log_entry(&t, &entry).await?)))
+    let row = app.engine.admin_log_entry(&t, &entry).await?;
+    let mut view = json!(row);
+    if let (Some(code), Some(map)) = (row.error_code, view.as_object_mut()) {
+        map.insert("error".into(), json!(code.explained()));
+    }
+    Ok(Json(view))
+}
+
+/// The row bundled for support, as a file to download.
+async fn log_report(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    PathId(entry): PathId<LogEntryId>,
+) -> Result<axum::response::Response, ApiError> {
+    let report = app.engine.support_report(&t, &entry).await?;
+    Ok(crate::http::report_download(&report))
 }
 
 async fn retry_log_entry(

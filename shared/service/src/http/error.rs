@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use connector::ErrorCode;
 use connector::engine::EngineError;
 use connector::engine::admin::AdminError;
+use connector::engine::records::RecordsError;
 use connector_hubspot::webhook::WebhookError;
 use connector_stripe::webhook::{EventParseError, WebhookError as StripeWebhookError};
 
@@ -85,6 +86,11 @@ impl From<AdminError> for ApiError {
                 err.extra = Some(("problems", json!(problems)));
                 err
             }
+            AdminError::MissingScopes(ref scopes) => {
+                let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string());
+                err.extra = Some(("missing_scopes", json!(scopes)));
+                err
+            }
             AdminError::InvalidFilter(ref problems) => {
                 let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string());
                 err.extra = Some(("problems", json!(problems)));
@@ -106,6 +112,29 @@ impl From<AdminError> for ApiError {
                 // The provider refused: the admin can act on it (reconnect, fix scopes).
                 _ => ApiError::new(StatusCode::BAD_GATEWAY, code, e.to_string()),
             },
+        }
+    }
+}
+
+impl From<RecordsError> for ApiError {
+    fn from(e: RecordsError) -> Self {
+        match e {
+            RecordsError::NotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            RecordsError::Conflict => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            RecordsError::Invalid(ref problems) => {
+                let mut err = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_request",
+                    e.to_string(),
+                );
+                err.extra = Some(("problems", json!(problems)));
+                err
+            }
+            RecordsError::Engine(inner) => AdminError::Engine(inner).into(),
         }
     }
 }

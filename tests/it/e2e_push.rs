@@ -1,0 +1,486 @@
+//! End to end, outbound: the product writes contacts through the records API and the
+//! service pushes them into the HubSpot sandbox in steps, on DynamoDB and SQS (moto).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use connector::{ConnectionId, SyncRunStatus};
+use hubspot_sandbox::model::ObjectKind as SandboxKind;
+use hubspot_sandbox::seed::{LIST_CUSTOMERS, LIST_NEWSLETTER};
+use hubspot_sandbox::{ControlClient, SandboxConfig};
+use integration_tests::adapters::{dynamodb_store, sqs_queue};
+use integration_tests::waiting::eventually;
+use local_stack::{Ports, RunningStack, ServerOptions, StackOptions};
+
+const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+const PUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A stack with a connected HubSpot connection that pushes under `push` (write scopes
+/// granted at a Reauthorize that asked for them), and a records credential.
+async fn outbound_stack(push: Value) -> (RunningStack, ConnectionId, String) {
+    let options = StackOptions {
+        sandbox: SandboxConfig {
+            companies: 3,
+            contacts: 0,
+            ..SandboxConfig::default()
+        },
+        server: ServerOptions {
+            sweep_every: None,
+            ..ServerOptions::default()
+        },
+        schema_ttl: Some(Duration::ZERO),
+        ..StackOptions::default()
+    };
+    let ports = Ports {
+        store: Arc::new(dynamodb_store().await),
+        records: Arc::new(sqs_queue(5).await),
+        reconciles: Arc::new(sqs_queue(5).await),
+    };
+    let stack = local_stack::start(options, ports)
+        .await
+        .expect("the stack starts");
+    let connection = stack.connect_hubspot().await.expect("OAuth connect");
+    let run = stack
+        .wait_for_sync(&connection, SYNC_TIMEOUT, |_| {})
+        .await
+        .expect("the initial sync ends");
+    assert_eq!(run.status, SyncRunStatus::Completed, "{run:?}");
+    let wanted = json!({"direction": "outbound", "push": push});
+    let (status, refused) = set_direction(&stack, &connection, &wanted).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["code"], "permission_denied");
+    assert!(
+        refused["missing_scopes"]
+            .as_array()
+            .expect("scopes")
+            .contains(&json!("crm.objects.contacts.write")),
+        "{refused}"
+    );
+    stack
+        .authorize_with_writes(&connection)
+        .await
+        .expect("reauthorize with write scopes");
+    let (status, set) = set_direction(&stack, &connection, &wanted).await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["direction"], "outbound");
+    let (status, token) = stack
+        .admin(Method::POST, "/admin/records-token", None)
+        .await
+        .expect("admin API");
+    assert_eq!(status, 200, "{token}");
+    let token = token["token"].as_str().expect("a token").to_owned();
+    (stack, connection, token)
+}
+
+async fn set_direction(
+    stack: &RunningStack,
+    connection: &ConnectionId,
+    body: &Value,
+) -> (u16, Value) {
+    stack
+        .admin(
+            Method::PUT,
+            &format!("/admin/connections/{connection}/direction"),
+            Some(body.clone()),
+        )
+        .await
+        .expect("admin API")
+}
+
+async fn records(
+    stack: &RunningStack,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}{path}", stack.base_url))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("records API");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Writes a contact through the records API; returns its id.
+async fn write_lead(stack: &RunningStack, token: &str, lead: Value) -> String {
+    let (status, written) = records(
+        stack,
+        token,
+        Method::POST,
+        "/api/records/contacts",
+        Some(lead),
+    )
+    .await;
+    assert_eq!(status, 201, "{written}");
+    written["contact"]["id"]
+        .as_str()
+        .expect("contact id")
+        .to_owned()
+}
+
+/// The final log row of a contact's latest push (`pushed` or `failed`), newest first.
+async fn push_row(
+    stack: &RunningStack,
+    connection: &ConnectionId,
+    contact: &str,
+    nth: usize,
+) -> Value {
+    eventually("the push's log row", PUSH_TIMEOUT, || async {
+        let (_, log) = stack
+            .admin(
+                Method::GET,
+                &format!("/admin/connections/{connection}/log?limit=100"),
+                None,
+            )
+            .await
+            .ok()?;
+        let finals: Vec<Value> = log["items"]
+            .as_array()?
+            .iter()
+            .filter(|row| row["contact_id"] == contact)
+            .filter(|row| row["status"] == "pushed" || row["status"] == "failed")
+            .cloned()
+            .collect();
+        (finals.len() > nth).then(|| finals[0].clone())
+    })
+    .await
+}
+
+fn step<'a>(row: &'a Value, name: &str) -> &'a Value {
+    row["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["step"] == name))
+        .unwrap_or_else(|| panic!("no {name} step in {row}"))
+}
+
+async fn mapping_entries(stack: &RunningStack, connection: &ConnectionId) -> Vec<Value> {
+    let (status, mapping) = stack
+        .admin(
+            Method::GET,
+            &format!("/admin/connections/{connection}/mapping"),
+            None,
+        )
+        .await
+        .expect("admin API");
+    assert_eq!(status, 200, "{mapping}");
+    mapping["entries"].as_array().expect("entries").clone()
+}
+
+async fn set_mapping(
+    stack: &RunningStack,
+    connection: &ConnectionId,
+    entries: &[Value],
+) -> (u16, Value) {
+    stack
+        .admin(
+            Method::PUT,
+            &format!("/admin/connections/{connection}/mapping"),
+            Some(json!({ "entries": entries })),
+        )
+        .await
+        .expect("admin API")
+}
+
+fn control(stack: &RunningStack) -> ControlClient {
+    stack.sandbox.control()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_is_pushed_with_its_contact_company_and_list_steps() {
+    let push = json!({"company_step": "skip", "list_id": LIST_NEWSLETTER.to_string()});
+    let (stack, connection, token) = outbound_stack(push).await;
+
+    // Each credential works only where it belongs.
+    let (status, _) = records(
+        &stack,
+        stack.admin_token.expose(),
+        Method::POST,
+        "/api/records/contacts",
+        Some(json!({"email": "a@b.io"})),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = records(&stack, &token, Method::GET, "/admin/connections", None).await;
+    assert_eq!(status, 401);
+    let (status, refused) = records(
+        &stack,
+        &token,
+        Method::POST,
+        "/api/records/contacts",
+        Some(json!({"email": "nope", "emial": 1})),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    let (status, refused) = records(
+        &stack,
+        &token,
+        Method::POST,
+        "/api/records/contacts",
+        Some(json!({"email": "not-an-email"})),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+
+    let lea = write_lead(
+        &stack,
+        &token,
+        json!({"email": "Lea@NewCo.io", "first_name": "Lea", "last_name": "Lane"}),
+    )
+    .await;
+    let row = push_row(&stack, &connection, &lea, 0).await;
+    assert_eq!(row["status"], "pushed", "{row}");
+    assert_eq!(step(&row, "contact")["result"], "created", "{row}");
+    assert_eq!(step(&row, "company")["result"], "created", "{row}");
+    assert_eq!(step(&row, "list")["result"], "added", "{row}");
+    let hubspot_contact = row["record_id"]
+        .as_str()
+        .expect("the HubSpot contact")
+        .to_owned();
+    let contact = control(&stack)
+        .record(SandboxKind::Contacts, &hubspot_contact)
+        .await
+        .unwrap();
+    assert_eq!(contact["properties"]["email"], "lea@newco.io", "{contact}");
+    assert_eq!(contact["properties"]["firstname"], "Lea", "{contact}");
+    let company_id = step(&row, "company")["record_id"]
+        .as_str()
+        .expect("company")
+        .to_owned();
+    let company = control(&stack)
+        .record(SandboxKind::Companies, &company_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        company["properties"]["sync_company_key"], "newco.io",
+        "{company}"
+    );
+    assert_eq!(company["properties"]["domain"], "newco.io", "{company}");
+
+    // A second lead of the same domain finds the company; an update finds the contact.
+    let max = write_lead(&stack, &token, json!({"email": "max@newco.io"})).await;
+    let row = push_row(&stack, &connection, &max, 0).await;
+    assert_eq!(step(&row, "company")["result"], "updated", "{row}");
+    assert_eq!(step(&row, "company")["record_id"], company_id.as_str());
+    let (status, updated) = records(
+        &stack,
+        &token,
+        Method::PATCH,
+        &format!("/api/records/contacts/{lea}"),
+        Some(json!({"job_title": "CTO"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["contact"]["first_name"], "Lea");
+    let row = push_row(&stack, &connection, &lea, 1).await;
+    assert_eq!(step(&row, "contact")["result"], "updated", "{row}");
+    assert_eq!(row["record_id"], hubspot_contact.as_str());
+    assert_eq!(step(&row, "list")["result"], "already_member", "{row}");
+    let contact = control(&stack)
+        .record(SandboxKind::Contacts, &hubspot_contact)
+        .await
+        .unwrap();
+    assert_eq!(contact["properties"]["jobtitle"], "CTO", "{contact}");
+
+    // A read-only property can never be pushed; two-way is not offered yet.
+    let mut entries = mapping_entries(&stack, &connection).await;
+    entries.push(json!({"object": "contact", "source_property": "associatedcompanyid", "target": "custom:company_id"}));
+    let (status, refused) = set_mapping(&stack, &connection, &entries).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.to_string().contains("read-only"), "{refused}");
+    let (status, refused) =
+        set_direction(&stack, &connection, &json!({"direction": "two_way"})).await;
+    assert_eq!(status, 400, "{refused}");
+
+    // An outbound connection mirrors nothing: it has no pass to run.
+    let (status, refused) = stack
+        .admin(
+            Method::POST,
+            &format!("/admin/connections/{connection}/sync"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 400, "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_errors_are_typed_and_a_revoked_push_retries_after_reauthorize() {
+    let (stack, connection, token) = outbound_stack(json!({"dedupe_by_email": false})).await;
+    let sandbox = control(&stack);
+    let failed = |lead: Value| {
+        let stack = &stack;
+        let token = token.clone();
+        let connection = connection.clone();
+        async move {
+            let id = write_lead(stack, &token, lead).await;
+            let row = push_row(stack, &connection, &id, 0).await;
+            assert_eq!(row["status"], "failed", "{row}");
+            row
+        }
+    };
+
+    let row = failed(json!({"first_name": "No mail"})).await;
+    assert_eq!(row["error_code"], "missing_email", "{row}");
+    let row = failed(json!({"custom": {"unmapped": "x"}})).await;
+    assert_eq!(row["error_code"], "nothing_to_sync", "{row}");
+
+    let taken = sandbox
+        .create_contact(&[("email", "taken@acme.io")])
+        .await
+        .unwrap();
+    let row = failed(json!({"email": "taken@acme.io"})).await;
+    assert_eq!(row["error_code"], "contact_exists", "{row}");
+    assert_eq!(step(&row, "contact")["result"], "failed", "{row}");
+    assert!(row["message"].as_str().unwrap().contains(&taken), "{row}");
+    let entry = row["id"].as_str().unwrap();
+    let (status, shown) = stack
+        .admin(Method::GET, &format!("/admin/log/{entry}"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["error"]["code"], "contact_exists", "{shown}");
+    assert!(
+        shown["error"]["fix"]
+            .as_str()
+            .is_some_and(|f| !f.is_empty()),
+        "{shown}"
+    );
+    let (status, report) = stack
+        .admin(Method::GET, &format!("/admin/log/{entry}/report"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["entry"]["id"], entry, "{report}");
+    assert!(
+        report["entry"]["provider_response"].as_str().is_some(),
+        "{report}"
+    );
+
+    // An enumeration refuses a value: the row names the property, the value and options.
+    let mut entries = mapping_entries(&stack, &connection).await;
+    entries.push(
+        json!({"object": "contact", "source_property": "lifecyclestage", "target": "custom:stage"}),
+    );
+    let (status, body) = set_mapping(&stack, &connection, &entries).await;
+    assert_eq!(status, 200, "{body}");
+    let row = failed(json!({"email": "stage@acme.io", "custom": {"stage": "nope"}})).await;
+    assert_eq!(row["error_code"], "invalid_property_value", "{row}");
+    let message = row["message"].as_str().unwrap();
+    assert!(
+        message.contains("lifecyclestage") && message.contains("nope"),
+        "{row}"
+    );
+    assert!(message.contains("lead"), "the options are listed: {row}");
+    assert!(
+        row["provider_response"]
+            .as_str()
+            .unwrap()
+            .contains("INVALID_OPTION"),
+        "{row}"
+    );
+
+    // A mapped property deleted at HubSpot is named.
+    sandbox
+        .delete_property(SandboxKind::Contacts, "jobtitle")
+        .await
+        .unwrap();
+    let row = failed(json!({"email": "gone@acme.io", "job_title": "CEO"})).await;
+    assert_eq!(row["error_code"], "field_mapping_invalid", "{row}");
+    assert!(
+        row["message"].as_str().unwrap().contains("jobtitle"),
+        "{row}"
+    );
+    entries.retain(|e| e["source_property"] != "jobtitle");
+    let (status, body) = set_mapping(&stack, &connection, &entries).await;
+    assert_eq!(status, 200, "{body}");
+
+    sandbox
+        .remove_scope("crm.objects.contacts.write")
+        .await
+        .unwrap();
+    let row = failed(json!({"email": "scope@acme.io"})).await;
+    assert_eq!(row["error_code"], "permission_denied", "{row}");
+    assert!(
+        row["message"]
+            .as_str()
+            .unwrap()
+            .contains("crm.objects.contacts.write"),
+        "{row}"
+    );
+    sandbox
+        .restore_scope("crm.objects.contacts.write")
+        .await
+        .unwrap();
+
+    // Revoked: the push ends oauth_revoked with a Retry that works after Reauthorize.
+    sandbox.revoke_tokens().await.unwrap();
+    let revoked = write_lead(&stack, &token, json!({"email": "late@acme.io"})).await;
+    let row = push_row(&stack, &connection, &revoked, 0).await;
+    assert_eq!(row["error_code"], "oauth_revoked", "{row}");
+    let (_, view) = stack
+        .admin(
+            Method::GET,
+            &format!("/admin/connections/{connection}"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(view["status"], "reauthorize", "{view}");
+    stack.authorize(&connection).await.expect("reauthorize");
+    let (status, retried) = stack
+        .admin(
+            Method::POST,
+            &format!("/admin/log/{}/retry", row["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{retried}");
+    let row = push_row(&stack, &connection, &revoked, 1).await;
+    assert_eq!(row["status"], "pushed", "{row}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_company_step_skips_or_fails_the_sync_as_set_and_a_dynamic_list_is_skipped() {
+    let push = json!({"company_step": "skip", "list_id": LIST_CUSTOMERS.to_string()});
+    let (stack, connection, token) = outbound_stack(push).await;
+    let sandbox = control(&stack);
+    let first = write_lead(&stack, &token, json!({"email": "ada@dyn.io"})).await;
+    let row = push_row(&stack, &connection, &first, 0).await;
+    assert_eq!(row["status"], "pushed", "{row}");
+    assert_eq!(step(&row, "list")["result"], "skipped", "{row}");
+    assert!(
+        step(&row, "list")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("dynamic"),
+        "{row}"
+    );
+
+    sandbox
+        .remove_scope("crm.objects.companies.write")
+        .await
+        .unwrap();
+    let skipped = write_lead(&stack, &token, json!({"email": "bo@other.io"})).await;
+    let row = push_row(&stack, &connection, &skipped, 0).await;
+    assert_eq!(row["status"], "pushed", "{row}");
+    assert_eq!(step(&row, "contact")["result"], "created", "{row}");
+    assert_eq!(step(&row, "company")["result"], "failed", "{row}");
+    assert_eq!(row["error_code"], "permission_denied", "{row}");
+
+    let fail_sync = json!({"direction": "outbound", "push": {"company_step": "fail_sync"}});
+    let (status, body) = set_direction(&stack, &connection, &fail_sync).await;
+    assert_eq!(status, 200, "{body}");
+    let failing = write_lead(&stack, &token, json!({"email": "cy@third.io"})).await;
+    let row = push_row(&stack, &connection, &failing, 0).await;
+    assert_eq!(row["status"], "failed", "{row}");
+    assert_eq!(row["error_code"], "permission_denied", "{row}");
+    assert_eq!(step(&row, "contact")["result"], "created", "{row}");
+}
