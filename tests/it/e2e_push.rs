@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use connector::{ConnectionId, SyncRunStatus};
+use hubspot_sandbox::config::{Faults, RateLimitConfig};
 use hubspot_sandbox::model::ObjectKind as SandboxKind;
 use hubspot_sandbox::seed::{LIST_CUSTOMERS, LIST_NEWSLETTER};
 use hubspot_sandbox::{ControlClient, SandboxConfig};
@@ -63,6 +64,11 @@ async fn outbound_stack(push: Value) -> (RunningStack, ConnectionId, String) {
         .authorize_with_writes(&connection)
         .await
         .expect("reauthorize with write scopes");
+    // The reauthorization's pass ends before pushes start: nothing else calls HubSpot.
+    stack
+        .wait_for_sync(&connection, SYNC_TIMEOUT, |_| {})
+        .await
+        .expect("the reauthorized pass ends");
     let (status, set) = set_direction(&stack, &connection, &wanted).await;
     assert_eq!(status, 200, "{set}");
     assert_eq!(set["direction"], "outbound");
@@ -262,6 +268,24 @@ async fn a_lead_is_pushed_with_its_contact_company_and_list_steps() {
         "{company}"
     );
     assert_eq!(company["properties"]["domain"], "newco.io", "{company}");
+
+    // A create retried with its Idempotency-Key finds the contact it stored.
+    let keyed = || {
+        reqwest::Client::new()
+            .post(format!("{}/api/records/contacts", stack.base_url))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "order-77")
+            .json(&json!({"email": "kim@newco.io"}))
+            .send()
+    };
+    let first = keyed().await.unwrap();
+    assert_eq!(first.status().as_u16(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = keyed().await.unwrap();
+    assert_eq!(again.status().as_u16(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first["contact"]["id"], again["contact"]["id"], "{again}");
+    assert_eq!(again["created"], false);
 
     // A second lead of the same domain finds the company; an update finds the contact.
     let max = write_lead(&stack, &token, json!({"email": "max@newco.io"})).await;
@@ -483,4 +507,119 @@ async fn the_company_step_skips_or_fails_the_sync_as_set_and_a_dynamic_list_is_s
     assert_eq!(row["status"], "failed", "{row}");
     assert_eq!(row["error_code"], "permission_denied", "{row}");
     assert_eq!(step(&row, "contact")["result"], "created", "{row}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_leaves_a_retrying_row_with_its_due_time_then_the_push_lands() {
+    let (stack, connection, token) = outbound_stack(json!({})).await;
+    let sandbox = control(&stack);
+    sandbox
+        .set_rate_limits(&RateLimitConfig {
+            send_retry_after: false,
+            ..RateLimitConfig::default()
+        })
+        .await
+        .unwrap();
+    // More 429s than one attempt's tries: the first attempt fails, the next one lands.
+    sandbox
+        .set_faults(&Faults {
+            burst_429: 6,
+            ..Faults::default()
+        })
+        .await
+        .unwrap();
+    let stormy = write_lead(&stack, &token, json!({"email": "storm@acme.io"})).await;
+    let row = push_row(&stack, &connection, &stormy, 0).await;
+    assert_eq!(row["status"], "pushed", "{row}");
+    let (_, log) = stack
+        .admin(
+            Method::GET,
+            &format!("/admin/connections/{connection}/log?limit=100"),
+            None,
+        )
+        .await
+        .unwrap();
+    let retrying: Vec<&Value> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["contact_id"] == stormy.as_str() && r["status"] == "retrying")
+        .collect();
+    assert_eq!(retrying.len(), 1, "{log}");
+    assert_eq!(retrying[0]["error_code"], "rate_limited");
+    assert!(
+        retrying[0]["next_attempt_at"].is_string(),
+        "{}",
+        retrying[0]
+    );
+    assert_eq!(row["retry_count"], 1, "{row}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_test_lead_checks_each_property_pushes_a_disposable_contact_and_deletes_it() {
+    let push = json!({"company_step": "skip", "list_id": LIST_NEWSLETTER.to_string()});
+    let (stack, connection, _) = outbound_stack(push).await;
+    let sandbox = control(&stack);
+    let test_lead = format!("/admin/connections/{connection}/test-lead");
+    let (status, report) = stack.admin(Method::POST, &test_lead, None).await.unwrap();
+    assert_eq!(status, 200, "{report}");
+    let checks = report["properties"].as_array().expect("checks");
+    assert!(checks.len() >= 5, "{report}");
+    assert!(checks.iter().all(|c| c["problem"].is_null()), "{report}");
+    assert!(report["error"].is_null(), "{report}");
+    assert_eq!(step(&report, "contact")["result"], "created", "{report}");
+    assert_eq!(step(&report, "list")["result"], "added", "{report}");
+    let email = report["email"].as_str().unwrap();
+    assert!(
+        email.starts_with("sync-test+") && email.ends_with("@example.com"),
+        "{report}"
+    );
+    let contact = report["contact"]
+        .as_str()
+        .expect("the test contact")
+        .to_owned();
+    let at_hubspot = sandbox
+        .record(SandboxKind::Contacts, &contact)
+        .await
+        .unwrap();
+    assert_eq!(at_hubspot["properties"]["email"], email, "{at_hubspot}");
+
+    // Only a test lead can be deleted this way.
+    let real = sandbox
+        .create_contact(&[("email", "real@acme.io")])
+        .await
+        .unwrap();
+    let (status, refused) = stack
+        .admin(Method::DELETE, &format!("{test_lead}/{real}"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 409, "{refused}");
+    let (status, body) = stack
+        .admin(Method::DELETE, &format!("{test_lead}/{contact}"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 204, "{body}");
+    let at_hubspot = sandbox
+        .record(SandboxKind::Contacts, &contact)
+        .await
+        .unwrap();
+    assert_eq!(at_hubspot["archived"], true, "{at_hubspot}");
+
+    // A mapped property deleted at HubSpot is named, and nothing is pushed.
+    sandbox
+        .delete_property(SandboxKind::Contacts, "jobtitle")
+        .await
+        .unwrap();
+    let (status, report) = stack.admin(Method::POST, &test_lead, None).await.unwrap();
+    assert_eq!(status, 200, "{report}");
+    let jobtitle = report["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["property"] == "jobtitle")
+        .cloned()
+        .expect("jobtitle is checked");
+    assert!(jobtitle["problem"].as_str().is_some(), "{report}");
+    assert_eq!(report["error"]["code"], "field_mapping_invalid", "{report}");
+    assert!(report["contact"].is_null(), "{report}");
 }

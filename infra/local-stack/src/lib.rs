@@ -259,10 +259,44 @@ impl RunningStack {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<(u16, Value)> {
+        self.call(method, path, body, &self.admin_token).await
+    }
+
+    /// Calls the admin API as `tenant` (a token issued for it on the spot).
+    pub async fn admin_as(
+        &self,
+        tenant: &TenantId,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let token = self.admin_token_for(tenant)?;
+        self.call(method, path, body, &token).await
+    }
+
+    /// An admin API token for `tenant`, valid for a day.
+    pub fn admin_token_for(&self, tenant: &TenantId) -> anyhow::Result<Secret> {
+        let auth = self
+            .app
+            .admin_auth
+            .as_ref()
+            .context("the local stack always has an admin secret")?;
+        Ok(auth.issue(tenant, Timestamp::now().plus(Duration::from_secs(86_400))))
+    }
+
+    /// Calls the service with a bearer token: the admin API, or the records API with a
+    /// records credential.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        token: &Secret,
+    ) -> anyhow::Result<(u16, Value)> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base_url))
-            .bearer_auth(self.admin_token.expose());
+            .bearer_auth(token.expose());
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -324,21 +358,38 @@ impl RunningStack {
 
     /// Runs the OAuth consent for an existing connection (connect again after Reauthorize).
     pub async fn authorize(&self, connection: &ConnectionId) -> anyhow::Result<Value> {
-        self.consent(&format!("/admin/connections/{connection}/authorize"))
-            .await
+        self.consent(
+            &self.tenant,
+            &format!("/admin/connections/{connection}/authorize"),
+        )
+        .await
     }
 
     /// [`RunningStack::authorize`] asking for the write scopes too (before pushes are on).
     pub async fn authorize_with_writes(&self, connection: &ConnectionId) -> anyhow::Result<Value> {
-        self.consent(&format!(
-            "/admin/connections/{connection}/authorize?writes=true"
-        ))
+        self.consent(
+            &self.tenant,
+            &format!("/admin/connections/{connection}/authorize?writes=true"),
+        )
         .await
     }
 
-    async fn consent(&self, authorize_path: &str) -> anyhow::Result<Value> {
+    /// Runs the OAuth consent for a connection of `tenant`.
+    pub async fn authorize_as(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> anyhow::Result<Value> {
+        self.consent(
+            tenant,
+            &format!("/admin/connections/{connection}/authorize"),
+        )
+        .await
+    }
+
+    async fn consent(&self, tenant: &TenantId, authorize_path: &str) -> anyhow::Result<Value> {
         let (status, auth) = self
-            .admin(reqwest::Method::POST, authorize_path, None)
+            .admin_as(tenant, reqwest::Method::POST, authorize_path, None)
             .await?;
         if status != 200 {
             bail!("authorize answered {status}: {auth}");

@@ -4,6 +4,8 @@
 //! through Connect OAuth and runs its initial sync; then serves the webhook intake, the
 //! worker, the nightly reconcile and the admin API until Ctrl-C.
 
+mod push_demo;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -31,6 +33,8 @@ struct Args {
     keep_data: bool,
     /// Other tenants to print a console sign-in link for (they start empty).
     sign_in_for: Vec<String>,
+    /// Also connect a second tenant outbound and push a lead (`push_demo`).
+    push_demo: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -46,6 +50,7 @@ fn parse_args() -> anyhow::Result<Args> {
         exit_on_stdin_eof: false,
         keep_data: false,
         sign_in_for: Vec::new(),
+        push_demo: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -63,9 +68,10 @@ fn parse_args() -> anyhow::Result<Args> {
             "--exit-on-stdin-eof" => args.exit_on_stdin_eof = true,
             "--keep-data" => args.keep_data = true,
             "--sign-in-for" => args.sign_in_for.push(value()?),
+            "--push-demo" => args.push_demo = true,
             "--help" | "-h" => {
                 println!(
-                    "local-stack [--port 8080] [--sandbox-port 8081] [--companies 3000] [--contacts 9000] [--seed 7] [--data .local/sync.sqlite]\n            [--stripe-port 8082] [--unmatched 25] [--no-stripe] [--keep-data] [--exit-on-stdin-eof] [--sign-in-for TENANT]..."
+                    "local-stack [--port 8080] [--sandbox-port 8081] [--companies 3000] [--contacts 9000] [--seed 7] [--data .local/sync.sqlite]\n            [--stripe-port 8082] [--unmatched 25] [--no-stripe] [--keep-data] [--exit-on-stdin-eof] [--sign-in-for TENANT]... [--push-demo]"
                 );
                 std::process::exit(0);
             }
@@ -170,7 +176,14 @@ async fn main() -> anyhow::Result<()> {
         Some(_) => Some(connect_stripe(&stack, &connection, &args).await?),
         None => None,
     };
+    let push = match args.push_demo {
+        true => Some(push_demo::run(&stack).await?),
+        false => None,
+    };
     print_usage(&stack, &connection, stripe.as_ref(), &args)?;
+    if let Some(push) = &push {
+        push_demo::print_usage(&stack, push)?;
+    }
     lifetime::until_stopped(args.exit_on_stdin_eof).await;
     println!("stopping: finishing the jobs in hand");
     stack.stop().await;

@@ -394,3 +394,53 @@ def test_forms_without_the_sessions_csrf_token_or_from_another_site_are_refused(
     # No session at all: to the sign-in page, nothing done.
     assert stack.post_form(path, {"csrf": csrf}) in (303, 200)
     assert manual_runs() == before
+
+
+def test_direction_and_push_with_send_test_lead(stack, browser, shot):
+    forget_session(browser, stack)
+    browser.get(f"{stack.base}/console/sign-in")
+    browser.find_element(By.NAME, "token").send_keys(stack.token)
+    click(browser, "Sign in")
+    click(panel(browser, "HubSpot"), "Direction and push")
+    assert browser.find_element(By.CSS_SELECTOR, "input[name=direction][value=inbound]").is_selected()
+
+    # Outbound without write access: refused, naming the scopes.
+    browser.find_element(By.CSS_SELECTOR, "input[name=direction][value=outbound]").click()
+    click(browser, "Save")
+    refused = browser.find_element(By.CSS_SELECTOR, ".notice").text
+    assert "crm.objects.contacts.write" in refused, refused
+
+    # Reauthorize with write access, then save outbound with the company and list steps.
+    click(browser, "Reauthorize with write access")
+    eventually(lambda: browser.current_url.endswith("/console/integrations")
+               and banner(browser, "HubSpot") == "Connected", what="back on Integrations")
+    click(panel(browser, "HubSpot"), "Direction and push")
+    browser.find_element(By.CSS_SELECTOR, "input[name=direction][value=outbound]").click()
+    browser.find_element(By.CSS_SELECTOR, "select[name=company_step] option[value=skip]").click()
+    browser.find_element(By.NAME, "list_id").send_keys("3")
+    click(browser, "Save")
+    assert "Saved" in browser.find_element(By.CSS_SELECTOR, ".notice").text
+    hubspot = next(c for c in stack.admin("GET", "/admin/connections")["connections"]
+                   if c["provider"] == "hubspot")
+    assert hubspot["direction"] == "outbound" and hubspot["push"]["list_id"] == "3", hubspot
+
+    # Send test lead: a result per property and per step, then delete the test contact.
+    click(browser, "Send test lead")
+    assert "every step" in browser.find_element(By.CSS_SELECTOR, ".notice").text
+    checks = browser.find_elements(By.CSS_SELECTOR, "table.properties td[data-check]")
+    assert checks and all(c.get_attribute("data-check") == "ok" for c in checks)
+    results = {row.get_attribute("data-step"): row.find_element(By.CSS_SELECTOR, "td[data-result]").text
+               for row in browser.find_elements(By.CSS_SELECTOR, "table.steps tbody tr")}
+    assert results == {"Contact": "Created", "Company": "Created", "List": "Added"}, results
+    shot("push-test-lead")
+    delete = next(b for b in browser.find_elements(By.CSS_SELECTOR, "button")
+                  if b.text.startswith("Delete the test contact"))
+    contact = delete.text.rsplit(" ", 1)[1]
+    click(browser, delete.text)
+    assert f"Deleted the test contact {contact}" in browser.find_element(By.CSS_SELECTOR, ".notice").text
+    assert stack.sandbox_call("GET", f"/objects/contacts/{contact}")["archived"] is True
+
+    # Back to inbound: the mirror the other tests see.
+    browser.find_element(By.CSS_SELECTOR, "input[name=direction][value=inbound]").click()
+    click(browser, "Save")
+    assert "Saved" in browser.find_element(By.CSS_SELECTOR, ".notice").text

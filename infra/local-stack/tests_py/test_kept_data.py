@@ -50,3 +50,11 @@ def test_kept_data_survives_a_restart_and_the_reauthorized_pass_writes_nothing(t
     # Without the flag the next start begins afresh.
     status, seen, applied, _, printed = run_once(data)
     assert status == "Completed" and applied > 0, printed
+
+
+def test_the_push_demo_pushes_a_lead_through_every_step(tmp_path):
+    *_, printed = run_once(tmp_path / "sync.sqlite", "--push-demo")
+    assert "push demo: tenant `leads-demo` connected the portal outbound and wrote a lead; pushed" in printed, printed
+    steps = dict(re.findall(r"^  (contact|company|list)\s+(\w+)", printed, re.MULTILINE))
+    assert steps == {"contact": "created", "company": "created", "list": "added"}, printed
+    assert "export RECORDS_TOKEN='r1.leads-demo." in printed, printed

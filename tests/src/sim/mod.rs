@@ -13,6 +13,7 @@
 //! runs it, sending a retried or failed job round again (delays are collapsed: order is
 //! the seed's), and it runs reconcile passes page by page through the engine's own step.
 
+mod outbound;
 pub mod portal;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,6 +37,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::adapters::{TempEmbeddedQueue, TempEmbeddedStore, embedded_queue, embedded_store};
 use crate::faults::{Faults, FaultyQueue, FaultyStore, InjectedCrash, quiet_injected_crashes};
+use outbound::SimOutbound;
 use portal::{Portal, STAGES, source_id};
 
 /// What one or many seeds did.
@@ -115,6 +117,8 @@ struct Sim {
     store: Arc<dyn Store>,
     records: Arc<dyn JobQueue>,
     tenants: Vec<SimTenant>,
+    /// The tenant whose connection pushes the product's leads.
+    outbound: SimOutbound,
     /// Webhook changes the portal sent and the network still holds.
     in_flight: Vec<Change>,
     /// Record jobs the queue holds.
@@ -175,7 +179,9 @@ impl Sim {
             Arc::new((*reconciles_dir).clone()),
             settings,
         )
-        .with_provider(portal.clone());
+        .with_provider(portal.clone())
+        .with_writer(Provider::Hubspot, portal.clone());
+        let outbound = SimOutbound::connect(&engine, &portal).await;
         let mut sim = Sim {
             rng: StdRng::seed_from_u64(seed),
             portal,
@@ -184,6 +190,7 @@ impl Sim {
             store,
             records,
             tenants: Vec::new(),
+            outbound,
             in_flight: Vec::new(),
             pending: Vec::new(),
             events: 0,
@@ -259,7 +266,8 @@ impl Sim {
         for _ in 0..steps {
             self.score.steps += 1;
             match self.rng.gen_range(0..100) {
-                0..=29 => self.provider_change(),
+                0..=25 => self.provider_change(),
+                26..=29 => self.product_write().await,
                 30..=49 => self.deliver_some().await,
                 50..=77 => self.work_some().await,
                 78..=85 => self.reconcile_some().await,
@@ -838,6 +846,7 @@ impl Sim {
             }
             self.drain().await?;
         }
+        self.settle_outbound().await?;
         self.engine
             .sweep(Timestamp::now())
             .await
@@ -847,7 +856,7 @@ impl Sim {
             self.check_ledgers(which).await?;
             self.check_notifications(which).await?;
         }
-        Ok(())
+        self.check_pushes().await
     }
 
     /// The scheduled sweep, crashable like any other invocation.

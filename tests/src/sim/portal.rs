@@ -11,12 +11,12 @@ use connector::engine::Engine;
 use connector::engine::admin::AdminError;
 use connector::engine::connect::Authorized;
 use connector::provider::{
-    Fetched, PropertySchema, ProviderError, ProviderResult, SourcePage, SourceProvider,
-    SourceRecord,
+    ContactKey, Fetched, ListAdd, PropertySchema, ProviderError, ProviderResult, RecordWriter,
+    Refusal, SourcePage, SourceProvider, SourceRecord, Written,
 };
 use connector::{
     CompanyFilter, Connection, ErrorCode, FilterChoice, FilterChoices, ObjectKind, Provider,
-    ProviderAccountId, SealedCredentials, SourceId, SourceVersion, TenantId,
+    ProviderAccountId, PushSettings, SealedCredentials, SourceId, SourceVersion, TenantId,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -42,10 +42,34 @@ impl SimCompany {
     }
 }
 
+/// A contact an outbound connection pushed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimContact {
+    pub properties: BTreeMap<String, String>,
+    pub version: i64,
+    pub deleted: bool,
+    /// The company it is associated with.
+    pub company: Option<u64>,
+}
+
+/// What outbound connections wrote: contacts, companies by their key property, and the
+/// one static contact list's members. Kept apart from the mirrored companies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pushed {
+    pub contacts: BTreeMap<u64, SimContact>,
+    /// Company key (`sync_company_key`) -> the company's id and properties.
+    pub companies: BTreeMap<String, (u64, BTreeMap<String, String>)>,
+    pub list: BTreeSet<u64>,
+}
+
+/// The static contact list pushes add to.
+pub const CONTACT_LIST: &str = "900";
+
 struct State {
     clock: i64,
     next_id: u64,
     companies: BTreeMap<u64, SimCompany>,
+    pushed: Pushed,
     lists: BTreeMap<String, BTreeSet<u64>>,
     fault_rate: f64,
     /// A company whose read panics (a provider bug the worker must contain).
@@ -77,6 +101,7 @@ impl Portal {
                 clock: 1_000_000,
                 next_id: 100,
                 companies: BTreeMap::new(),
+                pushed: Pushed::default(),
                 lists: BTreeMap::new(),
                 fault_rate: 0.0,
                 panics_on: None,
@@ -98,6 +123,19 @@ impl Portal {
             scopes: vec!["crm.objects.companies.read".into(), "crm.lists.read".into()],
             credentials: SealedCredentials("sim-credentials".into()),
         }
+    }
+
+    /// The consent of an app that also asked for the write scopes.
+    pub fn authorized_for_writes(&self) -> Authorized {
+        let mut authorized = self.authorized();
+        authorized
+            .scopes
+            .extend(WRITE_SCOPES.iter().map(|s| (*s).to_owned()));
+        authorized
+    }
+
+    pub fn pushed(&self) -> Pushed {
+        self.lock().pushed.clone()
     }
 
     /// A new connection of `tenant`, connected to this portal.
@@ -296,6 +334,183 @@ impl Portal {
             associated_companies: Vec::new(),
             merged_from: c.merged_from.iter().map(|m| source_id(*m)).collect(),
         }
+    }
+}
+
+const WRITE_SCOPES: [&str; 3] = [
+    "crm.objects.contacts.write",
+    "crm.objects.companies.write",
+    "crm.lists.write",
+];
+
+fn written(id: u64, created: bool, version: i64) -> Written {
+    Written {
+        id: source_id(id),
+        created,
+        version: SourceVersion(version),
+    }
+}
+
+fn same_email(contact: &SimContact, email: &str) -> bool {
+    !contact.deleted
+        && contact
+            .properties
+            .get("email")
+            .is_some_and(|e| e.eq_ignore_ascii_case(email))
+}
+
+#[async_trait]
+impl RecordWriter for Portal {
+    fn write_scopes(&self, settings: &PushSettings) -> Vec<String> {
+        let mut scopes = vec![WRITE_SCOPES[0]];
+        if settings.company_step.is_some() {
+            scopes.push(WRITE_SCOPES[1]);
+        }
+        if settings.list_id.is_some() {
+            scopes.push(WRITE_SCOPES[2]);
+        }
+        scopes.into_iter().map(str::to_owned).collect()
+    }
+
+    async fn write_contact(
+        &self,
+        _connection: &Connection,
+        key: ContactKey,
+        properties: &BTreeMap<String, String>,
+    ) -> ProviderResult<Written> {
+        self.fault()?;
+        let mut s = self.lock();
+        s.clock += 1_000;
+        let now = s.clock;
+        let email = properties.get("email").cloned();
+        let existing = match (&key, &email) {
+            (ContactKey::Id(id), _) => match company_number(id) {
+                Some(n) if s.pushed.contacts.get(&n).is_some_and(|c| !c.deleted) => Some(n),
+                _ => {
+                    return Err(ProviderError::new(
+                        ErrorCode::SourceDeleted,
+                        "simulated 404: no such contact",
+                    ));
+                }
+            },
+            (_, Some(email)) => s
+                .pushed
+                .contacts
+                .iter()
+                .find(|(_, c)| same_email(c, email))
+                .map(|(id, _)| *id),
+            (_, None) => None,
+        };
+        match (existing, &key) {
+            (Some(id), ContactKey::None) => {
+                let mut e = ProviderError::new(
+                    ErrorCode::ContactExists,
+                    format!("Contact already exists. Existing ID: {id}"),
+                );
+                e.status = Some(409);
+                e.refusal = Some(Box::new(Refusal {
+                    invalid_values: Vec::new(),
+                    existing_id: Some(source_id(id)),
+                }));
+                Err(e)
+            }
+            (Some(id), _) => {
+                if let Some(c) = s.pushed.contacts.get_mut(&id) {
+                    c.properties.extend(properties.clone());
+                    c.version = now;
+                }
+                Ok(written(id, false, now))
+            }
+            (None, _) => {
+                let id = s.next_id;
+                s.next_id += 1;
+                s.pushed.contacts.insert(
+                    id,
+                    SimContact {
+                        properties: properties.clone(),
+                        version: now,
+                        deleted: false,
+                        company: None,
+                    },
+                );
+                Ok(written(id, true, now))
+            }
+        }
+    }
+
+    async fn write_company(
+        &self,
+        _connection: &Connection,
+        _key_property: &str,
+        key: &str,
+        properties: &BTreeMap<String, String>,
+    ) -> ProviderResult<Written> {
+        self.fault()?;
+        let mut s = self.lock();
+        s.clock += 1_000;
+        let now = s.clock;
+        if let Some((id, props)) = s.pushed.companies.get_mut(key) {
+            props.extend(properties.clone());
+            return Ok(written(*id, false, now));
+        }
+        let id = s.next_id;
+        s.next_id += 1;
+        s.pushed
+            .companies
+            .insert(key.to_owned(), (id, properties.clone()));
+        Ok(written(id, true, now))
+    }
+
+    async fn associate_company(
+        &self,
+        _connection: &Connection,
+        contact: &SourceId,
+        company: &SourceId,
+    ) -> ProviderResult<()> {
+        self.fault()?;
+        let mut s = self.lock();
+        let company = company_number(company);
+        match company_number(contact).and_then(|n| s.pushed.contacts.get_mut(&n)) {
+            Some(c) => {
+                c.company = company;
+                Ok(())
+            }
+            None => Err(ProviderError::new(
+                ErrorCode::Internal,
+                "simulated 400: the contact does not exist",
+            )),
+        }
+    }
+
+    async fn add_to_list(
+        &self,
+        _connection: &Connection,
+        list_id: &str,
+        contact: &SourceId,
+    ) -> ProviderResult<ListAdd> {
+        self.fault()?;
+        if list_id != CONTACT_LIST {
+            return Err(ProviderError::new(
+                ErrorCode::FieldMappingInvalid,
+                format!("simulated 404: list {list_id} does not exist"),
+            ));
+        }
+        let mut s = self.lock();
+        let id = company_number(contact).unwrap_or_default();
+        Ok(if s.pushed.list.insert(id) {
+            ListAdd::Added
+        } else {
+            ListAdd::AlreadyMember
+        })
+    }
+
+    async fn archive_contact(&self, _connection: &Connection, id: &SourceId) -> ProviderResult<()> {
+        self.fault()?;
+        let mut s = self.lock();
+        if let Some(c) = company_number(id).and_then(|n| s.pushed.contacts.get_mut(&n)) {
+            c.deleted = true;
+        }
+        Ok(())
     }
 }
 

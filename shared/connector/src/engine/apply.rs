@@ -80,13 +80,18 @@ impl ApplyContext<'_> {
 /// Ids of records the service creates are derived from their source, so two workers that
 /// race to create the same record write the same item and the loser sees the winner.
 pub(crate) fn derived_id(source: &SourceRef) -> String {
-    let mut hasher = Sha256::new();
-    for part in [
+    id_from_parts(&[
         source.provider.as_str(),
         source.account.as_str(),
         source.kind.as_str(),
         source.source_id.as_str(),
-    ] {
+    ])
+}
+
+/// A UUID-shaped id that is the same whenever `parts` are.
+pub(crate) fn id_from_parts(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
         hasher.update(part.as_bytes());
         hasher.update([0u8]);
     }

@@ -17,6 +17,7 @@ pub mod reconcile;
 pub mod records;
 pub mod retry;
 pub mod schedule;
+pub mod test_lead;
 pub mod worker;
 
 use std::collections::{BTreeMap, HashMap};

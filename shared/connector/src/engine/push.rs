@@ -107,6 +107,13 @@ impl PushError {
     }
 }
 
+/// Whether the pushed contact is one of our stored records (a test lead is not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stored {
+    Yes,
+    No,
+}
+
 /// What one push did, step by step, and the failure that ended it, if one did.
 #[derive(Debug, Default)]
 pub struct PushReport {
@@ -298,23 +305,34 @@ impl Engine {
         }
     }
 
-    /// The three steps for one contact.
+    /// The three steps for one stored contact.
     pub async fn push_contact(
         &self,
         connection: &Connection,
         contact_id: &ContactId,
     ) -> PushReport {
         let mut report = PushReport::default();
-        if let Err(e) = self.push_steps(connection, contact_id, &mut report).await {
+        let pushed = async {
+            let contact = self
+                .store
+                .get_contact(&connection.tenant_id, contact_id)
+                .await?
+                .ok_or_else(|| PushError::ContactGone(contact_id.clone()))?;
+            self.push_steps(connection, &contact, Stored::Yes, &mut report)
+                .await
+        };
+        if let Err(e) = pushed.await {
             report.failure = Some(e);
         }
         report
     }
 
-    async fn push_steps(
+    /// The steps for `contact`; a stored one remembers where the contact step wrote it.
+    pub(super) async fn push_steps(
         &self,
         connection: &Connection,
-        contact_id: &ContactId,
+        contact: &Contact,
+        stored: Stored,
         report: &mut PushReport,
     ) -> Result<(), PushError> {
         let writer = self.writer(connection.provider).ok_or_else(|| {
@@ -323,14 +341,9 @@ impl Engine {
                 connection.provider
             ))
         })?;
-        let contact = self
-            .store
-            .get_contact(&connection.tenant_id, contact_id)
-            .await?
-            .ok_or_else(|| PushError::ContactGone(contact_id.clone()))?;
         let account = account_of(connection)?;
         let schema = self.schema(connection, ObjectKind::Contact).await?;
-        let properties = outbound_properties(connection, &contact, &schema)?;
+        let properties = outbound_properties(connection, contact, &schema)?;
         let earlier = contact.pushed_into(connection.provider, account);
         let key = contact_key(connection, earlier, &properties)?;
         let written = match self
@@ -349,10 +362,13 @@ impl Engine {
             Some(&written),
         );
         report.contact = Some(written.clone());
-        self.remember_push(connection, contact_id, &written).await?;
+        if stored == Stored::Yes {
+            self.remember_push(connection, &contact.id, &written)
+                .await?;
+        }
         if let Some(on_failure) = connection.push.company_step {
             let company = self
-                .company_step(writer.as_ref(), connection, &contact, &written, report)
+                .company_step(writer.as_ref(), connection, contact, &written, report)
                 .await;
             if let Err(e) = company {
                 report.step_failed(PushStepKind::Company, &e);

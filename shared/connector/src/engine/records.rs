@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::apply::id_from_parts;
 use super::{Engine, EngineError};
 use crate::model::{
     ConnectionId, Contact, ContactId, Domain, Job, JobCause, JobKind, TargetField, TenantId,
@@ -14,6 +15,8 @@ use crate::ports::{ContactWrite, StoreError};
 
 /// The longest value a field takes.
 pub const MAX_FIELD_CHARS: usize = 1_000;
+/// The longest idempotency key a create takes.
+pub const MAX_IDEMPOTENCY_KEY: usize = 128;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordsError {
@@ -71,6 +74,8 @@ mod present {
 /// A contact as the records API answers it, with the pushes its write queued.
 #[derive(Clone, Debug, Serialize)]
 pub struct ContactWritten {
+    /// False when a create's idempotency key named a contact stored before (a retry).
+    pub created: bool,
     pub contact: Contact,
     /// The connections a push job was queued for.
     pub pushes: Vec<ConnectionId>,
@@ -148,28 +153,54 @@ impl ContactInput {
 }
 
 impl Engine {
-    /// Stores a new contact and queues its pushes.
+    /// Stores a new contact and queues its pushes. With an idempotency key the contact's
+    /// id is derived from it, so a create retried after a failure (stored, but the
+    /// answer or the queueing was lost) finds the contact it stored, queues its pushes
+    /// again (they are upserts) and never stores a second one.
     pub async fn create_contact_record(
         &self,
         tenant: &TenantId,
         input: ContactInput,
+        idempotency_key: Option<&str>,
     ) -> Result<ContactWritten, RecordsError> {
-        let problems = input.problems();
+        let mut problems = input.problems();
+        if let Some(key) = idempotency_key
+            && (key.is_empty()
+                || key.len() > MAX_IDEMPOTENCY_KEY
+                || !key.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            problems.push(format!(
+                "the idempotency key is not 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+            ));
+        }
         if !problems.is_empty() {
             return Err(RecordsError::Invalid(problems));
         }
         let mut contact = Contact::new(tenant.clone(), Timestamp::now());
+        if let Some(key) = idempotency_key {
+            contact.id = ContactId::parse(id_from_parts(&["contact write", tenant.as_str(), key]))
+                .map_err(EngineError::from)?;
+        }
         input.apply_to(&mut contact);
         contact.customer_id = self.customer_by_email(tenant, &contact).await?;
-        let stored = self
+        let written = self
             .store
             .write_contact(ContactWrite {
                 contact: &contact,
                 expected_version: 0,
                 link: None,
             })
-            .await?;
-        self.queue_pushes(stored).await
+            .await;
+        match written {
+            Ok(stored) => self.queue_pushes(stored, true).await,
+            Err(StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. })
+                if idempotency_key.is_some() =>
+            {
+                let stored = self.contact_record(tenant, &contact.id).await?;
+                self.queue_pushes(stored, false).await
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Updates a stored contact (absent fields kept) and queues its pushes.
@@ -199,7 +230,7 @@ impl Engine {
                 link: None,
             })
             .await?;
-        self.queue_pushes(stored).await
+        self.queue_pushes(stored, false).await
     }
 
     /// One contact of the tenant.
@@ -241,7 +272,11 @@ impl Engine {
     }
 
     /// A push job per connection of the tenant that pushes and is connected.
-    async fn queue_pushes(&self, contact: Contact) -> Result<ContactWritten, RecordsError> {
+    async fn queue_pushes(
+        &self,
+        contact: Contact,
+        created: bool,
+    ) -> Result<ContactWritten, RecordsError> {
         let now = Timestamp::now();
         let jobs: Vec<Job> = self
             .store
@@ -266,6 +301,7 @@ impl Engine {
             self.enqueue_records(&jobs).await?;
         }
         Ok(ContactWritten {
+            created,
             pushes: jobs.into_iter().map(|j| j.connection_id).collect(),
             contact,
         })

@@ -163,6 +163,7 @@ fn panel(session: &Session, view: &ConnectionView, now: Timestamp) -> Markup {
                 @if view.provider == Provider::Hubspot {
                     a href={ (base) "/mapping" } { "Field mapping" }
                     a href={ (base) "/filter" } { "Company filter" }
+                    a href={ (base) "/push" } { "Direction and push" }
                 }
             }
             @if view.flags.archives_held {
@@ -222,7 +223,7 @@ pub async fn connect_new(State(app): State<Arc<App>>, posted: Posted) -> Console
             .engine
             .create_connection(&posted.session.tenant, provider)
             .await?;
-        to_provider(&app, &posted.session, &created.id).await
+        to_provider(&app, &posted.session, &created.id, false).await
     }
     .await;
     or_shown(&app, &posted.session, outcome).await
@@ -233,14 +234,29 @@ pub async fn authorize(
     Path(id): Path<String>,
     posted: Posted,
 ) -> ConsoleResult {
-    let outcome =
-        async { to_provider(&app, &posted.session, &path_id::<ConnectionId>(&id)?).await }.await;
+    let writes = posted.field("writes").is_some();
+    let outcome = async {
+        to_provider(
+            &app,
+            &posted.session,
+            &path_id::<ConnectionId>(&id)?,
+            writes,
+        )
+        .await
+    }
+    .await;
     or_shown(&app, &posted.session, outcome).await
 }
 
-/// Off to the provider's consent screen; its callback brings the admin back here.
-async fn to_provider(app: &App, session: &Session, id: &ConnectionId) -> ConsoleResult {
-    let url = crate::oauth::start(app, &session.tenant, id, false).await?;
+/// Off to the provider's consent screen (asking for write access too when `writes`); its
+/// callback brings the admin back here.
+async fn to_provider(
+    app: &App,
+    session: &Session,
+    id: &ConnectionId,
+    writes: bool,
+) -> ConsoleResult {
+    let url = crate::oauth::start(app, &session.tenant, id, writes).await?;
     Ok(Redirect::to(&url).into_response())
 }
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use connector::engine::admin::LogQuery;
 use connector::ports::PageRequest;
-use connector::{ConnectionId, ErrorCode, LogEntry, LogEntryId, PushStepKind, StepResult};
+use connector::{ConnectionId, ErrorCode, LogEntry, LogEntryId};
 
 use super::page::{self, Notice, Shell};
 use super::session::{Posted, Session};
@@ -167,22 +167,7 @@ async fn render_entry(
             @if let Some(due) = e.next_attempt_at { dt { "Next attempt" } dd { (page::time(due)) } }
             @if let Some(correlation) = &e.correlation_id { dt { "Correlation id" } dd { code { (correlation) } } }
         }
-        @if !e.steps.is_empty() {
-            h2 { "Steps" }
-            table.steps {
-                thead { tr { th { "Step" } th { "Result" } th { "Record" } th { "Detail" } } }
-                tbody {
-                    @for s in &e.steps {
-                        tr data-step=(step_name(s.step)) {
-                            td { (step_name(s.step)) }
-                            td data-result=(step_result_name(s.result)) { (step_result_name(s.result)) }
-                            td { @if let Some(id) = &s.record_id { code { (id) } } }
-                            td { @if let Some(detail) = &s.detail { (detail) } }
-                        }
-                    }
-                }
-            }
-        }
+        (page::push_steps(&e.steps))
         @if let Some(code) = e.error_code {
             section.fix aria-label="What to do" {
                 h2 { (code.title()) " " code { (code.as_str()) } }
@@ -211,25 +196,6 @@ async fn render_entry(
         refresh_secs: None,
     };
     Ok((status, page::render(shell, body)).into_response())
-}
-
-fn step_name(step: PushStepKind) -> &'static str {
-    match step {
-        PushStepKind::Contact => "Contact",
-        PushStepKind::Company => "Company",
-        PushStepKind::List => "List",
-    }
-}
-
-fn step_result_name(result: StepResult) -> &'static str {
-    match result {
-        StepResult::Created => "Created",
-        StepResult::Updated => "Updated",
-        StepResult::Added => "Added",
-        StepResult::AlreadyMember => "Already a member",
-        StepResult::Skipped => "Skipped",
-        StepResult::Failed => "Failed",
-    }
 }
 
 /// The console screen an error code's fix happens on, where there is one yet.

@@ -15,6 +15,7 @@ mod mapping;
 mod matches;
 mod notifications;
 mod page;
+mod push;
 mod runs;
 mod session;
 
@@ -58,6 +59,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/connections/{id}/mapping",
             get(mapping::page).post(mapping::submit),
         )
+        .route("/connections/{id}/push", get(push::page).post(push::submit))
         .route("/customers", get(customers::list))
         .route("/customers/{id}", get(customers::show))
         .route("/customers/{id}/resync", post(customers::resync))

@@ -4,8 +4,8 @@ use axum::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
 
 use connector::{
-    ArchiveReason, ConnectionStatus, LogStatus, ObjectKind, Provider, SyncRunStatus, SyncTrigger,
-    Timestamp,
+    ArchiveReason, ConnectionStatus, LogStatus, ObjectKind, Provider, PushStep, PushStepKind,
+    StepResult, SyncRunStatus, SyncTrigger, Timestamp,
 };
 
 use super::session::Session;
@@ -240,6 +240,47 @@ fn bell_icon() -> Markup {
     html! {
         svg.icon aria-hidden="true" viewBox="0 0 24 24" width="16" height="16" {
             path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3a1.5 1.5 0 0 0-3 0v1.16A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2Z" {}
+        }
+    }
+}
+
+fn step_name(step: PushStepKind) -> &'static str {
+    match step {
+        PushStepKind::Contact => "Contact",
+        PushStepKind::Company => "Company",
+        PushStepKind::List => "List",
+    }
+}
+
+fn step_result_name(result: StepResult) -> &'static str {
+    match result {
+        StepResult::Created => "Created",
+        StepResult::Updated => "Updated",
+        StepResult::Added => "Added",
+        StepResult::AlreadyMember => "Already a member",
+        StepResult::Skipped => "Skipped",
+        StepResult::Failed => "Failed",
+    }
+}
+
+/// A push's steps, each with its result (nothing for a row that is not a push).
+pub fn push_steps(steps: &[PushStep]) -> Markup {
+    html! {
+        @if !steps.is_empty() {
+            h2 { "Steps" }
+            table.steps {
+                thead { tr { th { "Step" } th { "Result" } th { "Record" } th { "Detail" } } }
+                tbody {
+                    @for s in steps {
+                        tr data-step=(step_name(s.step)) {
+                            td { (step_name(s.step)) }
+                            td data-result=(step_result_name(s.result)) { (step_result_name(s.result)) }
+                            td { @if let Some(id) = &s.record_id { code { (id) } } }
+                            td { @if let Some(detail) = &s.detail { (detail) } }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ use connector::ports::{ArchivedFilter, PageRequest};
 use connector::{
     CompanyFilter, ConnectionId, CustomerId, FieldMapping, LogEntryId, MatchResolution,
     NightlyTime, NotificationId, PendingMatchId, PendingMatchStatus, Provider, PushSettings,
-    Secret, SyncDirection, TenantId, Timestamp,
+    Secret, SourceId, SyncDirection, TenantId, Timestamp,
 };
 
 use super::error::ApiError;
@@ -51,6 +51,11 @@ fn api_router(app: Arc<App>) -> Router {
         .route("/admin/connections/{id}/sync", post(run_sync_now))
         .route("/admin/connections/{id}/schedule", put(set_schedule))
         .route("/admin/connections/{id}/direction", put(set_direction))
+        .route("/admin/connections/{id}/test-lead", post(send_test_lead))
+        .route(
+            "/admin/connections/{id}/test-lead/{contact}",
+            delete(delete_test_lead),
+        )
         .route("/admin/records-token", post(records_token))
         .route("/admin/connections/{id}/runs", get(runs))
         .route("/admin/connections/{id}/log", get(log))
@@ -355,6 +360,25 @@ async fn set_direction(
         .set_direction(&t, &id, wanted.direction, wanted.push)
         .await?;
     Ok(Json(json!(app.engine.view_connection(&t, &id).await?)))
+}
+
+async fn send_test_lead(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    PathId(id): PathId<ConnectionId>,
+) -> ApiResult {
+    Ok(Json(json!(app.engine.send_test_lead(&t, &id).await?)))
+}
+
+async fn delete_test_lead(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    Path((id, contact)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = ConnectionId::parse(id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let contact = SourceId::parse(contact).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    app.engine.delete_test_lead(&t, &id, &contact).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// How long a records credential lasts.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -45,14 +45,28 @@ impl FromRequestParts<Arc<App>> for RecordsCaller {
     }
 }
 
+/// `Idempotency-Key` makes a create safe to retry: the same key finds the same contact.
 async fn create_contact(
     State(app): State<Arc<App>>,
     RecordsCaller(t): RecordsCaller,
+    headers: HeaderMap,
     raw: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let input: ContactInput = body(&raw)?;
-    let written = app.engine.create_contact_record(&t, input).await?;
-    Ok((StatusCode::CREATED, Json(json!(written))))
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ApiError::bad_request("the Idempotency-Key header is not text"))
+        })
+        .transpose()?;
+    let written = app.engine.create_contact_record(&t, input, key).await?;
+    let status = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!(written))))
 }
 
 async fn update_contact(

@@ -1,0 +1,293 @@
+//! The simulation's outbound tenant: the product writes leads through the records API
+//! (creates with an idempotency key, updates, some leads without an email), a write that
+//! fails or crashes is sent again later as a product would, and the engine pushes each
+//! into the portal in steps. After the settle every lead with an email is exactly one
+//! portal contact with its latest values, on its domain's one company and in the list;
+//! a lead without one is nowhere; and the portal holds nothing else.
+
+use std::collections::BTreeSet;
+
+use connector::engine::records::ContactInput;
+use connector::model::*;
+use connector::ports::{LogFilter, PageRequest};
+use rand::Rng;
+
+use connector::engine::Engine;
+
+use super::portal::{CONTACT_LIST, Portal, Pushed};
+use super::{Checked, Sim};
+
+/// A write the product sent that got no answer (an error or a crash): sent again.
+#[derive(Clone, Debug)]
+pub enum Unanswered {
+    Create { key: String, input: ContactInput },
+    Update { id: ContactId, input: ContactInput },
+}
+
+pub struct SimOutbound {
+    pub id: TenantId,
+    pub connection: ConnectionId,
+    /// Every lead a create stored and answered.
+    pub leads: Vec<ContactId>,
+    pub unanswered: Vec<Unanswered>,
+    pub created: u64,
+}
+
+/// The domains leads are at: few, so the company step finds companies it made before.
+const DOMAINS: [&str; 3] = ["d0.example.org", "d1.example.org", "d2.example.org"];
+
+fn text(value: String) -> Option<Option<String>> {
+    Some(Some(value))
+}
+
+impl SimOutbound {
+    /// The outbound tenant's connection: connected with write access, pushing with the
+    /// company step (Skip) and the list step.
+    pub async fn connect(engine: &Engine, portal: &Portal) -> Self {
+        let id = TenantId::parse("tenant-out").expect("a tenant id");
+        let view = engine
+            .create_connection(&id, Provider::Hubspot)
+            .await
+            .expect("an outbound connection is created before faults start");
+        engine
+            .connect(&id, &view.id, portal.authorized_for_writes())
+            .await
+            .expect("the outbound connection connects");
+        let push = PushSettings {
+            company_step: Some(OnStepFailure::Skip),
+            list_id: Some(CONTACT_LIST.to_owned()),
+            ..PushSettings::default()
+        };
+        engine
+            .set_direction(&id, &view.id, SyncDirection::Outbound, push)
+            .await
+            .expect("the outbound connection pushes");
+        Self {
+            id,
+            connection: view.id,
+            leads: Vec::new(),
+            unanswered: Vec::new(),
+            created: 0,
+        }
+    }
+}
+
+impl Sim {
+    /// The product writes: a new lead, an update of one, or a write sent again.
+    pub(super) async fn product_write(&mut self) {
+        let roll = self.rng.gen_range(0..10);
+        let write = if roll < 2 && !self.outbound.unanswered.is_empty() {
+            self.outbound.unanswered.remove(0)
+        } else if roll < 5 && !self.outbound.leads.is_empty() {
+            let at = self.rng.gen_range(0..self.outbound.leads.len());
+            self.revisions += 1;
+            Unanswered::Update {
+                id: self.outbound.leads[at].clone(),
+                input: ContactInput {
+                    first_name: text(format!("Lead rev {}", self.revisions)),
+                    job_title: text(format!("Title {}", self.revisions)),
+                    ..ContactInput::default()
+                },
+            }
+        } else {
+            self.outbound.created += 1;
+            let n = self.outbound.created;
+            // Every seventh lead has no email: it is never pushed (missing_email).
+            let email =
+                (!n.is_multiple_of(7)).then(|| format!("lead{n}@{}", DOMAINS[n as usize % 3]));
+            Unanswered::Create {
+                key: format!("lead-{n}"),
+                input: ContactInput {
+                    email: email.map(Some),
+                    first_name: text(format!("Lead {n}")),
+                    ..ContactInput::default()
+                },
+            }
+        };
+        self.send(write).await;
+        self.take_queued().await;
+    }
+
+    /// One write through the records use case, crashable as its HTTP invocation is.
+    async fn send(&mut self, write: Unanswered) {
+        let t = self.outbound.id.clone();
+        let answered = match &write {
+            Unanswered::Create { key, input } => self
+                .crashable(
+                    self.engine
+                        .create_contact_record(&t, input.clone(), Some(key)),
+                )
+                .await
+                .map(|r| r.map(|w| (w.contact.id, w.created))),
+            Unanswered::Update { id, input } => self
+                .crashable(self.engine.update_contact_record(&t, id, input.clone()))
+                .await
+                .map(|r| r.map(|w| (w.contact.id, false))),
+        };
+        match answered {
+            Some(Ok((id, created))) => {
+                self.note(format!(
+                    "product: {write:?}: stored {id} (created {created})"
+                ));
+                if matches!(write, Unanswered::Create { .. }) && !self.outbound.leads.contains(&id)
+                {
+                    self.outbound.leads.push(id);
+                }
+            }
+            Some(Err(e)) => {
+                self.note(format!(
+                    "product: {write:?}: refused ({e}); sent again later"
+                ));
+                self.outbound.unanswered.push(write);
+            }
+            None => {
+                self.note(format!("product: {write:?}: crashed; sent again later"));
+                self.outbound.unanswered.push(write);
+            }
+        }
+    }
+
+    /// Faults are off: every unanswered write goes through, the pushes drain, and the
+    /// admin presses Retry on each push that ended failed.
+    pub(super) async fn settle_outbound(&mut self) -> Checked {
+        let unanswered = std::mem::take(&mut self.outbound.unanswered);
+        for write in unanswered {
+            self.send(write).await;
+        }
+        if !self.outbound.unanswered.is_empty() {
+            return Err(format!(
+                "{} product writes are refused with faults off",
+                self.outbound.unanswered.len()
+            ));
+        }
+        self.drain().await?;
+        let (t, c) = (self.outbound.id.clone(), self.outbound.connection.clone());
+        let mut retried = 0;
+        for entry in self.failed_pushes().await? {
+            self.engine
+                .retry_log_entry(&t, &entry)
+                .await
+                .map_err(|e| format!("retry of push row {entry} at settle: {e}"))?;
+            retried += 1;
+        }
+        self.note(format!(
+            "{t}: settle retries {retried} failed pushes of {c}"
+        ));
+        self.drain().await
+    }
+
+    /// The newest row of each lead's pushes, where it is a failure with a Retry (a lead
+    /// without an email stays failed: there is nothing to retry into).
+    async fn failed_pushes(&self) -> Result<Vec<LogEntryId>, String> {
+        let (t, c) = (&self.outbound.id, &self.outbound.connection);
+        let mut newest: BTreeSet<ContactId> = BTreeSet::new();
+        let mut failed = Vec::new();
+        let mut page = PageRequest::first(500);
+        loop {
+            let rows = self
+                .store
+                .list_log(t, c, LogFilter::default(), page.clone(), Timestamp::now())
+                .await
+                .map_err(|e| e.to_string())?;
+            for row in rows.items {
+                let Some(contact) = row.contact_id.clone() else {
+                    continue;
+                };
+                let last = matches!(row.status, LogStatus::Pushed | LogStatus::Failed);
+                if !last || !newest.insert(contact) {
+                    continue;
+                }
+                if row.status == LogStatus::Failed
+                    && row.retry_job.is_some()
+                    && row.error_code != Some(ErrorCode::MissingEmail)
+                {
+                    failed.push(row.id);
+                }
+            }
+            match rows.next {
+                Some(next) => page.cursor = Some(next),
+                None => return Ok(failed),
+            }
+        }
+    }
+
+    /// Every lead with an email is one portal contact with its values, on its domain's
+    /// company and in the list; nothing else was pushed.
+    pub(super) async fn check_pushes(&mut self) -> Checked {
+        let pushed: Pushed = self.portal.pushed();
+        let t = self.outbound.id.clone();
+        let mut claimed = BTreeSet::new();
+        let mut domains = BTreeSet::new();
+        for id in self.outbound.leads.clone() {
+            self.score.checks += 1;
+            let lead = self
+                .store
+                .get_contact(&t, &id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("lead {id} was answered but is not stored"))?;
+            let Some(email) = &lead.email else {
+                if !lead.pushed_to.is_empty() {
+                    return Err(format!("lead {id} has no email but was pushed"));
+                }
+                continue;
+            };
+            let [target] = lead.pushed_to.as_slice() else {
+                return Err(format!("lead {id} was pushed to {:?}", lead.pushed_to));
+            };
+            let n: u64 = target.source_id.as_str().parse().map_err(|_| "an id")?;
+            let at = pushed
+                .contacts
+                .get(&n)
+                .filter(|c| !c.deleted)
+                .ok_or_else(|| format!("lead {id}'s portal contact {n} is gone"))?;
+            let same: Vec<_> = pushed
+                .contacts
+                .values()
+                .filter(|c| !c.deleted && c.properties.get("email") == Some(email))
+                .collect();
+            if same.len() != 1 {
+                return Err(format!("{} portal contacts have {email}", same.len()));
+            }
+            for (property, ours) in [
+                ("email", &lead.email),
+                ("firstname", &lead.first_name),
+                ("jobtitle", &lead.job_title),
+            ] {
+                if at.properties.get(property) != ours.as_ref() {
+                    return Err(format!(
+                        "lead {id}: portal {property} is {:?}, ours {ours:?}",
+                        at.properties.get(property)
+                    ));
+                }
+            }
+            let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+            let company = pushed.companies.get(domain).map(|(c, _)| *c);
+            if company.is_none() || at.company != company {
+                return Err(format!(
+                    "lead {id} is on company {:?}, its domain's is {company:?}",
+                    at.company
+                ));
+            }
+            if !pushed.list.contains(&n) {
+                return Err(format!("lead {id}'s contact {n} is not in the list"));
+            }
+            claimed.insert(n);
+            domains.insert(domain.to_owned());
+        }
+        let all: BTreeSet<u64> = pushed.contacts.keys().copied().collect();
+        if all != claimed {
+            return Err(format!(
+                "the portal holds pushed contacts no lead claims: {:?}",
+                all.difference(&claimed).collect::<Vec<_>>()
+            ));
+        }
+        let companies: BTreeSet<String> = pushed.companies.keys().cloned().collect();
+        if companies != domains {
+            return Err(format!(
+                "pushed companies {companies:?}, but the leads' domains are {domains:?}"
+            ));
+        }
+        Ok(())
+    }
+}
