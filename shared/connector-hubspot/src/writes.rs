@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use connector::provider::{
-    ContactKey, ListAdd, ProviderError, ProviderResult, RecordWriter, Written,
+    ContactKey, ListAdd, OwnKey, ProviderError, ProviderResult, RecordWriter, Written,
 };
 use connector::{Connection, ErrorCode, ObjectKind, PushSettings, SourceId, SourceVersion};
 use reqwest::Method;
@@ -23,8 +23,6 @@ use crate::wire::{Filter, FilterGroup, ObjectPage, SearchRequest};
 
 const EMAIL: &str = "email";
 const PHONE: &str = "phone";
-/// The group a created key property goes into (every portal has it).
-const KEY_PROPERTY_GROUP: &str = "companyinformation";
 
 /// A record as a write answers it (`new` only in upserts).
 #[derive(Debug, Deserialize)]
@@ -119,17 +117,25 @@ impl HubSpotProvider {
         written(object, created)
     }
 
-    async fn create_contact(
+    /// Creates or updates the contact whose key property holds our key.
+    async fn upsert_by_own_key(
         &self,
         connection: &Connection,
+        key: &OwnKey,
         properties: &BTreeMap<String, String>,
     ) -> ProviderResult<Written> {
-        let call = Call::post_json(
-            "/crm/v3/objects/contacts",
-            json!({ "properties": properties }),
-        );
-        let reply = self.call(connection, Budget::General, &call).await?;
-        written(reply.json()?, true)
+        self.ensure_key_property(connection, ObjectKind::Contact, &key.property)
+            .await?;
+        let mut properties = properties.clone();
+        properties.insert(key.property.clone(), key.value.clone());
+        self.upsert(
+            connection,
+            ObjectKind::Contact,
+            &key.property,
+            &key.value,
+            &properties,
+        )
+        .await
     }
 
     async fn update_contact(
@@ -178,12 +184,33 @@ impl HubSpotProvider {
 
     /// Creates the company key property unless the portal has it; one that exists but is
     /// not unique cannot key companies.
-    async fn ensure_key_property(&self, connection: &Connection, name: &str) -> ProviderResult<()> {
-        let cache_key = (account_key(connection).to_owned(), name.to_owned());
+    async fn ensure_key_property(
+        &self,
+        connection: &Connection,
+        kind: ObjectKind,
+        name: &str,
+    ) -> ProviderResult<()> {
+        let cache_key = (
+            account_key(connection).to_owned(),
+            format!("{}.{name}", plural(kind)?),
+        );
         if self.inner.key_properties.lock().contains(&cache_key) {
             return Ok(());
         }
-        let path = format!("/crm/v3/properties/companies/{}", property_path_name(name)?);
+        let objects = plural(kind)?;
+        let (group, label, purpose) = match kind {
+            ObjectKind::Company => (
+                "companyinformation",
+                "Sync company key",
+                "one company per key (the domain), so pushed contacts never duplicate companies",
+            ),
+            _ => (
+                "contactinformation",
+                "Sync contact key",
+                "one contact per record of ours, so a retried push never creates a second one",
+            ),
+        };
+        let path = format!("/crm/v3/properties/{objects}/{}", property_path_name(name)?);
         match self
             .call(connection, Budget::General, &Call::get(path))
             .await
@@ -194,22 +221,22 @@ impl HubSpotProvider {
                     return Err(ProviderError::new(
                         ErrorCode::FieldMappingInvalid,
                         format!(
-                            "the company key property {name} exists in HubSpot but does not require unique values: pick another name"
+                            "the key property {objects}.{name} exists in HubSpot but does not require unique values: pick another name"
                         ),
                     ));
                 }
             }
             Err(e) if e.code == ErrorCode::SourceDeleted => {
                 let call = Call::post_json(
-                    "/crm/v3/properties/companies",
+                    format!("/crm/v3/properties/{objects}"),
                     json!({
                         "name": name,
-                        "label": "Sync company key",
+                        "label": label,
                         "type": "string",
                         "fieldType": "text",
-                        "groupName": KEY_PROPERTY_GROUP,
+                        "groupName": group,
                         "hasUniqueValue": true,
-                        "description": "Written by the sync service: one company per key (the domain), so pushed contacts never duplicate companies.",
+                        "description": format!("Written by the sync service: {purpose}."),
                     }),
                 );
                 match self.call(connection, Budget::General, &call).await {
@@ -247,6 +274,10 @@ fn property_path_name(name: &str) -> ProviderResult<&str> {
 impl RecordWriter for HubSpotProvider {
     fn write_scopes(&self, settings: &PushSettings) -> Vec<String> {
         let mut scopes = vec!["crm.objects.contacts.write"];
+        if !settings.dedupe_by_email || settings.sync_without_email {
+            // Contacts not keyed by email are keyed by a contact property we own.
+            scopes.extend(["crm.schemas.contacts.read", "crm.schemas.contacts.write"]);
+        }
         if settings.company_step.is_some() {
             scopes.extend([
                 "crm.objects.companies.write",
@@ -272,12 +303,12 @@ impl RecordWriter for HubSpotProvider {
                 self.upsert(connection, ObjectKind::Contact, EMAIL, email, properties)
                     .await
             }
-            ContactKey::None => self.create_contact(connection, properties).await,
-            ContactKey::Phone => {
+            ContactKey::Own(key) => self.upsert_by_own_key(connection, &key, properties).await,
+            ContactKey::Phone(key) => {
                 let phone = required(properties, PHONE)?;
                 match self.contact_with_phone(connection, phone).await? {
                     Some(id) => self.update_contact(connection, &id, properties).await,
-                    None => self.create_contact(connection, properties).await,
+                    None => self.upsert_by_own_key(connection, &key, properties).await,
                 }
             }
             ContactKey::Id(id) => self.update_contact(connection, &id, properties).await,
@@ -291,7 +322,8 @@ impl RecordWriter for HubSpotProvider {
         key: &str,
         properties: &BTreeMap<String, String>,
     ) -> ProviderResult<Written> {
-        self.ensure_key_property(connection, key_property).await?;
+        self.ensure_key_property(connection, ObjectKind::Company, key_property)
+            .await?;
         let mut properties = properties.clone();
         properties.insert(key_property.to_owned(), key.to_owned());
         self.upsert(

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use connector::provider::{ContactKey, Fetched, ListAdd, RecordWriter, SourceProvider};
+use connector::provider::{ContactKey, Fetched, ListAdd, OwnKey, RecordWriter, SourceProvider};
 use connector::{ErrorCode, ObjectKind, SourceId};
 use serde_json::json;
 
@@ -22,6 +22,7 @@ const WRITE_SCOPES: &[&str] = &[
     "crm.objects.companies.write",
     "crm.objects.contacts.write",
     "crm.schemas.companies.write",
+    "crm.schemas.contacts.write",
     "crm.lists.read",
     "crm.lists.write",
 ];
@@ -48,7 +49,7 @@ impl Harness {
                 &self.connection,
                 ObjectKind::Contact,
                 std::slice::from_ref(id),
-                &["email", "firstname", "phone"],
+                &["email", "firstname", "phone", "sync_contact_key"],
             )
             .await
             .expect("fetch");
@@ -86,6 +87,36 @@ async fn a_contact_is_upserted_by_email_once_and_updated_after() {
     );
 }
 
+fn own_key(value: &str) -> OwnKey {
+    OwnKey {
+        property: "sync_contact_key".to_owned(),
+        value: value.to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_keyed_by_our_own_property_is_created_once_however_often_it_is_written() {
+    let h = writer().await;
+    let lead = props(&[("email", "once@example.com"), ("firstname", "Once")]);
+    let first = h
+        .provider
+        .write_contact(&h.connection, ContactKey::Own(own_key("ours-9")), &lead)
+        .await
+        .expect("created");
+    assert!(first.created);
+    let again = h
+        .provider
+        .write_contact(&h.connection, ContactKey::Own(own_key("ours-9")), &lead)
+        .await
+        .expect("the same contact, updated");
+    assert_eq!(again.id, first.id);
+    assert!(!again.created);
+    assert_eq!(
+        h.contact(&first.id).await.properties["sync_contact_key"].as_deref(),
+        Some("ours-9")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_dedupe_off_an_existing_email_is_contact_exists_naming_the_contact() {
     let h = writer().await;
@@ -97,7 +128,7 @@ async fn with_dedupe_off_an_existing_email_is_contact_exists_naming_the_contact(
         .provider
         .write_contact(
             &h.connection,
-            ContactKey::None,
+            ContactKey::Own(own_key("ours-1")),
             &props(&[("email", "TAKEN@example.com")]),
         )
         .await
@@ -122,7 +153,7 @@ async fn without_an_email_the_phone_finds_the_contact_to_update() {
         .provider
         .write_contact(
             &h.connection,
-            ContactKey::Phone,
+            ContactKey::Phone(own_key("ours-2")),
             &props(&[("phone", "+49 30 1234567"), ("firstname", "New")]),
         )
         .await
@@ -133,7 +164,7 @@ async fn without_an_email_the_phone_finds_the_contact_to_update() {
         .provider
         .write_contact(
             &h.connection,
-            ContactKey::Phone,
+            ContactKey::Phone(own_key("ours-3")),
             &props(&[("phone", "+1 555 0100")]),
         )
         .await

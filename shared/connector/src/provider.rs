@@ -203,12 +203,22 @@ pub trait SourceProvider: Send + Sync {
 pub enum ContactKey {
     /// Update the contact with this email, or create it (the default).
     Email,
-    /// Always create: an existing email is `contact_exists`.
-    None,
-    /// No email to go by: update the contact with this phone number, or create it.
-    Phone,
+    /// Not by email: update the contact whose key property holds our key (one an earlier
+    /// attempt of this push created), or create it; an existing email is
+    /// `contact_exists`. A create retried after its answer was lost so finds the contact
+    /// it made instead of making a second one.
+    Own(OwnKey),
+    /// No email to go by: update the contact with this phone number, or else as `Own`.
+    Phone(OwnKey),
     /// The provider's contact an earlier push wrote: update it.
     Id(SourceId),
+}
+
+/// A unique contact property the service owns (created on first use) and our value of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnKey {
+    pub property: String,
+    pub value: String,
 }
 
 /// A record a write created or updated.

@@ -181,7 +181,7 @@ impl Sim {
         )
         .with_provider(portal.clone())
         .with_writer(Provider::Hubspot, portal.clone());
-        let outbound = SimOutbound::connect(&engine, &portal).await;
+        let outbound = SimOutbound::connect(&engine, &portal, seed % 2 == 1).await;
         let mut sim = Sim {
             rng: StdRng::seed_from_u64(seed),
             portal,

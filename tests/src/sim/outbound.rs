@@ -13,6 +13,7 @@ use connector::ports::{LogFilter, PageRequest};
 use rand::Rng;
 
 use connector::engine::Engine;
+use connector::engine::push::CONTACT_KEY_PROPERTY;
 
 use super::portal::{CONTACT_LIST, Portal, Pushed};
 use super::{Checked, Sim};
@@ -31,6 +32,9 @@ pub struct SimOutbound {
     pub leads: Vec<ContactId>,
     pub unanswered: Vec<Unanswered>,
     pub created: u64,
+    /// Odd seeds push without dedupe by email and push leads without an email too: both
+    /// keyed by the contact property we own.
+    pub keyed: bool,
 }
 
 /// The domains leads are at: few, so the company step finds companies it made before.
@@ -43,7 +47,7 @@ fn text(value: String) -> Option<Option<String>> {
 impl SimOutbound {
     /// The outbound tenant's connection: connected with write access, pushing with the
     /// company step (Skip) and the list step.
-    pub async fn connect(engine: &Engine, portal: &Portal) -> Self {
+    pub async fn connect(engine: &Engine, portal: &Portal, keyed: bool) -> Self {
         let id = TenantId::parse("tenant-out").expect("a tenant id");
         let view = engine
             .create_connection(&id, Provider::Hubspot)
@@ -56,6 +60,8 @@ impl SimOutbound {
         let push = PushSettings {
             company_step: Some(OnStepFailure::Skip),
             list_id: Some(CONTACT_LIST.to_owned()),
+            dedupe_by_email: !keyed,
+            sync_without_email: keyed,
             ..PushSettings::default()
         };
         engine
@@ -68,6 +74,7 @@ impl SimOutbound {
             leads: Vec::new(),
             unanswered: Vec::new(),
             created: 0,
+            keyed,
         }
     }
 }
@@ -92,7 +99,7 @@ impl Sim {
         } else {
             self.outbound.created += 1;
             let n = self.outbound.created;
-            // Every seventh lead has no email: it is never pushed (missing_email).
+            // Every seventh lead has no email: pushed only when the connection is keyed.
             let email =
                 (!n.is_multiple_of(7)).then(|| format!("lead{n}@{}", DOMAINS[n as usize % 3]));
             Unanswered::Create {
@@ -226,12 +233,12 @@ impl Sim {
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("lead {id} was answered but is not stored"))?;
-            let Some(email) = &lead.email else {
+            if lead.email.is_none() && !self.outbound.keyed {
                 if !lead.pushed_to.is_empty() {
                     return Err(format!("lead {id} has no email but was pushed"));
                 }
                 continue;
-            };
+            }
             let [target] = lead.pushed_to.as_slice() else {
                 return Err(format!("lead {id} was pushed to {:?}", lead.pushed_to));
             };
@@ -241,6 +248,20 @@ impl Sim {
                 .get(&n)
                 .filter(|c| !c.deleted)
                 .ok_or_else(|| format!("lead {id}'s portal contact {n} is gone"))?;
+            if !pushed.list.contains(&n) {
+                return Err(format!("lead {id}'s contact {n} is not in the list"));
+            }
+            claimed.insert(n);
+            let Some(email) = &lead.email else {
+                let key = at.properties.get(CONTACT_KEY_PROPERTY);
+                if key.map(String::as_str) != Some(id.as_str()) || at.company.is_some() {
+                    return Err(format!(
+                        "lead {id} without an email is portal contact {n} keyed {key:?} on company {:?}",
+                        at.company
+                    ));
+                }
+                continue;
+            };
             let same: Vec<_> = pushed
                 .contacts
                 .values()
@@ -269,10 +290,6 @@ impl Sim {
                     at.company
                 ));
             }
-            if !pushed.list.contains(&n) {
-                return Err(format!("lead {id}'s contact {n} is not in the list"));
-            }
-            claimed.insert(n);
             domains.insert(domain.to_owned());
         }
         let all: BTreeSet<u64> = pushed.contacts.keys().copied().collect();

@@ -11,8 +11,8 @@ use connector::engine::Engine;
 use connector::engine::admin::AdminError;
 use connector::engine::connect::Authorized;
 use connector::provider::{
-    ContactKey, Fetched, ListAdd, PropertySchema, ProviderError, ProviderResult, RecordWriter,
-    Refusal, SourcePage, SourceProvider, SourceRecord, Written,
+    ContactKey, Fetched, ListAdd, OwnKey, PropertySchema, ProviderError, ProviderResult,
+    RecordWriter, Refusal, SourcePage, SourceProvider, SourceRecord, Written,
 };
 use connector::{
     CompanyFilter, Connection, ErrorCode, FilterChoice, FilterChoices, ObjectKind, Provider,
@@ -295,6 +295,22 @@ impl Portal {
         }
     }
 
+    /// A write that landed but whose answer was lost (a timeout after HubSpot applied
+    /// it), when the seed says so: the caller sees a 502 and cannot tell.
+    fn answer_lost(s: &mut State) -> ProviderResult<()> {
+        let rate = s.fault_rate / 2.0;
+        if rate <= 0.0 || !s.rng.gen_bool(rate) {
+            return Ok(());
+        }
+        s.faults_injected += 1;
+        let mut e = ProviderError::new(
+            ErrorCode::ProviderUnavailable,
+            "simulated timeout after the write landed",
+        );
+        e.status = Some(504);
+        Err(e)
+    }
+
     /// A provider fault, when the seed says this call gets one.
     fn fault(&self) -> ProviderResult<()> {
         let mut s = self.lock();
@@ -382,10 +398,27 @@ impl RecordWriter for Portal {
         let mut s = self.lock();
         s.clock += 1_000;
         let now = s.clock;
+        let live = |s: &State, pick: &dyn Fn(&SimContact) -> bool| {
+            s.pushed
+                .contacts
+                .iter()
+                .find(|(_, c)| !c.deleted && pick(c))
+                .map(|(id, _)| *id)
+        };
         let email = properties.get("email").cloned();
-        let existing = match (&key, &email) {
-            (ContactKey::Id(id), _) => match company_number(id) {
-                Some(n) if s.pushed.contacts.get(&n).is_some_and(|c| !c.deleted) => Some(n),
+        let by_email = |s: &State| {
+            email
+                .as_deref()
+                .and_then(|e| live(s, &|c: &SimContact| same_email(c, e)))
+        };
+        let by_own = |s: &State, own: &OwnKey| {
+            live(s, &|c: &SimContact| {
+                c.properties.get(&own.property) == Some(&own.value)
+            })
+        };
+        let (existing, own) = match &key {
+            ContactKey::Id(id) => match company_number(id) {
+                Some(n) if s.pushed.contacts.get(&n).is_some_and(|c| !c.deleted) => (Some(n), None),
                 _ => {
                     return Err(ProviderError::new(
                         ErrorCode::SourceDeleted,
@@ -393,49 +426,53 @@ impl RecordWriter for Portal {
                     ));
                 }
             },
-            (_, Some(email)) => s
-                .pushed
-                .contacts
-                .iter()
-                .find(|(_, c)| same_email(c, email))
-                .map(|(id, _)| *id),
-            (_, None) => None,
+            ContactKey::Email => (by_email(&s), None),
+            ContactKey::Own(own) => (by_own(&s, own), Some(own)),
+            ContactKey::Phone(own) => {
+                let phone = properties.get("phone").cloned();
+                let by_phone = phone.and_then(|p| {
+                    live(&s, &|c: &SimContact| c.properties.get("phone") == Some(&p))
+                });
+                (by_phone.or_else(|| by_own(&s, own)), Some(own))
+            }
         };
-        match (existing, &key) {
-            (Some(id), ContactKey::None) => {
-                let mut e = ProviderError::new(
-                    ErrorCode::ContactExists,
-                    format!("Contact already exists. Existing ID: {id}"),
-                );
-                e.status = Some(409);
-                e.refusal = Some(Box::new(Refusal {
-                    invalid_values: Vec::new(),
-                    existing_id: Some(source_id(id)),
-                }));
-                Err(e)
+        if let Some(id) = existing {
+            if let Some(c) = s.pushed.contacts.get_mut(&id) {
+                c.properties.extend(properties.clone());
+                c.version = now;
             }
-            (Some(id), _) => {
-                if let Some(c) = s.pushed.contacts.get_mut(&id) {
-                    c.properties.extend(properties.clone());
-                    c.version = now;
-                }
-                Ok(written(id, false, now))
-            }
-            (None, _) => {
-                let id = s.next_id;
-                s.next_id += 1;
-                s.pushed.contacts.insert(
-                    id,
-                    SimContact {
-                        properties: properties.clone(),
-                        version: now,
-                        deleted: false,
-                        company: None,
-                    },
-                );
-                Ok(written(id, true, now))
-            }
+            Self::answer_lost(&mut s)?;
+            return Ok(written(id, false, now));
         }
+        if let Some(taken) = by_email(&s) {
+            let mut e = ProviderError::new(
+                ErrorCode::ContactExists,
+                format!("Contact already exists. Existing ID: {taken}"),
+            );
+            e.status = Some(409);
+            e.refusal = Some(Box::new(Refusal {
+                invalid_values: Vec::new(),
+                existing_id: Some(source_id(taken)),
+            }));
+            return Err(e);
+        }
+        let mut properties = properties.clone();
+        if let Some(own) = own {
+            properties.insert(own.property.clone(), own.value.clone());
+        }
+        let id = s.next_id;
+        s.next_id += 1;
+        s.pushed.contacts.insert(
+            id,
+            SimContact {
+                properties,
+                version: now,
+                deleted: false,
+                company: None,
+            },
+        );
+        Self::answer_lost(&mut s)?;
+        Ok(written(id, true, now))
     }
 
     async fn write_company(
@@ -458,6 +495,7 @@ impl RecordWriter for Portal {
         s.pushed
             .companies
             .insert(key.to_owned(), (id, properties.clone()));
+        Self::answer_lost(&mut s)?;
         Ok(written(id, true, now))
     }
 

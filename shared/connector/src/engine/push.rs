@@ -16,12 +16,17 @@ use crate::model::{
     TargetField, Timestamp,
 };
 use crate::ports::StoreError;
-use crate::provider::{ContactKey, ListAdd, ProviderError, RecordWriter, Written};
+use crate::provider::{ContactKey, ListAdd, OwnKey, ProviderError, RecordWriter, Written};
 
 /// The company property the service owns and keys pushed companies by (their domain):
 /// HubSpot does not deduplicate companies by domain, so without it every push of a new
 /// contact could create its company again.
 pub const COMPANY_KEY_PROPERTY: &str = "sync_company_key";
+
+/// The contact property the service owns and keys contacts by when not by email (our
+/// contact's id): HubSpot's create is not idempotent, so a create whose answer was lost
+/// would otherwise make a second contact when retried.
+pub const CONTACT_KEY_PROPERTY: &str = "sync_contact_key";
 
 /// Why a push failed as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -220,9 +225,14 @@ fn pushed_property<'a>(
 /// `email` and `phone` properties, so those must be what our email and phone push to.
 pub fn contact_key(
     connection: &Connection,
+    contact: &ContactId,
     earlier: Option<&PushedRecord>,
     properties: &BTreeMap<String, String>,
 ) -> Result<ContactKey, PushError> {
+    let own = || OwnKey {
+        property: CONTACT_KEY_PROPERTY.to_owned(),
+        value: contact.to_string(),
+    };
     if properties.is_empty() {
         return Err(PushError::NothingToSync);
     }
@@ -234,7 +244,7 @@ pub fn contact_key(
         return Ok(if settings.dedupe_by_email {
             ContactKey::Email
         } else {
-            ContactKey::None
+            ContactKey::Own(own())
         });
     }
     if !settings.sync_without_email {
@@ -243,9 +253,9 @@ pub fn contact_key(
     if settings.phone_fallback
         && pushed_property(connection, &TargetField::Phone, properties) == Some("phone")
     {
-        return Ok(ContactKey::Phone);
+        return Ok(ContactKey::Phone(own()));
     }
-    Ok(ContactKey::None)
+    Ok(ContactKey::Own(own()))
 }
 
 fn written_result(written: &Written) -> StepResult {
@@ -345,9 +355,9 @@ impl Engine {
         let schema = self.schema(connection, ObjectKind::Contact).await?;
         let properties = outbound_properties(connection, contact, &schema)?;
         let earlier = contact.pushed_into(connection.provider, account);
-        let key = contact_key(connection, earlier, &properties)?;
+        let key = contact_key(connection, &contact.id, earlier, &properties)?;
         let written = match self
-            .write_contact_step(writer.as_ref(), connection, key, &properties)
+            .write_contact_step(writer.as_ref(), connection, &contact.id, key, &properties)
             .await
         {
             Ok(written) => written,
@@ -407,13 +417,14 @@ impl Engine {
         &self,
         writer: &dyn RecordWriter,
         connection: &Connection,
+        contact: &ContactId,
         key: ContactKey,
         properties: &BTreeMap<String, String>,
     ) -> Result<Written, PushError> {
         let by_id = matches!(key, ContactKey::Id(_));
         match writer.write_contact(connection, key, properties).await {
             Err(e) if by_id && e.code == ErrorCode::SourceDeleted => {
-                let key = contact_key(connection, None, properties)?;
+                let key = contact_key(connection, contact, None, properties)?;
                 Ok(writer.write_contact(connection, key, properties).await?)
             }
             other => Ok(other?),
@@ -691,6 +702,11 @@ mod tests {
     #[test]
     fn the_contact_key_follows_the_dedupe_and_email_settings() {
         let mut c = outbound();
+        let ours = ContactId::generate();
+        let own = OwnKey {
+            property: CONTACT_KEY_PROPERTY.to_owned(),
+            value: ours.to_string(),
+        };
         let props = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
             pairs
                 .iter()
@@ -699,7 +715,7 @@ mod tests {
         };
         let with_email = props(&[("email", "ana@acme.com")]);
         assert_eq!(
-            contact_key(&c, None, &with_email).ok(),
+            contact_key(&c, &ours, None, &with_email).ok(),
             Some(ContactKey::Email)
         );
         let earlier = PushedRecord {
@@ -709,32 +725,32 @@ mod tests {
             version: SourceVersion(1),
         };
         assert_eq!(
-            contact_key(&c, Some(&earlier), &with_email).ok(),
+            contact_key(&c, &ours, Some(&earlier), &with_email).ok(),
             Some(ContactKey::Id(earlier.source_id.clone()))
         );
         let phone_only = props(&[("phone", "+1 555")]);
         assert!(matches!(
-            contact_key(&c, None, &phone_only),
+            contact_key(&c, &ours, None, &phone_only),
             Err(PushError::MissingEmail)
         ));
         assert!(matches!(
-            contact_key(&c, None, &BTreeMap::new()),
+            contact_key(&c, &ours, None, &BTreeMap::new()),
             Err(PushError::NothingToSync)
         ));
         c.push.sync_without_email = true;
         assert_eq!(
-            contact_key(&c, None, &phone_only).ok(),
-            Some(ContactKey::None)
+            contact_key(&c, &ours, None, &phone_only).ok(),
+            Some(ContactKey::Own(own.clone()))
         );
         c.push.phone_fallback = true;
         assert_eq!(
-            contact_key(&c, None, &phone_only).ok(),
-            Some(ContactKey::Phone)
+            contact_key(&c, &ours, None, &phone_only).ok(),
+            Some(ContactKey::Phone(own.clone()))
         );
         c.push.dedupe_by_email = false;
         assert_eq!(
-            contact_key(&c, None, &with_email).ok(),
-            Some(ContactKey::None)
+            contact_key(&c, &ours, None, &with_email).ok(),
+            Some(ContactKey::Own(own.clone()))
         );
     }
 }

@@ -124,12 +124,15 @@ impl Default for PushSettings {
 }
 
 impl PushSettings {
-    /// Every step on (what asking for write scopes ahead of a direction change covers).
+    /// Every step and key on (what asking for write scopes ahead of a direction change
+    /// covers).
     pub fn every_step() -> Self {
         Self {
+            dedupe_by_email: false,
+            sync_without_email: true,
+            phone_fallback: true,
             company_step: Some(OnStepFailure::Skip),
             list_id: Some(String::new()),
-            ..Self::default()
         }
     }
 
