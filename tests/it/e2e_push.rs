@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use connector::{ConnectionId, SyncRunStatus};
+use connector::{ConnectionId, Secret, SyncRunStatus};
 use hubspot_sandbox::config::{Faults, RateLimitConfig};
 use hubspot_sandbox::model::ObjectKind as SandboxKind;
 use hubspot_sandbox::seed::{LIST_CUSTOMERS, LIST_NEWSLETTER};
@@ -103,15 +103,10 @@ async fn records(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("{}{path}", stack.base_url))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("records API");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    stack
+        .call(method, path, body, &Secret::new(token))
+        .await
+        .expect("records API")
 }
 
 /// Writes a contact through the records API; returns its id.

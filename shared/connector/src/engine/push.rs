@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::mapping::Schema;
-use super::worker::Disposition;
+use super::worker::{Disposition, retry_of};
 use super::{Engine, EngineError, account_of};
 use crate::model::{
     Connection, ConnectionStatus, Contact, ContactId, Domain, ErrorCode, Job, JobKind, LogEntry,
@@ -555,8 +555,6 @@ impl Engine {
         entry.duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
         entry.retry_count = job.attempt;
         entry.steps = report.steps;
-        let mut retry = job.clone();
-        retry.attempt = 0;
         let Some(failure) = report.failure else {
             if let Some(noted) = entry.steps.iter().find(|s| s.result == StepResult::Failed) {
                 entry.error_code = noted.error_code;
@@ -565,7 +563,7 @@ impl Engine {
                     step_name(noted.step),
                     noted.detail.as_deref().unwrap_or("no detail")
                 ));
-                entry.retry_job = Some(retry);
+                entry.retry_job = Some(retry_of(job));
             }
             self.store.append_log(&entry).await?;
             return Ok(Disposition::Done);
@@ -577,33 +575,22 @@ impl Engine {
             entry.provider_response = e.body.as_deref().map(LogEntry::truncate_response);
         }
         let retry_after = failure.provider().and_then(|e| e.retry_after);
-        if let Some(delay) = self
-            .settings
-            .retry
-            .next_delay(code, job.attempt, retry_after)
-        {
+        if let Some((next, delay)) = self.next_try(job, code, retry_after) {
             entry.status = LogStatus::Retrying;
             entry.next_attempt_at = Some(now.plus(delay));
             self.store.append_log(&entry).await?;
-            let mut next = job.clone();
-            next.attempt += 1;
-            tracing::info!(job = %job.id, %code, attempt = job.attempt, ?delay, "push will be retried");
             return Ok(Disposition::Retry { job: next, delay });
         }
-        if let Some(connection) = connection {
-            let scopes = failure.provider().map(|e| e.missing_scopes.as_slice());
-            self.apply_refusal(connection, code, scopes.unwrap_or_default())
-                .await?;
-        }
-        entry.status = LogStatus::Failed;
-        if code == ErrorCode::Internal {
-            let correlation = job.id.to_string();
-            tracing::error!(correlation_id = %correlation, error = ?failure, "push failed with an internal error");
-            entry.correlation_id = Some(correlation);
-        }
-        entry.retry_job = Some(retry);
-        self.store.append_log(&entry).await?;
-        Ok(Disposition::Done)
+        let scopes = failure.provider().map(|e| e.missing_scopes.as_slice());
+        self.end_failed_job(
+            connection,
+            job,
+            code,
+            scopes.unwrap_or_default(),
+            entry,
+            &failure,
+        )
+        .await
     }
 }
 

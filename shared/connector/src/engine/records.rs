@@ -263,7 +263,7 @@ impl Engine {
             .find_customers_by_domain(tenant, &domain)
             .await?
             .into_iter()
-            .filter(|c| c.archived.is_none())
+            .filter(|c| !c.is_archived())
             .collect();
         Ok(match live.as_slice() {
             [one] => Some(one.id.clone()),

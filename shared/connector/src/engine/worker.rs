@@ -337,34 +337,67 @@ impl Engine {
         took: Duration,
     ) -> Result<Disposition, EngineError> {
         let code = error.code();
-        let retry_after = error.retry_after();
-        if let Some(delay) = self
-            .settings
-            .retry
-            .next_delay(code, job.attempt, retry_after)
-        {
-            tracing::info!(job = %job.id, %code, attempt = job.attempt, ?delay, "record job will be retried");
-            let mut next = job;
-            next.attempt += 1;
+        if let Some((next, delay)) = self.next_try(&job, code, error.retry_after()) {
             return Ok(Disposition::Retry { job: next, delay });
         }
-        self.apply_refusal(connection, code, error.missing_scopes())
-            .await?;
         let mut entry = record_entry(connection, &job, kind, source_id, LogStatus::Failed, took);
         entry.error_code = Some(code);
         entry.retry_count = job.attempt;
         entry.message = Some(error.to_string());
         entry.provider_response = error.logged_response();
+        self.end_failed_job(
+            Some(connection),
+            &job,
+            code,
+            error.missing_scopes(),
+            entry,
+            &error,
+        )
+        .await
+    }
+
+    /// The job's next try after a failure with `code`, and its delay, while the retry
+    /// policy allows one.
+    pub(crate) fn next_try(
+        &self,
+        job: &Job,
+        code: ErrorCode,
+        retry_after: Option<Duration>,
+    ) -> Option<(Job, Duration)> {
+        let delay = self
+            .settings
+            .retry
+            .next_delay(code, job.attempt, retry_after)?;
+        tracing::info!(job = %job.id, %code, attempt = job.attempt, ?delay, "job will be retried");
+        let mut next = job.clone();
+        next.attempt += 1;
+        Some((next, delay))
+    }
+
+    /// Ends a job that is not tried again with its `failed` row: the connection learns
+    /// the refusal, and the row carries the job for Retry and, for our own bug, a
+    /// correlation id. This row is the job's only trace from here on: if it cannot be
+    /// written, the message stays for redelivery instead of vanishing.
+    pub(crate) async fn end_failed_job(
+        &self,
+        connection: Option<&Connection>,
+        job: &Job,
+        code: ErrorCode,
+        missing_scopes: &[String],
+        mut entry: LogEntry,
+        cause: &(dyn std::fmt::Debug + Sync),
+    ) -> Result<Disposition, EngineError> {
+        if let Some(connection) = connection {
+            self.apply_refusal(connection, code, missing_scopes).await?;
+        }
+        entry.status = LogStatus::Failed;
+        entry.error_code = Some(code);
         if code == ErrorCode::Internal {
             let correlation = job.id.to_string();
-            tracing::error!(correlation_id = %correlation, error = ?error, "record job failed with an internal error");
+            tracing::error!(correlation_id = %correlation, error = ?cause, "job failed with an internal error");
             entry.correlation_id = Some(correlation);
         }
-        let mut retry = job;
-        retry.attempt = 0;
-        entry.retry_job = Some(retry);
-        // This row is the job's only trace from here on: if it cannot be written, the
-        // message stays for redelivery instead of vanishing.
+        entry.retry_job = Some(retry_of(job));
         self.store.append_log(&entry).await?;
         Ok(Disposition::Done)
     }
@@ -402,9 +435,7 @@ impl Engine {
         entry.retry_count = job.attempt;
         entry.message = Some(format!("gave up after {deliveries} deliveries: {reason}"));
         entry.correlation_id = Some(job.id.to_string());
-        let mut retry = job.clone();
-        retry.attempt = 0;
-        entry.retry_job = Some(retry);
+        entry.retry_job = Some(retry_of(job));
         self.store.append_log(&entry).await?;
         Ok(())
     }
@@ -483,6 +514,13 @@ fn shared_failure(error: &EngineError) -> EngineError {
         ),
         other => EngineError::Corrupt(other.to_string()),
     }
+}
+
+/// What Retry sends: the job again, from its first attempt.
+pub(crate) fn retry_of(job: &Job) -> Job {
+    let mut retry = job.clone();
+    retry.attempt = 0;
+    retry
 }
 
 fn record_entry(
