@@ -45,6 +45,7 @@ store_conformance!(
     pending_archives_are_kept_per_run_listed_once_and_expire,
     listed_ids_are_kept_per_run_and_kind_in_chunk_order_and_expire,
     notifications_are_versioned_listed_per_tenant_and_expire_once_closed,
+    conflicts_are_versioned_listed_newest_first_and_expire,
     no_read_crosses_into_another_tenant,
     connections_are_routed_by_provider_account,
     every_connection_of_every_tenant_is_listed_once,

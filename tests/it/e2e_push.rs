@@ -22,6 +22,11 @@ const PUSH_TIMEOUT: Duration = Duration::from_secs(30);
 /// A stack with a connected HubSpot connection that pushes under `push` (write scopes
 /// granted at a Reauthorize that asked for them), and a records credential.
 async fn outbound_stack(push: Value) -> (RunningStack, ConnectionId, String) {
+    pushing_stack("outbound", push).await
+}
+
+/// The same for a connection that pushes in `direction` (`outbound` or `two_way`).
+async fn pushing_stack(direction: &str, push: Value) -> (RunningStack, ConnectionId, String) {
     let options = StackOptions {
         sandbox: SandboxConfig {
             companies: 3,
@@ -49,7 +54,7 @@ async fn outbound_stack(push: Value) -> (RunningStack, ConnectionId, String) {
         .await
         .expect("the initial sync ends");
     assert_eq!(run.status, SyncRunStatus::Completed, "{run:?}");
-    let wanted = json!({"direction": "outbound", "push": push});
+    let wanted = json!({"direction": direction, "push": push});
     let (status, refused) = set_direction(&stack, &connection, &wanted).await;
     assert_eq!(status, 422, "{refused}");
     assert_eq!(refused["code"], "permission_denied");
@@ -71,7 +76,7 @@ async fn outbound_stack(push: Value) -> (RunningStack, ConnectionId, String) {
         .expect("the reauthorized pass ends");
     let (status, set) = set_direction(&stack, &connection, &wanted).await;
     assert_eq!(status, 200, "{set}");
-    assert_eq!(set["direction"], "outbound");
+    assert_eq!(set["direction"], direction);
     let (status, token) = stack
         .admin(Method::POST, "/admin/records-token", None)
         .await
@@ -161,16 +166,18 @@ fn step<'a>(row: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {name} step in {row}"))
 }
 
-async fn mapping_entries(stack: &RunningStack, connection: &ConnectionId) -> Vec<Value> {
-    let (status, mapping) = stack
-        .admin(
-            Method::GET,
-            &format!("/admin/connections/{connection}/mapping"),
-            None,
-        )
+/// An admin GET that must answer 200.
+async fn admin_get(stack: &RunningStack, path: &str) -> Value {
+    let (status, body) = stack
+        .admin(Method::GET, path, None)
         .await
         .expect("admin API");
-    assert_eq!(status, 200, "{mapping}");
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+async fn mapping_entries(stack: &RunningStack, connection: &ConnectionId) -> Vec<Value> {
+    let mapping = admin_get(stack, &format!("/admin/connections/{connection}/mapping")).await;
     mapping["entries"].as_array().expect("entries").clone()
 }
 
@@ -307,15 +314,12 @@ async fn a_lead_is_pushed_with_its_contact_company_and_list_steps() {
         .unwrap();
     assert_eq!(contact["properties"]["jobtitle"], "CTO", "{contact}");
 
-    // A read-only property can never be pushed; two-way is not offered yet.
+    // A read-only property can never be pushed.
     let mut entries = mapping_entries(&stack, &connection).await;
     entries.push(json!({"object": "contact", "source_property": "associatedcompanyid", "target": "custom:company_id"}));
     let (status, refused) = set_mapping(&stack, &connection, &entries).await;
     assert_eq!(status, 422, "{refused}");
     assert!(refused.to_string().contains("read-only"), "{refused}");
-    let (status, refused) =
-        set_direction(&stack, &connection, &json!({"direction": "two_way"})).await;
-    assert_eq!(status, 400, "{refused}");
 
     // An outbound connection mirrors nothing: it has no pass to run.
     let (status, refused) = stack
@@ -617,4 +621,190 @@ async fn send_test_lead_checks_each_property_pushes_a_disposable_contact_and_del
     assert!(jobtitle["problem"].as_str().is_some(), "{report}");
     assert_eq!(report["error"]["code"], "field_mapping_invalid", "{report}");
     assert!(report["contact"].is_null(), "{report}");
+}
+
+async fn our_contact(stack: &RunningStack, token: &str, id: &str) -> Value {
+    let (status, body) = records(
+        stack,
+        token,
+        Method::GET,
+        &format!("/api/records/contacts/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn conflicts(stack: &RunningStack, connection: &ConnectionId) -> Vec<Value> {
+    let page = admin_get(stack, &format!("/admin/connections/{connection}/conflicts")).await;
+    page["items"].as_array().expect("items").clone()
+}
+
+/// The log rows a record's applies left (what came in from HubSpot).
+async fn applied_rows(stack: &RunningStack, connection: &ConnectionId, record: &str) -> usize {
+    let log = admin_get(
+        stack,
+        &format!("/admin/connections/{connection}/log?limit=200&record_id={record}"),
+    )
+    .await;
+    log["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|row| row["status"] == "applied")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_way_edits_resolve_last_write_wins_with_an_audit_a_restore_and_no_echo() {
+    let (stack, connection, token) = pushing_stack("two_way", json!({})).await;
+    let sandbox = control(&stack);
+    let lea = write_lead(
+        &stack,
+        &token,
+        json!({"email": "lea@newco.io", "first_name": "Lea", "last_name": "Lane"}),
+    )
+    .await;
+    let row = push_row(&stack, &connection, &lea, 0).await;
+    assert_eq!(row["status"], "pushed", "{row}");
+    assert_eq!(step(&row, "contact")["result"], "created", "{row}");
+    let hubspot = row["record_id"].as_str().expect("record").to_owned();
+    let record = sandbox
+        .record(SandboxKind::Contacts, &hubspot)
+        .await
+        .unwrap();
+    assert_eq!(record["properties"]["sync_contact_key"], lea, "{record}");
+
+    // Changed in HubSpot only: the change comes in.
+    sandbox
+        .update_contact(&hubspot, &[("firstname", "Leah")])
+        .await
+        .unwrap();
+    eventually("HubSpot's first name here", PUSH_TIMEOUT, || async {
+        (our_contact(&stack, &token, &lea).await["first_name"] == "Leah").then_some(())
+    })
+    .await;
+
+    // Changed on both sides, ours later: ours wins and HubSpot's value is kept.
+    sandbox
+        .set_webhooks(json!({"auto_deliver": false}))
+        .await
+        .unwrap();
+    sandbox
+        .update_contact(&hubspot, &[("lastname", "Lane-HubSpot")])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (status, _) = records(
+        &stack,
+        &token,
+        Method::PATCH,
+        &format!("/api/records/contacts/{lea}"),
+        Some(json!({"last_name": "Lane-Ours"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let row = push_row(&stack, &connection, &lea, 1).await;
+    assert_eq!(row["status"], "pushed", "{row}");
+    let record = sandbox
+        .record(SandboxKind::Contacts, &hubspot)
+        .await
+        .unwrap();
+    assert_eq!(record["properties"]["lastname"], "Lane-Ours", "{record}");
+    assert_eq!(record["properties"]["firstname"], "Leah", "{record}");
+    let audit = conflicts(&stack, &connection).await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["field"], "last_name");
+    assert_eq!(audit[0]["winner"], "ours");
+    assert_eq!(audit[0]["theirs"]["value"], "Lane-HubSpot");
+    assert_eq!(audit[0]["ours"]["value"], "Lane-Ours");
+
+    // Changed on both sides, HubSpot later (our push could not write meanwhile): HubSpot
+    // wins, here too, and our value is kept.
+    sandbox
+        .remove_scope("crm.objects.contacts.write")
+        .await
+        .unwrap();
+    let (status, _) = records(
+        &stack,
+        &token,
+        Method::PATCH,
+        &format!("/api/records/contacts/{lea}"),
+        Some(json!({"job_title": "CTO"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let row = push_row(&stack, &connection, &lea, 2).await;
+    assert_eq!(row["error_code"], "permission_denied", "{row}");
+    sandbox
+        .update_contact(&hubspot, &[("jobtitle", "CEO")])
+        .await
+        .unwrap();
+    sandbox
+        .restore_scope("crm.objects.contacts.write")
+        .await
+        .unwrap();
+    sandbox
+        .set_webhooks(json!({"auto_deliver": true}))
+        .await
+        .unwrap();
+    let flushed = sandbox.flush_webhooks().await.unwrap();
+    assert!(
+        flushed
+            .events
+            .iter()
+            .any(|e| e["changeSource"] == "INTEGRATION"
+                && e["propertyName"] == "lastname"
+                && e["propertyValue"] == "Lane-Ours"),
+        "our push's own webhook came back: {:?}",
+        flushed.events
+    );
+    eventually("HubSpot's later job title here", PUSH_TIMEOUT, || async {
+        (our_contact(&stack, &token, &lea).await["job_title"] == "CEO").then_some(())
+    })
+    .await;
+    let audit = conflicts(&stack, &connection).await;
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    let lost = &audit[0];
+    assert_eq!(lost["field"], "job_title", "{lost}");
+    assert_eq!(lost["winner"], "theirs");
+    assert_eq!(lost["ours"]["value"], "CTO");
+    assert_eq!(lost["theirs"]["value"], "CEO");
+
+    // Restore writes the losing value back as a new change, pushed to HubSpot.
+    let restore = format!("/admin/conflicts/{}/restore", lost["id"].as_str().unwrap());
+    let (status, restored) = stack.admin(Method::POST, &restore, None).await.unwrap();
+    assert_eq!(status, 200, "{restored}");
+    assert_eq!(restored["contact"]["job_title"], "CTO", "{restored}");
+    assert!(
+        restored["conflict"]["restored_at"].is_string(),
+        "{restored}"
+    );
+    eventually("the restored value in HubSpot", PUSH_TIMEOUT, || async {
+        let record = control(&stack)
+            .record(SandboxKind::Contacts, &hubspot)
+            .await
+            .ok()?;
+        (record["properties"]["jobtitle"] == "CTO").then_some(())
+    })
+    .await;
+    let (status, again) = stack.admin(Method::POST, &restore, None).await.unwrap();
+    assert_eq!(status, 409, "{again}");
+    let (status, _) = stack
+        .admin(
+            Method::POST,
+            "/admin/conflicts/not-a-conflict/restore",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
+
+    // Our own writes came back as webhooks marked as ours: none was applied again. The
+    // only applies are HubSpot's two edits (the stale last-name event found nothing new).
+    sandbox.flush_webhooks().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(applied_rows(&stack, &connection, &hubspot).await, 2);
+    assert_eq!(conflicts(&stack, &connection).await.len(), 2);
 }

@@ -77,6 +77,7 @@ fn batch(n: usize) -> Vec<Change> {
             object: ObjectKind::Company,
             source_id: SourceId::parse(format!("{}", 100 + i)).unwrap(),
             change: ChangeKind::Updated,
+            own_write: None,
         })
         .collect()
 }

@@ -659,6 +659,41 @@ impl Store for FaultyStore {
             self.inner.list_notifications(tenant, now)
         )
     }
+    async fn put_conflict(&self, conflict: &Conflict, now: Timestamp) -> StoreResult<Conflict> {
+        pass!(
+            self,
+            "put_conflict",
+            store,
+            self.inner.put_conflict(conflict, now)
+        )
+    }
+    async fn list_conflicts(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        page: PageRequest,
+        now: Timestamp,
+    ) -> StoreResult<Page<Conflict>> {
+        pass!(
+            self,
+            "list_conflicts",
+            store,
+            self.inner.list_conflicts(tenant, connection, page, now)
+        )
+    }
+    async fn get_conflict(
+        &self,
+        tenant: &TenantId,
+        id: &ConflictId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Conflict>> {
+        pass!(
+            self,
+            "get_conflict",
+            store,
+            self.inner.get_conflict(tenant, id, now)
+        )
+    }
 }
 
 #[async_trait]

@@ -140,9 +140,43 @@ pub struct Record {
     pub archived_ms: Option<i64>,
     /// Ids absorbed by merges (`hs_merged_object_ids`).
     pub merged_ids: Vec<u64>,
+    /// The last write of each settable property (`propertiesWithHistory` shows it).
+    pub last_changes: BTreeMap<String, PropertyChange>,
+}
+
+/// One entry of a property's history: the value, when it was set and by what.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PropertyChange {
+    pub value: String,
+    pub at_ms: i64,
+    /// HubSpot's `sourceType`: `INTEGRATION` for writes with an app's token, `CRM_UI`
+    /// for edits in the portal, `IMPORT` for seeded records.
+    pub source: String,
+}
+
+impl PropertyChange {
+    pub fn seeded(value: &str, at_ms: i64) -> Self {
+        Self {
+            value: value.to_owned(),
+            at_ms,
+            source: "IMPORT".to_owned(),
+        }
+    }
 }
 
 impl Record {
+    /// Remembers a write of `name` (an empty value clears it, and is history too).
+    pub fn note_change(&mut self, name: &str, value: &str, at_ms: i64, source: &str) {
+        self.last_changes.insert(
+            name.to_owned(),
+            PropertyChange {
+                value: value.to_owned(),
+                at_ms,
+                source: source.to_owned(),
+            },
+        );
+    }
+
     pub fn is_archived(&self) -> bool {
         self.archived_ms.is_some()
     }

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::{Map, Value, json};
 
 use crate::clock::{iso, now_ms};
-use crate::model::{COMPUTED_PROPERTIES, CrmList, ObjectKind, Owner, PropertyDef, Record};
+use crate::model::{
+    COMPUTED_PROPERTIES, CrmList, ObjectKind, Owner, PropertyChange, PropertyDef, Record,
+};
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -144,6 +146,28 @@ impl Store {
         out
     }
 
+    /// `propertiesWithHistory` for the requested settable properties: the last write of
+    /// each, newest first (this sandbox keeps one entry per property).
+    pub fn render_history(&self, kind: ObjectKind, record: &Record, names: &[String]) -> Value {
+        let mut out = Map::new();
+        for name in names.iter().filter(|n| self.is_live_property(kind, n)) {
+            let entries: Vec<Value> = record
+                .last_changes
+                .get(name)
+                .map(|c| {
+                    json!({
+                        "value": c.value,
+                        "timestamp": iso(c.at_ms),
+                        "sourceType": c.source,
+                    })
+                })
+                .into_iter()
+                .collect();
+            out.insert(name.clone(), Value::Array(entries));
+        }
+        Value::Object(out)
+    }
+
     /// `SimplePublicObject`.
     pub fn render(&self, kind: ObjectKind, record: &Record, requested: Option<&[String]>) -> Value {
         let mut out = json!({
@@ -223,6 +247,10 @@ impl Store {
         updated_ms: i64,
     ) -> u64 {
         let id = self.allocate_id();
+        let last_changes = props
+            .iter()
+            .map(|(name, value)| (name.clone(), PropertyChange::seeded(value, created_ms)))
+            .collect();
         let record = Record {
             id,
             props,
@@ -230,6 +258,7 @@ impl Store {
             updated_ms,
             archived_ms: None,
             merged_ids: Vec::new(),
+            last_changes,
         };
         self.records_mut(kind).insert(id, record);
         id
@@ -245,6 +274,11 @@ impl Store {
         let now = self.tick();
         let props: Props = props.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         let id = self.insert_seeded(kind, props.clone(), now, now);
+        if let Some(record) = self.records_mut(kind).get_mut(&id) {
+            for (name, value) in &props {
+                record.note_change(name, value, now, source);
+            }
+        }
         let mut fields = Map::new();
         fields.insert("changeFlag".into(), json!("NEW"));
         self.emit(kind, "creation", id, now, source, fields);
@@ -308,6 +342,7 @@ impl Store {
             } else {
                 record.props.insert(name.clone(), value.clone());
             }
+            record.note_change(&name, &value, now, source);
             changed.push((name, value));
         }
         if !changed.is_empty() {
@@ -372,6 +407,9 @@ impl Store {
         for (name, value) in &absorbed.props {
             if !survivor.props.contains_key(name) {
                 survivor.props.insert(name.clone(), value.clone());
+                if let Some(change) = absorbed.last_changes.get(name) {
+                    survivor.last_changes.insert(name.clone(), change.clone());
+                }
                 moved += 1;
             }
         }

@@ -200,3 +200,29 @@ def test_our_own_writes_come_back_marked_as_the_app_s(writer, control, app, rece
     ours = [e for e in events if e["objectId"] == int(created.id)]
     assert any(e["subscriptionType"] == "contact.creation" for e in ours)
     assert all(e["changeSource"] == "INTEGRATION" and e["sourceId"] == str(app["app_id"]) for e in ours)
+
+
+def test_property_history_shows_each_propertys_last_write_and_its_source(writer, control):
+    """Two-way sync reads `propertiesWithHistory`: the official client asks for it and the
+    sandbox answers the latest write of each property, when and by what."""
+    created = writer.crm.contacts.basic_api.create(
+        SimplePublicObjectInputForCreate(properties={"email": "hist@newco.io", "firstname": "Lea"})
+    )
+    control.call("PATCH", f"/objects/contacts/{created.id}", {"properties": {"firstname": "Leah"}})
+    read = writer.crm.contacts.basic_api.get_by_id(
+        created.id, properties=["firstname"], properties_with_history=["firstname", "email"]
+    )
+    first = read.properties_with_history["firstname"]
+    assert [h.value for h in first] == ["Leah"]
+    assert first[0].source_type == "CRM_UI"
+    assert first[0].timestamp >= read.created_at
+    assert read.properties_with_history["email"][0].source_type == "INTEGRATION"
+    writer.crm.contacts.basic_api.update(
+        created.id, SimplePublicObjectInput(properties={"firstname": "Lee"})
+    )
+    batch = writer.crm.contacts.batch_api.read(
+        {"inputs": [{"id": created.id}], "properties": ["firstname"],
+         "propertiesWithHistory": ["firstname"]}
+    )
+    history = batch.results[0].properties_with_history["firstname"]
+    assert history[0].value == "Lee" and history[0].source_type == "INTEGRATION"

@@ -4,6 +4,7 @@
 //! attributes that keys, indexes, conditions and TTL need. Listings are `Query`s over
 //! (sharded) index partitions, never `Scan`s.
 
+mod conflicts;
 mod cursor;
 mod expiring;
 mod item;
@@ -445,5 +446,28 @@ impl Store for DynamoStore {
         now: Timestamp,
     ) -> StoreResult<Vec<Notification>> {
         notifications::list(self, tenant, now).await
+    }
+
+    async fn put_conflict(&self, conflict: &Conflict, now: Timestamp) -> StoreResult<Conflict> {
+        conflicts::put(self, conflict, now).await
+    }
+
+    async fn list_conflicts(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        page: PageRequest,
+        now: Timestamp,
+    ) -> StoreResult<Page<Conflict>> {
+        conflicts::list(self, tenant, connection, page, now).await
+    }
+
+    async fn get_conflict(
+        &self,
+        tenant: &TenantId,
+        id: &ConflictId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Conflict>> {
+        conflicts::get(self, tenant, id, now).await
     }
 }

@@ -47,6 +47,7 @@ async fn run(store: &EmbeddedStore) {
             content_hash: ContentHash::of(&c.name),
             source_gone: false,
             updated_at: now,
+            in_step: Default::default(),
         };
         store
             .write_customer(CustomerWrite {

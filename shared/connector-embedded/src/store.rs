@@ -6,6 +6,7 @@
 //! when another process has the file open.
 
 mod codec;
+mod conflicts;
 mod directory;
 mod ephemeral;
 mod log;
@@ -529,6 +530,34 @@ impl Store for EmbeddedStore {
     ) -> StoreResult<Vec<Notification>> {
         let tenant = tenant.clone();
         self.run(move |c| notifications::list(c, &tenant, now))
+            .await
+    }
+
+    async fn put_conflict(&self, conflict: &Conflict, now: Timestamp) -> StoreResult<Conflict> {
+        let conflict = conflict.clone();
+        self.run(move |c| conflicts::put(c, conflict, now)).await
+    }
+
+    async fn list_conflicts(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        page: PageRequest,
+        now: Timestamp,
+    ) -> StoreResult<Page<Conflict>> {
+        let (tenant, connection) = (tenant.clone(), connection.clone());
+        self.run(move |c| conflicts::list(c, &tenant, &connection, &page, now))
+            .await
+    }
+
+    async fn get_conflict(
+        &self,
+        tenant: &TenantId,
+        id: &ConflictId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Conflict>> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.run(move |c| conflicts::get(c, &tenant, &id, now))
             .await
     }
 }

@@ -15,7 +15,7 @@ use connector::provider::{
 use connector::rate_limit::RateLimiter;
 use connector::{
     CompanyFilter, Connection, ConnectionId, ErrorCode, FilterChoice, FilterChoices, ObjectKind,
-    PipelineChoice, Provider, SourceId, SourceVersion, Timestamp,
+    PipelineChoice, Provider, SourceId, SourceVersion, SyncDirection, Timestamp,
 };
 use serde_json::json;
 use tokio::time::Instant;
@@ -33,6 +33,7 @@ use crate::wire::{
 
 /// Records per list page and per batch read (HubSpot's maximum).
 const PAGE_SIZE: usize = 100;
+const HISTORY_PAGE_SIZE: usize = 50;
 /// Search's maximum page.
 const SEARCH_PAGE_SIZE: u32 = 200;
 /// Ids per v4 association batch read.
@@ -157,6 +158,20 @@ pub(crate) fn parse_time(raw: &str) -> Option<Timestamp> {
         .or_else(|| Timestamp::parse_rfc3339(raw).ok())
 }
 
+/// The properties whose write times a read asks for: a two-way connection resolves its
+/// contacts field by field, by when each side wrote the field.
+fn history_of<'a>(
+    connection: &Connection,
+    kind: ObjectKind,
+    properties: &[&'a str],
+) -> Vec<&'a str> {
+    if kind == ObjectKind::Contact && connection.direction == SyncDirection::TwoWay {
+        properties.to_vec()
+    } else {
+        Vec::new()
+    }
+}
+
 /// The properties to ask for: the engine's, plus what every record needs.
 fn requested_properties<'a>(properties: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
     let mut all: Vec<&str> = properties.to_vec();
@@ -209,6 +224,17 @@ fn to_record(
             })
             .collect()
     };
+    let property_times = object
+        .properties_with_history
+        .iter()
+        .filter_map(|(name, writes)| {
+            let last = writes
+                .iter()
+                .filter_map(|w| parse_time(&w.timestamp))
+                .max()?;
+            Some((name.clone(), last))
+        })
+        .collect();
     Ok(SourceRecord {
         kind,
         id,
@@ -217,6 +243,7 @@ fn to_record(
         properties,
         associated_companies,
         merged_from,
+        property_times,
     })
 }
 
@@ -349,6 +376,7 @@ impl HubSpotProvider {
             format!("/crm/v3/objects/{}/batch/read", plural(kind)?),
             json!({
                 "properties": properties,
+                "propertiesWithHistory": history_of(connection, kind, properties),
                 "inputs": ids.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>(),
             }),
         )
@@ -370,8 +398,12 @@ impl HubSpotProvider {
         id: &str,
         properties: &[&str],
     ) -> ProviderResult<Option<CrmObject>> {
-        let call = Call::get(format!("/crm/v3/objects/{}/{}", plural(kind)?, id))
+        let mut call = Call::get(format!("/crm/v3/objects/{}/{}", plural(kind)?, id))
             .query("properties", properties.join(","));
+        let history = history_of(connection, kind, properties);
+        if !history.is_empty() {
+            call = call.query("propertiesWithHistory", history.join(","));
+        }
         match self.call(connection, Budget::General, &call).await {
             Ok(reply) => Ok(Some(reply.json()?)),
             Err(e) if e.code == ErrorCode::SourceDeleted => Ok(None),
@@ -778,10 +810,20 @@ impl SourceProvider for HubSpotProvider {
         cursor: Option<&str>,
     ) -> ProviderResult<SourcePage> {
         let asked = requested_properties(properties, &[]);
+        let history = history_of(connection, kind, properties);
+        // HubSpot pages at most 50 records with their property history.
+        let limit = if history.is_empty() {
+            PAGE_SIZE
+        } else {
+            HISTORY_PAGE_SIZE
+        };
         let mut call = Call::get(format!("/crm/v3/objects/{}", plural(kind)?))
-            .query("limit", PAGE_SIZE.to_string())
+            .query("limit", limit.to_string())
             .query("archived", "false")
             .query("properties", asked.join(","));
+        if !history.is_empty() {
+            call = call.query("propertiesWithHistory", history.join(","));
+        }
         if kind == ObjectKind::Contact {
             // Inline, so the listing needs no association read of its own.
             call = call.query("associations", "companies");
@@ -1002,6 +1044,29 @@ mod tests {
 
     fn object(json: serde_json::Value) -> CrmObject {
         serde_json::from_value(json).expect("valid object")
+    }
+
+    #[test]
+    fn each_propertys_time_is_its_latest_write_in_the_history() {
+        let o = object(json!({
+            "id": "101",
+            "properties": { "firstname": "Leah" },
+            "updatedAt": "2026-12-03T10:00:05.000Z",
+            "propertiesWithHistory": {
+                "firstname": [
+                    { "value": "Leah", "timestamp": "2026-12-03T10:00:04.000Z", "sourceType": "CRM_UI" },
+                    { "value": "Lea", "timestamp": "2026-12-03T09:00:00.000Z", "sourceType": "INTEGRATION" }
+                ],
+                "lastname": []
+            }
+        }));
+        let r =
+            to_record(ObjectKind::Contact, o, &["firstname", "lastname"], vec![]).expect("valid");
+        assert_eq!(r.property_times.len(), 1, "{:?}", r.property_times);
+        assert_eq!(
+            r.property_times["firstname"],
+            parse_time("2026-12-03T10:00:04.000Z").expect("a time")
+        );
     }
 
     #[test]

@@ -331,7 +331,12 @@ pub struct HubSpotEvent {
     pub subscription_type: String,
     pub attempt_number: u32,
     pub property_name: Option<String>,
+    /// The value a `propertyChange` set.
+    pub property_value: Option<String>,
     pub change_source: Option<String>,
+    /// The change was made with the receiving app's own token (`changeSource`
+    /// `INTEGRATION` and `sourceId` our app id): a write of ours, perhaps its echo.
+    pub by_this_app: bool,
     pub merged_object_ids: Vec<SourceId>,
     pub primary_object_id: Option<SourceId>,
     pub new_object_id: Option<SourceId>,
@@ -374,6 +379,8 @@ struct RawEvent {
     property_name: Option<String>,
     property_value: Option<serde_json::Value>,
     change_source: Option<String>,
+    app_id: Option<Number>,
+    source_id: Option<serde_json::Value>,
     primary_object_id: Option<Number>,
     #[serde(default)]
     merged_object_ids: Vec<Number>,
@@ -462,6 +469,19 @@ impl RawEvent {
         ))
         .map_err(|e| WebhookError::Malformed(e.to_string()))?;
 
+        let by_this_app = self.change_source.as_deref() == Some("INTEGRATION")
+            && match (&self.app_id, &self.source_id) {
+                (Some(app), Some(source)) => {
+                    let source = match source {
+                        serde_json::Value::String(s) => s.trim().to_owned(),
+                        other => other.to_string(),
+                    };
+                    app.as_u64("appId")
+                        .is_ok_and(|app| app.to_string() == source)
+                }
+                _ => false,
+            };
+
         let association = match (
             &self.association_type,
             &self.from_object_id,
@@ -489,7 +509,9 @@ impl RawEvent {
             subscription_type,
             attempt_number: self.attempt_number.unwrap_or(0),
             property_name: self.property_name,
+            property_value: self.property_value.is_some().then_some(property_value),
             change_source: self.change_source,
+            by_this_app,
             merged_object_ids: self
                 .merged_object_ids
                 .iter()

@@ -15,9 +15,19 @@ pub struct CrmObject {
     pub updated_at: Option<String>,
     #[serde(default)]
     pub archived: bool,
+    /// When asked for with `propertiesWithHistory`: each property's writes, newest first.
+    #[serde(default)]
+    pub properties_with_history: BTreeMap<String, Vec<PropertyHistoryEntry>>,
     /// List and get only, when asked for with `associations=`: per object type.
     #[serde(default)]
     pub associations: BTreeMap<String, InlineAssociations>,
+}
+
+/// One write of a property (`ValueWithTimestamp`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyHistoryEntry {
+    pub timestamp: String,
 }
 
 /// The associations a list or get returns inline (`CollectionResponseAssociatedId`); more

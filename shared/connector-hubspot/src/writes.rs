@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use connector::provider::{
     ContactKey, ListAdd, OwnKey, ProviderError, ProviderResult, RecordWriter, Written,
 };
-use connector::{Connection, ErrorCode, ObjectKind, PushSettings, SourceId, SourceVersion};
+use connector::{
+    Connection, ErrorCode, ObjectKind, PushSettings, SourceId, SourceVersion, SyncDirection,
+};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
@@ -272,10 +274,14 @@ fn property_path_name(name: &str) -> ProviderResult<&str> {
 
 #[async_trait]
 impl RecordWriter for HubSpotProvider {
-    fn write_scopes(&self, settings: &PushSettings) -> Vec<String> {
+    fn write_scopes(&self, direction: SyncDirection, settings: &PushSettings) -> Vec<String> {
         let mut scopes = vec!["crm.objects.contacts.write"];
-        if !settings.dedupe_by_email || settings.sync_without_email {
-            // Contacts not keyed by email are keyed by a contact property we own.
+        if direction == SyncDirection::TwoWay
+            || !settings.dedupe_by_email
+            || settings.sync_without_email
+        {
+            // Contacts not keyed by email, and every two-way contact, carry a contact
+            // property we own.
             scopes.extend(["crm.schemas.contacts.read", "crm.schemas.contacts.write"]);
         }
         if settings.company_step.is_some() {

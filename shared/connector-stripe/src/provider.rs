@@ -287,6 +287,7 @@ pub fn customer_record(
         properties: p,
         associated_companies: Vec::new(),
         merged_from: Vec::new(),
+        property_times: Default::default(),
     })
 }
 
@@ -368,6 +369,7 @@ impl SourceProvider for StripeProvider {
                             properties: BTreeMap::new(),
                             associated_companies: Vec::new(),
                             merged_from: Vec::new(),
+                            property_times: Default::default(),
                         }),
                         RetrievedCustomer::Deleted { .. } | RetrievedCustomer::Missing { .. } => {
                             Fetched::Gone

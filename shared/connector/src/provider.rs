@@ -93,6 +93,10 @@ pub struct SourceRecord {
     /// Ids that were merged into this record (they no longer exist on their own).
     #[serde(default)]
     pub merged_from: Vec<SourceId>,
+    /// When each property got its value at the provider (HubSpot's property history),
+    /// for the properties a two-way connection resolves field by field.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub property_times: BTreeMap<String, Timestamp>,
 }
 
 /// A page of a full listing, and where the next one starts.
@@ -245,9 +249,9 @@ pub enum ListAdd {
 /// associations and list memberships are set, not appended.
 #[async_trait]
 pub trait RecordWriter: Send + Sync {
-    /// The scopes pushes under `settings` need (the contact step always, the company and
-    /// list steps when they are on).
-    fn write_scopes(&self, settings: &PushSettings) -> Vec<String>;
+    /// The scopes pushes in `direction` under `settings` need (the contact step always,
+    /// the company and list steps when they are on).
+    fn write_scopes(&self, direction: SyncDirection, settings: &PushSettings) -> Vec<String>;
 
     /// Creates or updates a contact by `key`; `properties` hold the provider's property
     /// names and the values to write (`""` clears).

@@ -57,6 +57,7 @@ fn link(
         content_hash: ContentHash::from_hex(hash),
         source_gone: false,
         updated_at: T0,
+        in_step: Default::default(),
     }
 }
 
@@ -1586,6 +1587,104 @@ pub async fn notifications_are_versioned_listed_per_tenant_and_expire_once_close
         .await
         .unwrap();
     assert_eq!(reopened.version, 1);
+    assert!(store.purge_expired(at_secs(700)).await.is_ok());
+}
+
+pub async fn conflicts_are_versioned_listed_newest_first_and_expire(store: &dyn Store) {
+    let t = tenant("tenant-a");
+    let conn = ConnectionId::parse("conn-1").unwrap();
+    let conflict = |id: &str, secs: i64| Conflict {
+        tenant_id: t.clone(),
+        connection_id: conn.clone(),
+        id: ConflictId::parse(id).unwrap(),
+        provider: Provider::Hubspot,
+        at: at_secs(secs),
+        contact_id: ContactId::parse("contact-1").unwrap(),
+        record_id: source("101"),
+        field: TargetField::FirstName,
+        property: "firstname".to_owned(),
+        ours: SideValue {
+            value: Some("Ann".to_owned()),
+            written_at: at_secs(secs - 2),
+        },
+        theirs: SideValue {
+            value: Some("Anna".to_owned()),
+            written_at: at_secs(secs - 1),
+        },
+        winner: Side::Theirs,
+        restored_at: None,
+        expires_at: at_secs(secs + 600),
+        version: 0,
+    };
+    let first = store.put_conflict(&conflict("c-1", 10), T0).await.unwrap();
+    assert_eq!(first.version, 1);
+    // The same conflict resolved again (a redelivered job) is refused, not doubled.
+    let again = store.put_conflict(&conflict("c-1", 10), T0).await;
+    assert!(
+        matches!(again, Err(StoreError::VersionConflict { .. })),
+        "{again:?}"
+    );
+    let second = store.put_conflict(&conflict("c-2", 20), T0).await.unwrap();
+    let mut foreign = conflict("c-3", 30);
+    foreign.tenant_id = tenant("tenant-b");
+    store.put_conflict(&foreign, T0).await.unwrap();
+
+    let mut restored = first.clone();
+    restored.restored_at = Some(at_secs(40));
+    let restored = store.put_conflict(&restored, at_secs(40)).await.unwrap();
+    assert_eq!(restored.version, 2);
+    let stale = store.put_conflict(&first, at_secs(41)).await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict { .. })),
+        "{stale:?}"
+    );
+
+    let page = store
+        .list_conflicts(&t, &conn, PageRequest::first(1), at_secs(50))
+        .await
+        .unwrap();
+    assert_eq!(page.items, vec![second.clone()], "newest first");
+    let rest = store
+        .list_conflicts(
+            &t,
+            &conn,
+            PageRequest {
+                cursor: page.next.clone(),
+                limit: 1,
+            },
+            at_secs(50),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.items, vec![restored.clone()]);
+    assert_eq!(
+        store
+            .get_conflict(&t, &restored.id, at_secs(50))
+            .await
+            .unwrap(),
+        Some(restored.clone())
+    );
+    assert_eq!(
+        store
+            .get_conflict(&tenant("tenant-b"), &restored.id, at_secs(50))
+            .await
+            .unwrap(),
+        None,
+        "another tenant's id reads nothing"
+    );
+    // Past its expiry a conflict is gone from every read.
+    let later = store
+        .list_conflicts(&t, &conn, PageRequest::first(10), at_secs(615))
+        .await
+        .unwrap();
+    assert_eq!(later.items, vec![second], "the first expired at 610 s");
+    assert_eq!(
+        store
+            .get_conflict(&t, &restored.id, at_secs(615))
+            .await
+            .unwrap(),
+        None
+    );
     assert!(store.purge_expired(at_secs(700)).await.is_ok());
 }
 

@@ -360,6 +360,7 @@ impl Sim {
                 object: ObjectKind::Company,
                 source_id: source_id(id),
                 change,
+                own_write: None,
             })
             .collect();
         match self.rng.gen_range(0..100) {

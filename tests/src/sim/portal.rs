@@ -16,7 +16,8 @@ use connector::provider::{
 };
 use connector::{
     CompanyFilter, Connection, ErrorCode, FilterChoice, FilterChoices, ObjectKind, Provider,
-    ProviderAccountId, PushSettings, SealedCredentials, SourceId, SourceVersion, TenantId,
+    ProviderAccountId, PushSettings, SealedCredentials, SourceId, SourceVersion, SyncDirection,
+    TenantId,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -349,6 +350,7 @@ impl Portal {
             properties,
             associated_companies: Vec::new(),
             merged_from: c.merged_from.iter().map(|m| source_id(*m)).collect(),
+            property_times: Default::default(),
         }
     }
 }
@@ -377,7 +379,7 @@ fn same_email(contact: &SimContact, email: &str) -> bool {
 
 #[async_trait]
 impl RecordWriter for Portal {
-    fn write_scopes(&self, settings: &PushSettings) -> Vec<String> {
+    fn write_scopes(&self, _direction: SyncDirection, settings: &PushSettings) -> Vec<String> {
         let mut scopes = vec![WRITE_SCOPES[0]];
         if settings.company_step.is_some() {
             scopes.push(WRITE_SCOPES[1]);

@@ -88,6 +88,9 @@ fn associations_block(
 fn render_full(store: &Store, kind: ObjectKind, record: &Record, q: &Query) -> Value {
     let props = q.list("properties");
     let mut out = store.render(kind, record, props.as_deref());
+    if let Some(names) = q.list("propertiesWithHistory") {
+        out["propertiesWithHistory"] = store.render_history(kind, record, &names);
+    }
     if let Some(wanted) = q.list("associations")
         && let Some(block) = associations_block(store, kind, record, &wanted)
     {
@@ -190,6 +193,8 @@ struct BatchReadRequest {
     #[serde(default)]
     properties: Option<Vec<String>>,
     #[serde(default)]
+    properties_with_history: Vec<String>,
+    #[serde(default)]
     id_property: Option<String>,
     inputs: Vec<BatchInput>,
 }
@@ -232,7 +237,12 @@ pub async fn batch_read(
         {
             Some(record) => {
                 if seen.insert(record.id) {
-                    results.push(store.render(kind, record, request.properties.as_deref()));
+                    let mut out = store.render(kind, record, request.properties.as_deref());
+                    if !request.properties_with_history.is_empty() {
+                        out["propertiesWithHistory"] =
+                            store.render_history(kind, record, &request.properties_with_history);
+                    }
+                    results.push(out);
                 }
             }
             None => missing.push(id),

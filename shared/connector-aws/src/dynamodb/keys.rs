@@ -2,9 +2,9 @@
 //! pure functions that build every key. README.md explains which query each key serves.
 
 use connector::{
-    ConnectionId, ContactId, CustomerId, Domain, LinkTarget, LogEntryId, NormalizedName,
-    NotificationId, ObjectKind, PendingMatchId, PendingMatchStatus, Provider, ProviderAccountId,
-    SourceId, SourceRef, SyncRunId, TenantId, Timestamp,
+    ConflictId, ConnectionId, ContactId, CustomerId, Domain, LinkTarget, LogEntryId,
+    NormalizedName, NotificationId, ObjectKind, PendingMatchId, PendingMatchStatus, Provider,
+    ProviderAccountId, SourceId, SourceRef, SyncRunId, TenantId, Timestamp,
 };
 use sha2::{Digest, Sha256};
 
@@ -55,6 +55,7 @@ pub const TYPE_OAUTH_STATE: &str = "oauth_state";
 pub const TYPE_PENDING_ARCHIVE: &str = "pending_archive";
 pub const TYPE_LISTED_IDS: &str = "listed_ids";
 pub const TYPE_NOTIFICATION: &str = "notification";
+pub const TYPE_CONFLICT: &str = "conflict";
 
 // ---- key prefixes
 const TENANT: &str = "T#";
@@ -81,6 +82,8 @@ const EVENT: &str = "EVENT#";
 const LEASE: &str = "LEASE";
 const OAUTH: &str = "OAUTH#";
 const NOTES: &str = "NOTES";
+const CONFLICT: &str = "CONFLICT#";
+const CONFLICTS: &str = "CONFLICTS";
 /// Sort-key prefix of a tenant's notifications, in their own partition.
 pub const NOTE: &str = "NOTE#";
 /// Sort-key prefix of a run's pending archives, in the run's own partition.
@@ -95,6 +98,7 @@ pub const SK_LINK: &str = "LINK";
 pub const SK_MATCH: &str = "MATCH";
 pub const SK_MATCH_SOURCE: &str = "MATCHSRC";
 pub const SK_LOG: &str = "LOG";
+pub const SK_CONFLICT: &str = "CONFLICT";
 pub const SK_RUN: &str = "RUN";
 pub const SK_EVENT: &str = "EVENT";
 pub const SK_LEASE: &str = "LEASE";
@@ -399,6 +403,19 @@ pub fn notification(tenant: &TenantId, id: &NotificationId) -> Key {
 
 pub fn notifications_partition(tenant: &TenantId) -> String {
     format!("{}{NOTES}", tenant_prefix(tenant))
+}
+
+/// One conflict of the audit, alone in its partition.
+pub fn conflict(tenant: &TenantId, id: &ConflictId) -> Key {
+    Key::new(
+        format!("{}{CONFLICT}{id}", tenant_prefix(tenant)),
+        SK_CONFLICT,
+    )
+}
+
+/// GSI1 partition: a connection's conflicts, sorted by time.
+pub fn conflicts_partition(tenant: &TenantId, connection: &ConnectionId) -> String {
+    format!("{}{CONN}{connection}#{CONFLICTS}", tenant_prefix(tenant))
 }
 
 /// GSI1 partition: a connection's runs.

@@ -15,7 +15,7 @@ use super::query::{self, Partition};
 use super::write::Condition;
 
 /// Counter attribute names, in the order of [`counter_values`].
-const COUNTERS: [&str; 7] = [
+const COUNTERS: [&str; 8] = [
     "c_seen",
     "c_applied",
     "c_unchanged",
@@ -23,9 +23,10 @@ const COUNTERS: [&str; 7] = [
     "c_failed",
     "c_webhook_misses",
     "c_held",
+    "c_pushed",
 ];
 
-fn counter_values(c: &SyncCounters) -> [u64; 7] {
+fn counter_values(c: &SyncCounters) -> [u64; 8] {
     [
         c.seen,
         c.applied,
@@ -34,6 +35,7 @@ fn counter_values(c: &SyncCounters) -> [u64; 7] {
         c.failed,
         c.webhook_misses,
         c.held,
+        c.pushed,
     ]
 }
 
@@ -49,6 +51,7 @@ fn run_from(found: &Item) -> StoreResult<SyncRun> {
         failed: read(COUNTERS[4]),
         webhook_misses: read(COUNTERS[5]),
         held: read(COUNTERS[6]),
+        pushed: read(COUNTERS[7]),
     };
     Ok(run)
 }

@@ -1,5 +1,5 @@
 //! Items that expire: webhook dedupe keys and OAuth states (and, for purging, log rows,
-//! pending archives, listed ids and closed notifications).
+//! pending archives, listed ids, closed notifications and conflicts).
 //! Each read treats an item whose `expires_at <= now` as absent.
 
 use std::collections::BTreeSet;
@@ -23,6 +23,7 @@ pub(super) fn purge_expired(db: &mut Db, now: Timestamp) -> StoreResult<u64> {
         "DELETE FROM store_pending_archives WHERE expires_at <= ?1",
         "DELETE FROM store_listed_ids WHERE expires_at <= ?1",
         "DELETE FROM store_notifications WHERE expires_at <= ?1",
+        "DELETE FROM store_conflicts WHERE expires_at <= ?1",
     ] {
         let deleted = tx
             .prepare_cached(sql)

@@ -187,4 +187,20 @@ CREATE TABLE IF NOT EXISTS store_notifications (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS store_notifications_by_expiry
     ON store_notifications (expires_at);
+
+-- Two-way sync's conflict audit, kept 30 days.
+CREATE TABLE IF NOT EXISTS store_conflicts (
+    tenant_id     TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    at            INTEGER NOT NULL,
+    version       INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    body          TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_conflicts_newest
+    ON store_conflicts (tenant_id, connection_id, at, id);
+CREATE INDEX IF NOT EXISTS store_conflicts_by_expiry
+    ON store_conflicts (expires_at);
 ";

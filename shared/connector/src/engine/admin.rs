@@ -965,5 +965,6 @@ fn describe(outcome: &Outcome) -> String {
         Outcome::Waiting(id) => format!("still waiting for pending match {id}"),
         Outcome::Unmatched(id) => format!("unmatched, listed for the admin ({id})"),
         Outcome::Cleared => "billing cleared (deleted at the provider)".into(),
+        Outcome::Pushed(_) => "applied; our newer values are being pushed back".into(),
     }
 }

@@ -6,10 +6,12 @@ use sha2::{Digest, Sha256};
 use super::EngineError;
 use super::mapping::{self, FieldProblem, MappedValues, Schema};
 use super::matcher::{self, MatchDecision};
+use super::two_way;
 use crate::model::{
-    Archival, ArchiveReason, Connection, Contact, ContactId, ContentHash, Currency, Customer,
-    CustomerId, LinkTarget, NormalizedName, ObjectKind, PendingMatch, PendingMatchId,
-    PendingMatchStatus, SourceId, SourceLink, SourceRef, SourceVersion, Timestamp,
+    Archival, ArchiveReason, CONTACT_KEY_PROPERTY, Connection, Contact, ContactId, ContentHash,
+    Currency, Customer, CustomerId, LinkTarget, NormalizedName, ObjectKind, PendingMatch,
+    PendingMatchId, PendingMatchStatus, Side, SourceId, SourceLink, SourceRef, SourceVersion,
+    SyncDirection, Timestamp,
 };
 use crate::ports::{ContactWrite, CustomerWrite, Store, StoreError};
 use crate::provider::SourceRecord;
@@ -35,6 +37,9 @@ pub enum Outcome {
     /// A billing source (Stripe customer) was deleted: its link is archived and the billing
     /// fields cleared; the customer itself stays (HubSpot owns it).
     Cleared,
+    /// Two-way: a field of this contact of ours is newer than the provider's, so the
+    /// caller queues its push (what the provider changed was applied).
+    Pushed(ContactId),
 }
 
 /// What happened to one record, for the ledger and the log.
@@ -168,6 +173,7 @@ pub(crate) fn new_link(
         content_hash: hash,
         source_gone,
         updated_at: ctx.now,
+        in_step: Default::default(),
     }
 }
 
@@ -438,7 +444,8 @@ async fn repoint_merged(
 }
 
 /// A contact record, fresh from the provider. It is mirrored only while one of its
-/// companies is mirrored, and attached to the first such company's customer.
+/// companies is mirrored, and attached to the first such company's customer; on a
+/// two-way connection a contact the product pushed stays mirrored without one.
 pub async fn apply_contact(
     ctx: &ApplyContext<'_>,
     record: &SourceRecord,
@@ -470,7 +477,7 @@ pub async fn apply_contact(
             break;
         }
     }
-    let Some(customer_id) = customer_id else {
+    if customer_id.is_none() && !pushed_by_us(ctx, record).await? {
         return archive_or_skip(
             ctx,
             ObjectKind::Contact,
@@ -479,7 +486,7 @@ pub async fn apply_contact(
             record.version,
         )
         .await;
-    };
+    }
     for merged in &record.merged_from {
         archive(
             ctx,
@@ -492,9 +499,52 @@ pub async fn apply_contact(
     }
     let mapped = mapping::map_record(&ctx.connection.field_mapping, record, ctx.schema);
     let hash = ContentHash::of(&(&mapped, &customer_id));
-    let mut applied = retrying(|| write_contact(ctx, record, &mapped, &hash, &customer_id)).await?;
+    let mut applied =
+        retrying(|| write_contact(ctx, record, &mapped, &hash, customer_id.as_ref())).await?;
     applied.problems.splice(0..0, mapped.problems);
     Ok(applied)
+}
+
+/// Our contact a two-way record belongs to: the one its link targets, or the one whose
+/// id the record carries in our key property (a contact we created and whose link is
+/// not stored yet).
+async fn own_contact(
+    ctx: &ApplyContext<'_>,
+    record: &SourceRecord,
+    link: Option<&SourceLink>,
+) -> Result<Option<Contact>, EngineError> {
+    let tenant = &ctx.connection.tenant_id;
+    let id = match link {
+        Some(SourceLink {
+            target: LinkTarget::Contact(id),
+            ..
+        }) => Some(id.clone()),
+        Some(_) => None,
+        None => record
+            .properties
+            .get(CONTACT_KEY_PROPERTY)
+            .and_then(|v| v.as_deref())
+            .and_then(|v| ContactId::parse(v.trim()).ok()),
+    };
+    match id {
+        Some(id) => Ok(ctx.store.get_contact(tenant, &id).await?),
+        None => Ok(None),
+    }
+}
+
+/// Whether a two-way record is a contact the product pushed into this account.
+async fn pushed_by_us(ctx: &ApplyContext<'_>, record: &SourceRecord) -> Result<bool, EngineError> {
+    if ctx.connection.direction != SyncDirection::TwoWay {
+        return Ok(false);
+    }
+    let source = ctx.source(ObjectKind::Contact, &record.id)?;
+    let link = ctx
+        .store
+        .get_link(&ctx.connection.tenant_id, &source)
+        .await?;
+    Ok(own_contact(ctx, record, link.as_ref())
+        .await?
+        .is_some_and(|c| c.pushed_into(source.provider, &source.account).is_some()))
 }
 
 async fn write_contact(
@@ -502,9 +552,10 @@ async fn write_contact(
     record: &SourceRecord,
     mapped: &MappedValues,
     hash: &ContentHash,
-    customer_id: &CustomerId,
+    customer_id: Option<&CustomerId>,
 ) -> Result<Applied, EngineError> {
     let tenant = &ctx.connection.tenant_id;
+    let two_way = ctx.connection.direction == SyncDirection::TwoWay;
     let source = ctx.source(ObjectKind::Contact, &record.id)?;
     let link = ctx.store.get_link(tenant, &source).await?;
     let (mut contact, restoring) = match &link {
@@ -512,37 +563,74 @@ async fn write_contact(
             return Ok(Applied::new(Outcome::Unchanged, Some(link.target.clone())));
         }
         Some(link) => {
-            let LinkTarget::Contact(id) = &link.target else {
+            if !matches!(link.target, LinkTarget::Contact(_)) {
                 return Err(EngineError::Corrupt(format!(
                     "contact link {} targets a customer",
                     record.id
                 )));
-            };
-            let contact = ctx.store.get_contact(tenant, id).await?.ok_or_else(|| {
+            }
+            let contact = own_contact(ctx, record, Some(link)).await?.ok_or_else(|| {
                 EngineError::Corrupt(format!("link {} points at a missing contact", record.id))
             })?;
             (contact, link.source_gone)
         }
-        None => {
-            let mut contact = Contact::new(tenant.clone(), ctx.now);
-            contact.id = ContactId::parse(derived_id(&source))?;
-            (contact, false)
-        }
+        None => match own_contact(ctx, record, None).await?.filter(|_| two_way) {
+            Some(ours) => (ours, false),
+            None => {
+                let mut contact = Contact::new(tenant.clone(), ctx.now);
+                contact.id = ContactId::parse(derived_id(&source))?;
+                (contact, false)
+            }
+        },
     };
-    let problems = mapping::apply_to_contact(&mut contact, mapped);
-    contact.customer_id = Some(customer_id.clone());
-    let restored = restoring || contact.archived.is_some() && link.is_some();
-    contact.archived = None;
-    contact.updated_at = ctx.now;
-    let target = LinkTarget::Contact(contact.id.clone());
-    let new = new_link(
+    let mut new = new_link(
         ctx,
         &source,
-        target.clone(),
+        LinkTarget::Contact(contact.id.clone()),
         record.version,
         hash.clone(),
         false,
     );
+    let mut pushes = false;
+    let problems = if two_way {
+        let agreed = link.as_ref().map(|l| l.in_step.clone()).unwrap_or_default();
+        let resolution = two_way::resolve(
+            ctx.connection,
+            ctx.schema,
+            &contact,
+            record,
+            &agreed,
+            ctx.now,
+        );
+        let pulled = two_way::pulled(ctx.connection, ctx.schema, mapped, &resolution);
+        let problems = mapping::apply_to_contact(&mut contact, &pulled);
+        // A field we keep is agreed only once the push has written it.
+        new.in_step = agreed;
+        new.in_step.extend(resolution.in_step);
+        pushes = !resolution.push.is_empty();
+        two_way::record_conflicts(
+            ctx.store,
+            ctx.connection,
+            &contact,
+            record,
+            resolution
+                .conflicts
+                .into_iter()
+                .filter(|c| c.winner == Side::Theirs),
+            ctx.now,
+        )
+        .await?;
+        problems
+    } else {
+        mapping::apply_to_contact(&mut contact, mapped)
+    };
+    if let Some(customer_id) = customer_id {
+        contact.customer_id = Some(customer_id.clone());
+    }
+    let restored = restoring || contact.archived.is_some() && link.is_some();
+    contact.archived = None;
+    contact.updated_at = ctx.now;
+    let target = new.target.clone();
     let result = ctx
         .store
         .write_contact(ContactWrite {
@@ -553,6 +641,8 @@ async fn write_contact(
         .await;
     let outcome = if restored {
         Outcome::Restored
+    } else if pushes {
+        Outcome::Pushed(contact.id.clone())
     } else {
         Outcome::Applied
     };

@@ -13,13 +13,14 @@ impl Engine {
     pub fn missing_write_scopes(
         &self,
         connection: &Connection,
+        direction: SyncDirection,
         push: &PushSettings,
     ) -> Vec<String> {
         let Some(writer) = self.writer(connection.provider) else {
             return Vec::new();
         };
         writer
-            .write_scopes(push)
+            .write_scopes(direction, push)
             .into_iter()
             .filter(|s| !connection.scopes.contains(s))
             .collect()
@@ -30,8 +31,12 @@ impl Engine {
     /// direction change.
     pub fn write_scopes_to_request(&self, connection: &Connection, asked: bool) -> Vec<String> {
         match self.writer(connection.provider) {
-            Some(writer) if asked => writer.write_scopes(&PushSettings::every_step()),
-            Some(writer) if connection.pushes() => writer.write_scopes(&connection.push),
+            Some(writer) if asked => {
+                writer.write_scopes(SyncDirection::TwoWay, &PushSettings::every_step())
+            }
+            Some(writer) if connection.pushes() => {
+                writer.write_scopes(connection.direction, &connection.push)
+            }
             _ => Vec::new(),
         }
     }
@@ -48,11 +53,6 @@ impl Engine {
         push: PushSettings,
     ) -> AdminResult<Connection> {
         let connection = self.admin_connection(tenant, id).await?;
-        if direction == SyncDirection::TwoWay {
-            return Err(AdminError::Invalid(
-                "two-way sync is not available yet: choose inbound or outbound".into(),
-            ));
-        }
         let mut problems = push.shape_problems();
         if direction.pushes() && self.writer(connection.provider).is_none() {
             problems.push(format!(
@@ -65,7 +65,7 @@ impl Engine {
         }
         let connected = connection.status == ConnectionStatus::Connected;
         if direction.pushes() && connected {
-            let missing = self.missing_write_scopes(&connection, &push);
+            let missing = self.missing_write_scopes(&connection, direction, &push);
             if !missing.is_empty() {
                 return Err(AdminError::MissingScopes(missing));
             }

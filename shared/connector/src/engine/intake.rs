@@ -22,6 +22,17 @@ pub struct Change {
     pub object: ObjectKind,
     pub source_id: SourceId,
     pub change: ChangeKind,
+    /// Set when the provider says our own app made the change: the property and value it
+    /// set, if it names one. A two-way or outbound connection drops the echo of a value
+    /// it pushed.
+    pub own_write: Option<OwnWrite>,
+}
+
+/// A change our own app made, as its webhook describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnWrite {
+    pub property: Option<String>,
+    pub value: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -31,6 +42,8 @@ pub struct IntakeReport {
     pub duplicates: usize,
     /// Events for accounts no Connected connection is bound to.
     pub unrouted: usize,
+    /// Our own pushed values coming back: neither applied, pushed nor counted again.
+    pub echoes: usize,
 }
 
 impl Engine {
@@ -85,13 +98,22 @@ impl Engine {
             for connection in connections {
                 // A batch often carries several events for one object: one fresh fetch
                 // covers them.
-                if !queued_objects.insert((
+                if queued_objects.contains(&(
                     connection.id.clone(),
                     change.object,
                     change.source_id.clone(),
                 )) {
                     continue;
                 }
+                if self.is_echo(connection, &change).await? {
+                    report.echoes += 1;
+                    continue;
+                }
+                queued_objects.insert((
+                    connection.id.clone(),
+                    change.object,
+                    change.source_id.clone(),
+                ));
                 jobs.push(Job::new(
                     connection.tenant_id.clone(),
                     connection.id.clone(),
@@ -122,6 +144,35 @@ impl Engine {
 }
 
 impl Engine {
+    /// Whether `change` is the echo of a value this connection pushed (a store read, no
+    /// provider call; only for changes our own app made).
+    async fn is_echo(&self, connection: &Connection, change: &Change) -> Result<bool, EngineError> {
+        let Some(own) = &change.own_write else {
+            return Ok(false);
+        };
+        if !connection.pushes() || change.object != ObjectKind::Contact {
+            return Ok(false);
+        }
+        let Some(account) = &connection.account_id else {
+            return Ok(false);
+        };
+        let source = crate::model::SourceRef {
+            provider: change.provider,
+            account: account.clone(),
+            kind: change.object,
+            source_id: change.source_id.clone(),
+        };
+        let Some(link) = self.store.get_link(&connection.tenant_id, &source).await? else {
+            return Ok(false);
+        };
+        Ok(super::two_way_push::is_echo(
+            connection,
+            &link,
+            own.property.as_deref(),
+            own.value.as_deref(),
+        ))
+    }
+
     /// The connection a per-connection webhook endpoint names (Stripe API-key
     /// connections), if it exists and is one of `provider`'s.
     pub async fn endpoint_connection(

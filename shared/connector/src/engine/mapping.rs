@@ -282,6 +282,7 @@ mod tests {
                 .collect(),
             associated_companies: vec![],
             merged_from: vec![],
+            property_times: Default::default(),
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod apply;
 pub mod billing;
+pub mod conflicts;
 pub mod connect;
 mod direction;
 pub mod intake;
@@ -18,6 +19,8 @@ pub mod records;
 pub mod retry;
 pub mod schedule;
 pub mod test_lead;
+pub mod two_way;
+pub mod two_way_push;
 pub mod worker;
 
 use std::collections::{BTreeMap, HashMap};

@@ -7,13 +7,14 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::apply::{Applied, Outcome};
 use super::mapping::Schema;
 use super::worker::{Disposition, retry_of};
 use super::{Engine, EngineError, account_of};
 use crate::model::{
-    Connection, ConnectionStatus, Contact, ContactId, Domain, ErrorCode, Job, JobKind, LogEntry,
-    LogStatus, ObjectKind, OnStepFailure, PushStep, PushStepKind, PushedRecord, StepResult,
-    TargetField, Timestamp,
+    Connection, ConnectionStatus, Contact, ContactId, Domain, ErrorCode, Job, JobCause, JobKind,
+    LogEntry, LogStatus, ObjectKind, OnStepFailure, PushStep, PushStepKind, PushedRecord,
+    StepResult, SyncDirection, TargetField, Timestamp,
 };
 use crate::ports::StoreError;
 use crate::provider::{ContactKey, ListAdd, OwnKey, ProviderError, RecordWriter, Written};
@@ -23,10 +24,7 @@ use crate::provider::{ContactKey, ListAdd, OwnKey, ProviderError, RecordWriter, 
 /// contact could create its company again.
 pub const COMPANY_KEY_PROPERTY: &str = "sync_company_key";
 
-/// The contact property the service owns and keys contacts by when not by email (our
-/// contact's id): HubSpot's create is not idempotent, so a create whose answer was lost
-/// would otherwise make a second contact when retried.
-pub const CONTACT_KEY_PROPERTY: &str = "sync_contact_key";
+pub use crate::model::CONTACT_KEY_PROPERTY;
 
 /// Why a push failed as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -167,20 +165,6 @@ impl PushReport {
     }
 }
 
-/// Our value of one field of a contact, when it has one.
-fn contact_value<'a>(contact: &'a Contact, target: &TargetField) -> Option<&'a str> {
-    let value = match target {
-        TargetField::Email => contact.email.as_deref(),
-        TargetField::FirstName => contact.first_name.as_deref(),
-        TargetField::LastName => contact.last_name.as_deref(),
-        TargetField::Phone => contact.phone.as_deref(),
-        TargetField::JobTitle => contact.job_title.as_deref(),
-        TargetField::Custom(key) => contact.custom.get(key).map(String::as_str),
-        TargetField::Name | TargetField::Domain | TargetField::Owner | TargetField::Arr => None,
-    };
-    value.map(str::trim).filter(|v| !v.is_empty())
-}
-
 /// The provider properties a push writes: every mapped contact field whose direction
 /// pushes and that has a value, never a read-only property. A mapped property the schema
 /// no longer has fails the push, naming it. Empty values are not sent: a push never
@@ -201,7 +185,7 @@ pub fn outbound_properties(
         if found.read_only {
             continue;
         }
-        if let Some(value) = contact_value(contact, &entry.target) {
+        if let Some(value) = contact.value_of(&entry.target) {
             properties.insert(entry.source_property.clone(), value.to_owned());
         }
     }
@@ -241,11 +225,15 @@ pub fn contact_key(
     }
     let settings = &connection.push;
     if pushed_property(connection, &TargetField::Email, properties) == Some("email") {
-        return Ok(if settings.dedupe_by_email {
-            ContactKey::Email
-        } else {
-            ContactKey::Own(own())
-        });
+        // Two-way contacts carry our key, so one read back before we stored its id is
+        // still known as ours; dedupe by email then updates the contact with the email.
+        return Ok(
+            if settings.dedupe_by_email && connection.direction != SyncDirection::TwoWay {
+                ContactKey::Email
+            } else {
+                ContactKey::Own(own())
+            },
+        );
     }
     if !settings.sync_without_email {
         return Err(PushError::MissingEmail);
@@ -266,7 +254,45 @@ fn written_result(written: &Written) -> StepResult {
     }
 }
 
+/// A push of one of our contacts through one connection.
+pub(crate) fn push_job(
+    connection: &Connection,
+    contact_id: &ContactId,
+    cause: JobCause,
+    now: Timestamp,
+) -> Job {
+    Job::new(
+        connection.tenant_id.clone(),
+        connection.id.clone(),
+        connection.provider,
+        JobKind::PushContact {
+            contact_id: contact_id.clone(),
+            cause,
+        },
+        now,
+    )
+}
+
 impl Engine {
+    /// Queues the push an apply asked for: on a two-way connection, our side of the
+    /// record held newer values.
+    pub(crate) async fn push_back(
+        &self,
+        connection: &Connection,
+        applied: &Applied,
+    ) -> Result<(), EngineError> {
+        if let Outcome::Pushed(contact_id) = &applied.outcome {
+            let job = push_job(
+                connection,
+                contact_id,
+                JobCause::Resolution,
+                Timestamp::now(),
+            );
+            self.enqueue_records(&[job]).await?;
+        }
+        Ok(())
+    }
+
     /// Runs one push job and books it: a `pushed` row, a `retrying` row with the time
     /// of the next attempt, or after the last attempt a `failed` row with a Retry.
     pub(crate) async fn run_push(&self, job: &Job) -> Result<Disposition, EngineError> {
@@ -356,10 +382,15 @@ impl Engine {
         let properties = outbound_properties(connection, contact, &schema)?;
         let earlier = contact.pushed_into(connection.provider, account);
         let key = contact_key(connection, &contact.id, earlier, &properties)?;
-        let written = match self
-            .write_contact_step(writer.as_ref(), connection, &contact.id, key, &properties)
-            .await
-        {
+        let two_way = connection.direction == SyncDirection::TwoWay && stored == Stored::Yes;
+        let step = if two_way {
+            self.two_way_contact_step(writer.as_ref(), connection, contact, &schema, key)
+                .await
+        } else {
+            self.write_contact_step(writer.as_ref(), connection, &contact.id, key, &properties)
+                .await
+        };
+        let written = match step {
             Ok(written) => written,
             Err(e) => {
                 report.step_failed(PushStepKind::Contact, &e);
@@ -372,7 +403,7 @@ impl Engine {
             Some(&written),
         );
         report.contact = Some(written.clone());
-        if stored == Stored::Yes {
+        if stored == Stored::Yes && !two_way {
             self.remember_push(connection, &contact.id, &written)
                 .await?;
         }
@@ -489,7 +520,7 @@ impl Engine {
 
     /// Remembers on our contact which provider record the push wrote, so the next push
     /// updates it by id.
-    async fn remember_push(
+    pub(super) async fn remember_push(
         &self,
         connection: &Connection,
         contact_id: &ContactId,

@@ -534,7 +534,7 @@ impl Engine {
         }
         let provider = self.provider(connection.provider)?;
         let schema = self.schema(connection, kind).await?;
-        let properties = connection.field_mapping.source_properties(kind);
+        let properties = connection.properties_to_read(kind);
         let page = provider
             .list_page(connection, kind, &properties, run.cursor.as_deref())
             .await?;
@@ -566,7 +566,7 @@ impl Engine {
                 result,
                 started,
             )
-            .await;
+            .await?;
         }
         // Only what the filter holds counts as shown: a mirrored company outside it is read
         // again by the check phase, which archives it.
@@ -594,7 +594,7 @@ impl Engine {
             .unshown_links(connection, run, cp, listed, kind)
             .await?;
         if !unshown.is_empty() {
-            let properties = connection.field_mapping.source_properties(kind);
+            let properties = connection.properties_to_read(kind);
             let fetched = provider
                 .recheck(connection, kind, &unshown, &properties)
                 .await?;
@@ -641,7 +641,7 @@ impl Engine {
                         };
                         let result = apply::apply_gone(&ctx, kind, &asked, reason, seen).await;
                         self.count(connection, run, kind, &asked, None, result, started)
-                            .await;
+                            .await?;
                     }
                     // Merged away at the provider: the survivor takes over the link.
                     (None, Fetched::Found(record)) if record.id != asked => {
@@ -656,7 +656,7 @@ impl Engine {
                             result,
                             started,
                         )
-                        .await;
+                        .await?;
                     }
                     (None, _) => {}
                 }
@@ -788,9 +788,7 @@ impl Engine {
         // The archives waited for the guard and for every page before them: each company
         // is read again, so one restored (or back in the filter) meanwhile stays.
         let provider = self.provider(connection.provider)?;
-        let properties = connection
-            .field_mapping
-            .source_properties(ObjectKind::Company);
+        let properties = connection.properties_to_read(ObjectKind::Company);
         let fresh = provider
             .recheck(connection, ObjectKind::Company, &ids, &properties)
             .await?;
@@ -826,7 +824,7 @@ impl Engine {
                 result,
                 started,
             )
-            .await;
+            .await?;
         }
         page_done(run, cp);
         Ok(())
@@ -843,7 +841,7 @@ impl Engine {
         record: Option<&SourceRecord>,
         result: Result<Applied, EngineError>,
         started: Instant,
-    ) {
+    ) -> Result<(), EngineError> {
         let job = Job::new(
             connection.tenant_id.clone(),
             connection.id.clone(),
@@ -863,6 +861,10 @@ impl Engine {
             Ok(applied) => match applied.outcome {
                 Outcome::Applied | Outcome::Restored => {
                     c.applied += 1;
+                    true
+                }
+                Outcome::Pushed(_) => {
+                    c.pushed += 1;
                     true
                 }
                 Outcome::Archived | Outcome::Cleared => {
@@ -911,6 +913,7 @@ impl Engine {
                     started.elapsed(),
                 )
                 .await;
+                self.push_back(connection, &applied).await?;
             }
             Err(error) => {
                 let mut entry = LogEntry::new(
@@ -928,5 +931,6 @@ impl Engine {
                 self.log(entry).await;
             }
         }
+        Ok(())
     }
 }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::apply::id_from_parts;
+use super::push::push_job;
 use super::{Engine, EngineError};
 use crate::model::{
-    ConnectionId, Contact, ContactId, Domain, Job, JobCause, JobKind, TargetField, TenantId,
-    Timestamp,
+    ConnectionId, Contact, ContactId, Domain, Job, JobCause, TargetField, TenantId, Timestamp,
 };
 use crate::ports::{ContactWrite, StoreError};
 
@@ -176,12 +176,15 @@ impl Engine {
         if !problems.is_empty() {
             return Err(RecordsError::Invalid(problems));
         }
-        let mut contact = Contact::new(tenant.clone(), Timestamp::now());
+        let now = Timestamp::now();
+        let mut contact = Contact::new(tenant.clone(), now);
         if let Some(key) = idempotency_key {
             contact.id = ContactId::parse(id_from_parts(&["contact write", tenant.as_str(), key]))
                 .map_err(EngineError::from)?;
         }
+        let blank = contact.clone();
         input.apply_to(&mut contact);
+        contact.note_writes_since(&blank, now);
         contact.customer_id = self.customer_by_email(tenant, &contact).await?;
         let written = self
             .store
@@ -215,12 +218,14 @@ impl Engine {
             return Err(RecordsError::Invalid(problems));
         }
         let mut contact = self.contact_record(tenant, id).await?;
-        let email_before = contact.email.clone();
+        let before = contact.clone();
         input.apply_to(&mut contact);
-        if contact.customer_id.is_none() || contact.email != email_before {
+        if contact.customer_id.is_none() || contact.email != before.email {
             contact.customer_id = self.customer_by_email(tenant, &contact).await?;
         }
-        contact.updated_at = Timestamp::now();
+        let now = Timestamp::now();
+        contact.note_writes_since(&before, now);
+        contact.updated_at = now;
         let expected_version = contact.version;
         let stored = self
             .store
@@ -284,18 +289,7 @@ impl Engine {
             .await?
             .into_iter()
             .filter(|c| c.accepts_jobs() && c.pushes() && self.writer(c.provider).is_some())
-            .map(|c| {
-                Job::new(
-                    contact.tenant_id.clone(),
-                    c.id,
-                    c.provider,
-                    JobKind::PushContact {
-                        contact_id: contact.id.clone(),
-                        cause: JobCause::Write,
-                    },
-                    now,
-                )
-            })
+            .map(|c| push_job(&c, &contact.id, JobCause::Write, now))
             .collect();
         if !jobs.is_empty() {
             self.enqueue_records(&jobs).await?;

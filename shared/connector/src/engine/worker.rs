@@ -173,6 +173,7 @@ impl Engine {
             Ok(applied) => {
                 self.record_outcome(connection, job, kind, source_id, &applied, took)
                     .await;
+                self.push_back(connection, &applied).await?;
                 let from_webhook = matches!(
                     job.kind,
                     JobKind::SyncRecord {
@@ -215,7 +216,7 @@ impl Engine {
         ids: &[SourceId],
     ) -> Result<Fetch, EngineError> {
         let provider = self.provider(connection.provider)?;
-        let properties = connection.field_mapping.source_properties(kind);
+        let properties = connection.properties_to_read(kind);
         let mut unique = ids.to_vec();
         unique.sort();
         unique.dedup();
@@ -291,6 +292,11 @@ impl Engine {
                 (LogStatus::Unchanged, None, None)
             }
             Outcome::Applied => (LogStatus::Applied, None, None),
+            Outcome::Pushed(_) => (
+                LogStatus::Applied,
+                None,
+                Some("applied what changed at the provider; fields changed here later are pushed back".into()),
+            ),
             Outcome::Restored => (LogStatus::Restored, None, None),
             Outcome::Archived => (LogStatus::Archived, None, None),
             Outcome::Held(id) => (

@@ -172,7 +172,27 @@ pub struct Connection {
     pub version: u64,
 }
 
+/// The contact property the service owns and keys contacts by when not by email, and
+/// every contact of a two-way connection (our contact's id): HubSpot's create is not
+/// idempotent, so a create whose answer was lost would otherwise make a second contact
+/// when retried, and a contact we created that is read back before we stored its id
+/// would be taken for a new one.
+pub const CONTACT_KEY_PROPERTY: &str = "sync_contact_key";
+
 impl Connection {
+    /// The provider properties a read of `kind` asks for: the mapped ones, and on a
+    /// two-way connection our key on contacts.
+    pub fn properties_to_read(&self, kind: ObjectKind) -> Vec<&str> {
+        let mut properties = self.field_mapping.source_properties(kind);
+        if kind == ObjectKind::Contact
+            && self.direction == SyncDirection::TwoWay
+            && !properties.contains(&CONTACT_KEY_PROPERTY)
+        {
+            properties.push(CONTACT_KEY_PROPERTY);
+        }
+        properties
+    }
+
     /// A connection that has never been authorized, with the default mapping.
     pub fn new(tenant_id: TenantId, provider: Provider, now: Timestamp) -> Self {
         Self {

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Archival, ContactId, CustomerId, Provider, ProviderAccountId, SourceId, SourceVersion,
-    TenantId, Timestamp,
+    TargetField, TenantId, Timestamp,
 };
 
 /// A person at a customer, mirrored from a HubSpot contact.
@@ -26,6 +26,10 @@ pub struct Contact {
     /// id on the next push.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pushed_to: Vec<PushedRecord>,
+    /// When the product last wrote each field (records API, Restore): our side's time
+    /// when a two-way connection resolves a conflict.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub written_at: BTreeMap<TargetField, Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
@@ -45,9 +49,49 @@ impl Contact {
             custom: BTreeMap::new(),
             archived: None,
             pushed_to: Vec::new(),
+            written_at: BTreeMap::new(),
             created_at: now,
             updated_at: now,
             version: 0,
+        }
+    }
+}
+
+impl Contact {
+    /// Our value of one field, trimmed, when it has one (customer fields have none).
+    pub fn value_of(&self, target: &TargetField) -> Option<&str> {
+        let value = match target {
+            TargetField::Email => self.email.as_deref(),
+            TargetField::FirstName => self.first_name.as_deref(),
+            TargetField::LastName => self.last_name.as_deref(),
+            TargetField::Phone => self.phone.as_deref(),
+            TargetField::JobTitle => self.job_title.as_deref(),
+            TargetField::Custom(key) => self.custom.get(key).map(String::as_str),
+            TargetField::Name | TargetField::Domain | TargetField::Owner | TargetField::Arr => None,
+        };
+        value.map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    /// Stamps `at` as the write time of every field whose value differs from `before`'s:
+    /// the product wrote them.
+    pub fn note_writes_since(&mut self, before: &Contact, at: Timestamp) {
+        let mut fields = vec![
+            TargetField::Email,
+            TargetField::FirstName,
+            TargetField::LastName,
+            TargetField::Phone,
+            TargetField::JobTitle,
+        ];
+        fields.extend(
+            self.custom
+                .keys()
+                .chain(before.custom.keys())
+                .map(|k| TargetField::Custom(k.clone())),
+        );
+        for field in fields {
+            if self.value_of(&field) != before.value_of(&field) {
+                self.written_at.insert(field, at);
+            }
         }
     }
 }

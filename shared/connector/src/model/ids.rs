@@ -124,6 +124,12 @@ generated_id!(PendingMatchId, "pending match id");
 generated_id!(SyncRunId, "sync run id");
 generated_id!(JobId, "job id");
 string_id!(
+    /// One row of the conflict audit, derived from what it records so resolving the same
+    /// conflict again writes the same row.
+    ConflictId,
+    "conflict id"
+);
+string_id!(
     /// A record's id at the provider: a HubSpot object id (`"512"`) or a Stripe id (`"cus_123"`).
     SourceId,
     "source record id"

@@ -37,6 +37,10 @@ pub enum JobCause {
     Resync,
     /// The product wrote the record through the records API.
     Write,
+    /// Two-way: a read of the provider's record found our values newer.
+    Resolution,
+    /// An admin restored a conflict's losing value.
+    Restore,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! The domain model. Every external value enters through a `parse` constructor.
 
+mod conflict;
 mod connection;
 mod contact;
 mod customer;
@@ -18,6 +19,7 @@ mod sync_run;
 mod tenant;
 mod timestamp;
 
+pub use conflict::*;
 pub use connection::*;
 pub use contact::*;
 pub use customer::*;

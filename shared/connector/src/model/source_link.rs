@@ -1,11 +1,12 @@
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    ConnectionId, ContactId, CustomerId, ObjectKind, Provider, ProviderAccountId, SourceId,
-    TenantId, Timestamp,
+    ConnectionId, ContactId, CustomerId, InStep, ObjectKind, Provider, ProviderAccountId, SourceId,
+    TargetField, TenantId, Timestamp,
 };
 
 /// One provider record, named the way its link is keyed. Provider ids repeat across
@@ -79,6 +80,9 @@ pub struct SourceLink {
     /// The source record was deleted at the provider or left the filter; the target is archived.
     pub source_gone: bool,
     pub updated_at: Timestamp,
+    /// Two-way connections: each field's value when both sides last agreed on it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub in_step: BTreeMap<TargetField, InStep>,
 }
 
 impl SourceLink {

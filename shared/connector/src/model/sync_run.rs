@@ -30,12 +30,15 @@ pub enum SyncRunStatus {
     Failed,
 }
 
-/// The run's ledger: `seen = applied + unchanged + archived + failed + held` once it
-/// completes.
+/// The run's ledger: `seen = applied + pushed + unchanged + archived + failed + held`
+/// once it completes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncCounters {
     pub seen: u64,
     pub applied: u64,
+    /// Two-way records where our side held newer values: a push of them was queued.
+    #[serde(default)]
+    pub pushed: u64,
     pub unchanged: u64,
     pub archived: u64,
     pub failed: u64,
@@ -50,6 +53,7 @@ impl SyncCounters {
     pub fn add(&mut self, other: &SyncCounters) {
         self.seen += other.seen;
         self.applied += other.applied;
+        self.pushed += other.pushed;
         self.unchanged += other.unchanged;
         self.archived += other.archived;
         self.failed += other.failed;
@@ -59,7 +63,7 @@ impl SyncCounters {
 
     /// The records the run has an outcome for.
     pub fn accounted(&self) -> u64 {
-        self.applied + self.unchanged + self.archived + self.failed + self.held
+        self.applied + self.pushed + self.unchanged + self.archived + self.failed + self.held
     }
 
     pub fn is_balanced(&self) -> bool {

@@ -428,4 +428,24 @@ pub trait Store: Send + Sync {
         tenant: &TenantId,
         now: Timestamp,
     ) -> StoreResult<Vec<Notification>>;
+
+    // ---- conflict audit
+    /// Writes the conflict if its stored version equals `conflict.version` (0: new, where
+    /// an expired one counts as absent); returns it with the bumped version. It is read
+    /// until its `expires_at`.
+    async fn put_conflict(&self, conflict: &Conflict, now: Timestamp) -> StoreResult<Conflict>;
+    /// A connection's live conflicts, newest first.
+    async fn list_conflicts(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        page: PageRequest,
+        now: Timestamp,
+    ) -> StoreResult<Page<Conflict>>;
+    async fn get_conflict(
+        &self,
+        tenant: &TenantId,
+        id: &ConflictId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Conflict>>;
 }

@@ -59,7 +59,7 @@ pub async fn runs(
             table.runs {
                 thead { tr {
                     th { "Started" } th { "Trigger" } th { "Status" } th { "Duration" }
-                    th { "seen" } th { "applied" } th { "unchanged" } th { "archived" } th { "failed" } th { "held" }
+                    th { "seen" } th { "applied" } th { "pushed" } th { "unchanged" } th { "archived" } th { "failed" } th { "held" }
                     th { "webhook misses" } th { "Ledger" }
                 } }
                 tbody { @for run in &page.items { (run_row(run)) } }
@@ -87,7 +87,7 @@ fn run_row(run: &SyncRun) -> Markup {
             td { (page::trigger_name(run.trigger)) }
             td { (page::run_status_name(run.status)) }
             td { @match &duration { Some(d) => (d), None => span.muted { "running" } } }
-            td { (c.seen) } td { (c.applied) } td { (c.unchanged) } td { (c.archived) }
+            td { (c.seen) } td { (c.applied) } td { (c.pushed) } td { (c.unchanged) } td { (c.archived) }
             td { (c.failed) } td { (c.held) } td { (c.webhook_misses) }
             @match run.status {
                 SyncRunStatus::Running => td.muted { "counting" },

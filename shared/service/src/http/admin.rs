@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use connector::engine::admin::LogQuery;
 use connector::ports::{ArchivedFilter, PageRequest};
 use connector::{
-    CompanyFilter, ConnectionId, CustomerId, FieldMapping, LogEntryId, MatchResolution,
+    CompanyFilter, ConflictId, ConnectionId, CustomerId, FieldMapping, LogEntryId, MatchResolution,
     NightlyTime, NotificationId, PendingMatchId, PendingMatchStatus, Provider, PushSettings,
     Secret, SourceId, SyncDirection, TenantId, Timestamp,
 };
@@ -88,6 +88,8 @@ fn api_router(app: Arc<App>) -> Router {
             "/admin/connections/{id}/archives/reject",
             post(reject_archives),
         )
+        .route("/admin/connections/{id}/conflicts", get(conflicts))
+        .route("/admin/conflicts/{id}/restore", post(restore_conflict))
         .route("/admin/log/{entry}", get(log_entry))
         .route("/admin/log/{entry}/report", get(log_report))
         .route("/admin/log/{entry}/retry", post(retry_log_entry))
@@ -436,6 +438,25 @@ async fn log(
             .admin_log(&t, &id, &query, paging.request())
             .await?
     )))
+}
+
+async fn conflicts(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    PathId(id): PathId<ConnectionId>,
+    Params(paging): Params<Paging>,
+) -> ApiResult {
+    Ok(Json(json!(
+        app.engine.conflicts(&t, &id, paging.request()).await?
+    )))
+}
+
+async fn restore_conflict(
+    State(app): State<Arc<App>>,
+    Tenant(t): Tenant,
+    PathId(id): PathId<ConflictId>,
+) -> ApiResult {
+    Ok(Json(json!(app.engine.restore_conflict(&t, &id).await?)))
 }
 
 async fn log_entry(

@@ -19,7 +19,7 @@ use axum::routing::post;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use connector::engine::intake::{Change, IntakeReport};
+use connector::engine::intake::{Change, IntakeReport, OwnWrite};
 use connector::{
     ChangeKind, Connection, ConnectionId, ErrorCode, ObjectKind, Provider, ProviderAccountId,
     SourceId, TenantId, Timestamp,
@@ -348,6 +348,7 @@ async fn handle_stripe_event(
         object,
         source_id,
         change: event.change_kind(),
+        own_write: None,
     };
     let report = intake(app, vec![change]).await?;
     let outcome = if report.enqueued > 0 {
@@ -371,6 +372,10 @@ fn changes_of(event: &HubSpotEvent) -> Vec<Change> {
         object,
         source_id,
         change: event.change,
+        own_write: event.by_this_app.then(|| OwnWrite {
+            property: event.property_name.clone(),
+            value: event.property_value.clone(),
+        }),
     };
     match event.change {
         ChangeKind::Merged => {
