@@ -444,3 +444,61 @@ def test_direction_and_push_with_send_test_lead(stack, browser, shot):
     browser.find_element(By.CSS_SELECTOR, "input[name=direction][value=inbound]").click()
     click(browser, "Save")
     assert "Saved" in browser.find_element(By.CSS_SELECTOR, ".notice").text
+
+
+def records_call(stack, token, method, path, body=None):
+    from conftest import _call
+
+    return _call(method, f"{stack.base}{path}", body, {"Authorization": f"Bearer {token}"})
+
+
+def test_two_way_conflicts_are_listed_and_a_losing_value_is_restored(stack, browser, shot):
+    forget_session(browser, stack)
+    browser.get(f"{stack.base}/console/sign-in")
+    browser.find_element(By.NAME, "token").send_keys(stack.token)
+    click(browser, "Sign in")
+    click(panel(browser, "HubSpot"), "Direction and push")
+    click(browser, "Reauthorize with write access")
+    eventually(lambda: browser.current_url.endswith("/console/integrations")
+               and banner(browser, "HubSpot") == "Connected", what="back on Integrations")
+    click(panel(browser, "HubSpot"), "Direction and push")
+    browser.find_element(By.CSS_SELECTOR, "input[name=direction][value=two_way]").click()
+    click(browser, "Save")
+    assert "Saved" in browser.find_element(By.CSS_SELECTOR, ".notice").text
+
+    # A lead pushed, then its first name changed in HubSpot and here before either side
+    # saw the other's change: ours is later and wins; HubSpot's goes to the audit.
+    token = stack.admin("POST", "/admin/records-token")["token"]
+    lead = records_call(stack, token, "POST", "/api/records/contacts",
+                        {"email": "two.way@console.io", "first_name": "Tess"})["contact"]["id"]
+    pushed = eventually(lambda: records_call(stack, token, "GET", f"/api/records/contacts/{lead}")
+                        .get("pushed_to"), what="the lead pushed")
+    hubspot = pushed[0]["source_id"]
+    stack.sandbox_call("PUT", "/webhooks", {"auto_deliver": False})
+    stack.sandbox_call("PATCH", f"/objects/contacts/{hubspot}", {"properties": {"firstname": "Tessa"}})
+    records_call(stack, token, "PATCH", f"/api/records/contacts/{lead}", {"first_name": "Tess Ours"})
+    eventually(lambda: stack.sandbox_call("GET", f"/objects/contacts/{hubspot}")
+               ["properties"].get("firstname") == "Tess Ours", what="our later value in HubSpot")
+    stack.sandbox_call("PUT", "/webhooks", {"auto_deliver": True})
+    stack.sandbox_call("POST", "/webhooks/flush", {})
+
+    browser.get(f"{stack.base}/console/integrations")
+    click(panel(browser, "HubSpot"), "Conflicts")
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.conflicts tbody tr")
+    assert len(rows) == 1, browser.page_source
+    assert rows[0].find_element(By.CSS_SELECTOR, "td[data-winner]").get_attribute("data-winner") == "ours"
+    assert "Tessa" in rows[0].text and "Tess Ours" in rows[0].text, rows[0].text
+    shot("two-way-conflicts")
+    click(browser, "Restore the losing value")
+    assert "Restored" in browser.find_element(By.CSS_SELECTOR, ".notice").text
+    assert "Restored" in browser.find_element(By.CSS_SELECTOR, "table.conflicts tbody tr").text
+    assert records_call(stack, token, "GET", f"/api/records/contacts/{lead}")["first_name"] == "Tessa"
+    eventually(lambda: stack.sandbox_call("GET", f"/objects/contacts/{hubspot}")
+               ["properties"].get("firstname") == "Tessa", what="the restored value in HubSpot")
+
+    # Back to inbound: the mirror the other tests see.
+    click(browser, "Back to Integrations")
+    click(panel(browser, "HubSpot"), "Direction and push")
+    browser.find_element(By.CSS_SELECTOR, "input[name=direction][value=inbound]").click()
+    click(browser, "Save")
+    assert "Saved" in browser.find_element(By.CSS_SELECTOR, ".notice").text

@@ -181,7 +181,7 @@ impl Sim {
         )
         .with_provider(portal.clone())
         .with_writer(Provider::Hubspot, portal.clone());
-        let outbound = SimOutbound::connect(&engine, &portal, seed % 2 == 1).await;
+        let outbound = SimOutbound::connect(&engine, &portal, seed % 2 == 1, seed % 4 == 2).await;
         let mut sim = Sim {
             rng: StdRng::seed_from_u64(seed),
             portal,
@@ -421,6 +421,7 @@ impl Sim {
 
     /// Moves what the engine queued into the sim's hands (the queue's runtime).
     async fn take_queued(&mut self) {
+        self.take_contact_webhooks();
         loop {
             let Ok(messages) = self.records.receive(10, Duration::from_secs(600)).await else {
                 return;

@@ -5,7 +5,7 @@
 //! portal contact with its latest values, on its domain's one company and in the list;
 //! a lead without one is nowhere; and the portal holds nothing else.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use connector::engine::records::ContactInput;
 use connector::model::*;
@@ -13,6 +13,7 @@ use connector::ports::{LogFilter, PageRequest};
 use rand::Rng;
 
 use connector::engine::Engine;
+use connector::engine::intake::{Change, OwnWrite};
 use connector::engine::push::CONTACT_KEY_PROPERTY;
 
 use super::portal::{CONTACT_LIST, Portal, Pushed};
@@ -35,6 +36,12 @@ pub struct SimOutbound {
     /// Odd seeds push without dedupe by email and push leads without an email too: both
     /// keyed by the contact property we own.
     pub keyed: bool,
+    /// Seeds 2 mod 4 sync both ways: portal users edit pushed contacts too, and every
+    /// field must end with the later write of the two sides.
+    pub two_way: bool,
+    /// The product's last answered write of each field of each lead: its stamp and value.
+    pub product_writes: BTreeMap<(ContactId, TargetField), (Timestamp, Option<String>)>,
+    pub portal_edits: u64,
 }
 
 /// The domains leads are at: few, so the company step finds companies it made before.
@@ -47,7 +54,7 @@ fn text(value: String) -> Option<Option<String>> {
 impl SimOutbound {
     /// The outbound tenant's connection: connected with write access, pushing with the
     /// company step (Skip) and the list step.
-    pub async fn connect(engine: &Engine, portal: &Portal, keyed: bool) -> Self {
+    pub async fn connect(engine: &Engine, portal: &Portal, keyed: bool, two_way: bool) -> Self {
         let id = TenantId::parse("tenant-out").expect("a tenant id");
         let view = engine
             .create_connection(&id, Provider::Hubspot)
@@ -64,8 +71,13 @@ impl SimOutbound {
             sync_without_email: keyed,
             ..PushSettings::default()
         };
+        let direction = if two_way {
+            SyncDirection::TwoWay
+        } else {
+            SyncDirection::Outbound
+        };
         engine
-            .set_direction(&id, &view.id, SyncDirection::Outbound, push)
+            .set_direction(&id, &view.id, direction, push)
             .await
             .expect("the outbound connection pushes");
         Self {
@@ -75,18 +87,67 @@ impl SimOutbound {
             unanswered: Vec::new(),
             created: 0,
             keyed,
+            two_way,
+            product_writes: BTreeMap::new(),
+            portal_edits: 0,
         }
     }
 }
 
 impl Sim {
+    /// Two-way: each edited field holds the later of the product's last write and the
+    /// portal user's last edit (a tie goes to the portal).
+    fn check_later_write_won(&mut self, lead: &Contact, portal_id: u64) -> Checked {
+        let edits = self.portal.user_edits();
+        for (field, property) in [
+            (TargetField::FirstName, "firstname"),
+            (TargetField::JobTitle, "jobtitle"),
+        ] {
+            let ours = self
+                .outbound
+                .product_writes
+                .get(&(lead.id.clone(), field.clone()));
+            let theirs = edits.get(&(portal_id, property.to_owned()));
+            let expected = match (ours, theirs) {
+                (Some((ours_at, ours)), Some((theirs, theirs_at))) => {
+                    if *theirs_at >= ours_at.as_millis() {
+                        Some(theirs.clone())
+                    } else {
+                        ours.clone()
+                    }
+                }
+                (None, Some((theirs, _))) => Some(theirs.clone()),
+                (Some((_, ours)), None) => ours.clone(),
+                (None, None) => continue,
+            };
+            self.score.checks += 1;
+            if lead.value_of(&field).map(str::to_owned) != expected {
+                return Err(format!(
+                    "lead {} {property}: ours {:?}, the later write was {expected:?} (product {ours:?}, portal {theirs:?})",
+                    lead.id,
+                    lead.value_of(&field)
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The product writes: a new lead, an update of one, or a write sent again.
     pub(super) async fn product_write(&mut self) {
         let roll = self.rng.gen_range(0..10);
+        if roll >= 6 && self.outbound.two_way {
+            self.portal_edit();
+            return;
+        }
         let write = if roll < 2 && !self.outbound.unanswered.is_empty() {
             self.outbound.unanswered.remove(0)
         } else if roll < 5 && !self.outbound.leads.is_empty() {
-            let at = self.rng.gen_range(0..self.outbound.leads.len());
+            // Two-way: often the newest lead, which the portal's users edit most too.
+            let at = if self.outbound.two_way && self.rng.gen_bool(0.5) {
+                self.outbound.leads.len() - 1
+            } else {
+                self.rng.gen_range(0..self.outbound.leads.len())
+            };
             self.revisions += 1;
             Unanswered::Update {
                 id: self.outbound.leads[at].clone(),
@@ -115,6 +176,80 @@ impl Sim {
         self.take_queued().await;
     }
 
+    /// A portal user edits a pushed contact (two-way): its webhook goes out with the rest.
+    fn portal_edit(&mut self) {
+        self.outbound.portal_edits += 1;
+        let n = self.outbound.portal_edits;
+        let property = if self.rng.gen_bool(0.5) {
+            "firstname"
+        } else {
+            "jobtitle"
+        };
+        // Often the newest pushed contact, so both sides edit the same fields.
+        let pick = if self.rng.gen_bool(0.5) {
+            usize::MAX
+        } else {
+            self.rng.gen_range(0..1000)
+        };
+        let value = format!("Portal rev {n}");
+        let edited = self.portal.edit_pushed_contact(pick, property, &value);
+        self.note(format!("portal user: {property} of {edited:?} = {value}"));
+        self.take_contact_webhooks();
+    }
+
+    /// The webhooks of writes into pushed contacts (a two-way connection's echoes among
+    /// them), into flight with the portal's other webhooks.
+    pub(super) fn take_contact_webhooks(&mut self) {
+        let writes = self.portal.take_contact_writes();
+        if !self.outbound.two_way {
+            return;
+        }
+        for write in writes {
+            self.events += 1;
+            let event =
+                WebhookEventId::parse(format!("contact-evt-{}", self.events)).expect("an event id");
+            self.in_flight.push(Change {
+                provider: Provider::Hubspot,
+                account: self.portal.account.clone(),
+                event_id: event,
+                occurred_at: Timestamp::now(),
+                object: ObjectKind::Contact,
+                source_id: SourceId::parse(write.contact.to_string()).expect("an id"),
+                change: if write.property.is_some() {
+                    ChangeKind::Updated
+                } else {
+                    ChangeKind::Created
+                },
+                own_write: write.by_us.then(|| OwnWrite {
+                    property: write.property.clone(),
+                    value: write.value.clone(),
+                }),
+            });
+        }
+    }
+
+    /// Remembers, for the two-way check, what an answered write set and when the engine
+    /// stamped it.
+    async fn note_product_write(&mut self, id: &ContactId, input: &ContactInput) {
+        if !self.outbound.two_way {
+            return;
+        }
+        let Ok(Some(stored)) = self.store.get_contact(&self.outbound.id, id).await else {
+            return;
+        };
+        for (field, sent) in [
+            (TargetField::FirstName, &input.first_name),
+            (TargetField::JobTitle, &input.job_title),
+        ] {
+            if let (Some(sent), Some(at)) = (sent, stored.written_at.get(&field)) {
+                let value = sent.clone().filter(|v| !v.trim().is_empty());
+                self.outbound
+                    .product_writes
+                    .insert((id.clone(), field), (*at, value));
+            }
+        }
+    }
+
     /// One write through the records use case, crashable as its HTTP invocation is.
     async fn send(&mut self, write: Unanswered) {
         let t = self.outbound.id.clone();
@@ -136,6 +271,10 @@ impl Sim {
                 self.note(format!(
                     "product: {write:?}: stored {id} (created {created})"
                 ));
+                let input = match &write {
+                    Unanswered::Create { input, .. } | Unanswered::Update { input, .. } => input,
+                };
+                self.note_product_write(&id, input).await;
                 if matches!(write, Unanswered::Create { .. }) && !self.outbound.leads.contains(&id)
                 {
                     self.outbound.leads.push(id);
@@ -180,7 +319,18 @@ impl Sim {
         self.note(format!(
             "{t}: settle retries {retried} failed pushes of {c}"
         ));
-        self.drain().await
+        self.drain().await?;
+        // The pushes' own webhooks come back (two-way): each is an echo or changes nothing.
+        for _ in 0..8 {
+            self.take_contact_webhooks();
+            if self.in_flight.is_empty() {
+                return Ok(());
+            }
+            let batch: Vec<Change> = self.in_flight.drain(..).collect();
+            self.intake(batch).await;
+            self.drain().await?;
+        }
+        Err("the two-way pushes and their webhooks do not come to rest".into())
     }
 
     /// The newest row of each lead's pushes, where it is a failure with a Retry (a lead
@@ -281,6 +431,9 @@ impl Sim {
                         at.properties.get(property)
                     ));
                 }
+            }
+            if self.outbound.two_way {
+                self.check_later_write_won(&lead, n)?;
             }
             let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
             let company = pushed.companies.get(domain).map(|(c, _)| *c);

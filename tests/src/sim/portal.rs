@@ -17,7 +17,7 @@ use connector::provider::{
 use connector::{
     CompanyFilter, Connection, ErrorCode, FilterChoice, FilterChoices, ObjectKind, Provider,
     ProviderAccountId, PushSettings, SealedCredentials, SourceId, SourceVersion, SyncDirection,
-    TenantId,
+    TenantId, Timestamp,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -51,6 +51,20 @@ pub struct SimContact {
     pub deleted: bool,
     /// The company it is associated with.
     pub company: Option<u64>,
+    /// When each property was last written (the engine's clock: two-way resolution
+    /// compares it with our write times).
+    pub times: BTreeMap<String, i64>,
+}
+
+/// A write into a pushed contact, as its webhook tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactWrite {
+    pub contact: u64,
+    /// `None`: the contact was created.
+    pub property: Option<String>,
+    pub value: Option<String>,
+    /// Made with our app's token (the echo of a push), or by a portal user.
+    pub by_us: bool,
 }
 
 /// What outbound connections wrote: contacts, companies by their key property, and the
@@ -78,6 +92,12 @@ struct State {
     rng: StdRng,
     faults_injected: u64,
     reads: Reads,
+    /// The last property time handed out (property times never repeat).
+    last_write_ms: i64,
+    /// Writes into pushed contacts whose webhooks the simulation has not taken yet.
+    contact_writes: Vec<ContactWrite>,
+    /// Each pushed contact property's last edit by a portal user: value and time.
+    user_edits: BTreeMap<(u64, String), (String, i64)>,
 }
 
 /// How many calls the engine made to the portal, by kind.
@@ -109,6 +129,9 @@ impl Portal {
                 rng: StdRng::seed_from_u64(seed ^ 0x5eed_9a7e),
                 faults_injected: 0,
                 reads: Reads::default(),
+                last_write_ms: 0,
+                contact_writes: Vec::new(),
+                user_edits: BTreeMap::new(),
             }),
         }
     }
@@ -137,6 +160,52 @@ impl Portal {
 
     pub fn pushed(&self) -> Pushed {
         self.lock().pushed.clone()
+    }
+
+    /// The writes into pushed contacts since the last call, for their webhooks.
+    pub fn take_contact_writes(&self) -> Vec<ContactWrite> {
+        std::mem::take(&mut self.lock().contact_writes)
+    }
+
+    /// Each pushed contact property a portal user edited last: value and time.
+    pub fn user_edits(&self) -> BTreeMap<(u64, String), (String, i64)> {
+        self.lock().user_edits.clone()
+    }
+
+    /// A portal user edits the first name or job title of the `pick`th live pushed
+    /// contact (`usize::MAX`: the newest); its webhook waits in `take_contact_writes`.
+    pub fn edit_pushed_contact(&self, pick: usize, property: &str, value: &str) -> Option<u64> {
+        let mut s = self.lock();
+        let live: Vec<u64> = s
+            .pushed
+            .contacts
+            .iter()
+            .filter(|(_, c)| !c.deleted)
+            .map(|(id, _)| *id)
+            .collect();
+        let id = if pick == usize::MAX {
+            *live.last()?
+        } else {
+            *live.get(pick % live.len().max(1))?
+        };
+        s.clock += 1_000;
+        let version = s.clock;
+        let at = s.write_time();
+        let contact = s.pushed.contacts.get_mut(&id)?;
+        contact
+            .properties
+            .insert(property.to_owned(), value.to_owned());
+        contact.times.insert(property.to_owned(), at);
+        contact.version = version;
+        s.user_edits
+            .insert((id, property.to_owned()), (value.to_owned(), at));
+        s.contact_writes.push(ContactWrite {
+            contact: id,
+            property: Some(property.to_owned()),
+            value: Some(value.to_owned()),
+            by_us: false,
+        });
+        Some(id)
     }
 
     /// A new connection of `tenant`, connected to this portal.
@@ -361,6 +430,64 @@ const WRITE_SCOPES: [&str; 3] = [
     "crm.lists.write",
 ];
 
+impl State {
+    /// A property write's time on the engine's clock, later than every earlier one.
+    fn write_time(&mut self) -> i64 {
+        self.last_write_ms = Timestamp::now().as_millis().max(self.last_write_ms + 1);
+        self.last_write_ms
+    }
+
+    /// Notes our writes of `properties` into contact `id` (their times and webhooks).
+    fn note_our_writes(&mut self, id: u64, properties: &BTreeMap<String, String>, created: bool) {
+        let at = self.write_time();
+        let Some(contact) = self.pushed.contacts.get_mut(&id) else {
+            return;
+        };
+        for name in properties.keys() {
+            contact.times.insert(name.clone(), at);
+        }
+        if created {
+            self.contact_writes.push(ContactWrite {
+                contact: id,
+                property: None,
+                value: None,
+                by_us: true,
+            });
+        }
+        for (name, value) in properties {
+            self.contact_writes.push(ContactWrite {
+                contact: id,
+                property: Some(name.clone()),
+                value: Some(value.clone()),
+                by_us: true,
+            });
+        }
+    }
+
+    fn contact_record(&self, id: u64, properties: &[&str]) -> Option<SourceRecord> {
+        let c = self.pushed.contacts.get(&id)?;
+        let mut values: BTreeMap<String, Option<String>> =
+            properties.iter().map(|p| ((*p).to_owned(), None)).collect();
+        for (name, value) in &c.properties {
+            values.insert(name.clone(), Some(value.clone()).filter(|v| !v.is_empty()));
+        }
+        Some(SourceRecord {
+            kind: ObjectKind::Contact,
+            id: source_id(id),
+            version: SourceVersion(c.version),
+            archived: c.deleted,
+            properties: values,
+            associated_companies: c.company.map(source_id).into_iter().collect(),
+            merged_from: Vec::new(),
+            property_times: c
+                .times
+                .iter()
+                .map(|(name, at)| (name.clone(), Timestamp::from_millis(*at)))
+                .collect(),
+        })
+    }
+}
+
 fn written(id: u64, created: bool, version: i64) -> Written {
     Written {
         id: source_id(id),
@@ -439,10 +566,20 @@ impl RecordWriter for Portal {
             }
         };
         if let Some(id) = existing {
-            if let Some(c) = s.pushed.contacts.get_mut(&id) {
-                c.properties.extend(properties.clone());
-                c.version = now;
-            }
+            let changed: BTreeMap<String, String> = match s.pushed.contacts.get_mut(&id) {
+                Some(c) => {
+                    let changed = properties
+                        .iter()
+                        .filter(|(k, v)| c.properties.get(*k) != Some(*v))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    c.properties.extend(properties.clone());
+                    c.version = now;
+                    changed
+                }
+                None => BTreeMap::new(),
+            };
+            s.note_our_writes(id, &changed, false);
             Self::answer_lost(&mut s)?;
             return Ok(written(id, false, now));
         }
@@ -471,8 +608,11 @@ impl RecordWriter for Portal {
                 version: now,
                 deleted: false,
                 company: None,
+                times: BTreeMap::new(),
             },
         );
+        let written_now = s.pushed.contacts[&id].properties.clone();
+        s.note_our_writes(id, &written_now, true);
         Self::answer_lost(&mut s)?;
         Ok(written(id, true, now))
     }
@@ -607,12 +747,23 @@ impl SourceProvider for Portal {
         _connection: &Connection,
         kind: ObjectKind,
         ids: &[SourceId],
-        _properties: &[&str],
+        properties: &[&str],
     ) -> ProviderResult<Vec<(SourceId, Fetched)>> {
         self.fault()?;
         let mut s = self.lock();
         s.reads.fetches += 1;
         s.reads.fetched_ids += ids.len() as u64;
+        if kind == ObjectKind::Contact {
+            return Ok(ids
+                .iter()
+                .map(|asked| {
+                    let found = company_number(asked)
+                        .and_then(|n| s.contact_record(n, properties))
+                        .map_or(Fetched::Gone, Fetched::Found);
+                    (asked.clone(), found)
+                })
+                .collect());
+        }
         let panics_on = s.panics_on.map(source_id);
         if let Some(id) = panics_on.filter(|p| ids.contains(p)) {
             drop(s);

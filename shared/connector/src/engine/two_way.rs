@@ -92,8 +92,12 @@ pub struct Resolution {
     pub take: MappedValues,
     /// Provider properties to write with our value (`""` clears).
     pub push: BTreeMap<String, String>,
-    /// Each two-way field's agreed value once `take` is stored and `push` written.
+    /// The agreed value of each two-way field in step or taken from the provider, once
+    /// `take` is stored.
     pub in_step: BTreeMap<TargetField, InStep>,
+    /// The agreed value of each field we keep, once `push` is written (not before: until
+    /// then the provider still holds its older value).
+    pub pushed_in_step: BTreeMap<TargetField, InStep>,
     pub conflicts: Vec<Contested>,
 }
 
@@ -173,7 +177,7 @@ pub fn resolve(
                     property.clone(),
                     ours_side.value.clone().unwrap_or_default(),
                 );
-                out.in_step.insert(
+                out.pushed_in_step.insert(
                     entry.target.clone(),
                     InStep {
                         value: ours_side.value.clone(),

@@ -159,7 +159,7 @@ impl Engine {
             .collect();
         let source = self.contact_source(connection, &written.id)?;
         let resolution = Resolution {
-            in_step: pushed,
+            pushed_in_step: pushed,
             ..Resolution::default()
         };
         self.settle(
@@ -201,6 +201,7 @@ impl Engine {
         resolution: Resolution,
     ) -> Result<(), PushError> {
         agreed.extend(resolution.in_step);
+        agreed.extend(resolution.pushed_in_step);
         let tenant = &connection.tenant_id;
         for _ in 0..SETTLE_ATTEMPTS {
             let Some(mut contact) = self.store.get_contact(tenant, &resolved.id).await? else {

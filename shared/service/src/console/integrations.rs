@@ -12,7 +12,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use connector::engine::admin::ConnectionView;
-use connector::{ConnectionId, ConnectionStatus, NightlyTime, Provider, SyncRunStatus, Timestamp};
+use connector::{
+    ConnectionId, ConnectionStatus, NightlyTime, Provider, SyncDirection, SyncRunStatus, Timestamp,
+};
 
 use super::page::{self, Notice, Shell};
 use super::session::{Posted, Session};
@@ -164,6 +166,9 @@ fn panel(session: &Session, view: &ConnectionView, now: Timestamp) -> Markup {
                     a href={ (base) "/mapping" } { "Field mapping" }
                     a href={ (base) "/filter" } { "Company filter" }
                     a href={ (base) "/push" } { "Direction and push" }
+                    @if view.direction == SyncDirection::TwoWay {
+                        a href={ (base) "/conflicts" } { "Conflicts" }
+                    }
                 }
             }
             @if view.flags.archives_held {

@@ -7,6 +7,7 @@
 //! - [`page`]: the page shell, times in the admin's zone, the error page;
 //! - one module per screen.
 
+mod conflicts;
 mod customers;
 mod filter;
 mod integrations;
@@ -60,6 +61,8 @@ pub fn router(app: Arc<App>) -> Router {
             get(mapping::page).post(mapping::submit),
         )
         .route("/connections/{id}/push", get(push::page).post(push::submit))
+        .route("/connections/{id}/conflicts", get(conflicts::list))
+        .route("/conflicts/{id}/restore", post(conflicts::restore))
         .route("/customers", get(customers::list))
         .route("/customers/{id}", get(customers::show))
         .route("/customers/{id}/resync", post(customers::resync))

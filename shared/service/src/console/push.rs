@@ -65,12 +65,12 @@ fn render(
         @if let Some(test) = shown.test {
             (test_report(session, &base, test))
         }
-        p.muted { "Inbound mirrors HubSpot here. Outbound pushes the contacts the product writes through the records API into HubSpot (contact, then its company and a list if you turn them on) and mirrors nothing. Two-way is not offered yet." }
+        p.muted { "Inbound mirrors HubSpot here. Outbound pushes the contacts the product writes through the records API into HubSpot (contact, then its company and a list if you turn them on) and mirrors nothing. Two-way does both: each field takes the later change of the two sides, and the other value is kept 30 days under Conflicts." }
         form method="post" action={ (base) "/push" } {
             (session.csrf_field())
             fieldset {
                 legend { "Direction" }
-                @for (value, label) in [(SyncDirection::Inbound, "Inbound: mirror HubSpot"), (SyncDirection::Outbound, "Outbound: push the product's contacts")] {
+                @for (value, label) in [(SyncDirection::Inbound, "Inbound: mirror HubSpot"), (SyncDirection::Outbound, "Outbound: push the product's contacts"), (SyncDirection::TwoWay, "Two-way: both, the later change wins")] {
                     label.choice { input type="radio" name="direction" value=(value.as_str()) checked[shown.direction == value]; " " (label) }
                 }
             }
