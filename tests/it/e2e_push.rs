@@ -131,6 +131,20 @@ async fn write_lead(stack: &RunningStack, token: &str, lead: Value) -> String {
         .to_owned()
 }
 
+/// Updates a contact through the records API; returns the answer.
+async fn update_lead(stack: &RunningStack, token: &str, id: &str, change: Value) -> Value {
+    let (status, updated) = records(
+        stack,
+        token,
+        Method::PATCH,
+        &format!("/api/records/contacts/{id}"),
+        Some(change),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    updated
+}
+
 /// The final log row of a contact's latest push (`pushed` or `failed`), newest first.
 async fn push_row(
     stack: &RunningStack,
@@ -294,15 +308,7 @@ async fn a_lead_is_pushed_with_its_contact_company_and_list_steps() {
     let row = push_row(&stack, &connection, &max, 0).await;
     assert_eq!(step(&row, "company")["result"], "updated", "{row}");
     assert_eq!(step(&row, "company")["record_id"], company_id.as_str());
-    let (status, updated) = records(
-        &stack,
-        &token,
-        Method::PATCH,
-        &format!("/api/records/contacts/{lea}"),
-        Some(json!({"job_title": "CTO"})),
-    )
-    .await;
-    assert_eq!(status, 200, "{updated}");
+    let updated = update_lead(&stack, &token, &lea, json!({"job_title": "CTO"})).await;
     assert_eq!(updated["contact"]["first_name"], "Lea");
     let row = push_row(&stack, &connection, &lea, 1).await;
     assert_eq!(step(&row, "contact")["result"], "updated", "{row}");
@@ -696,15 +702,7 @@ async fn two_way_edits_resolve_last_write_wins_with_an_audit_a_restore_and_no_ec
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let (status, _) = records(
-        &stack,
-        &token,
-        Method::PATCH,
-        &format!("/api/records/contacts/{lea}"),
-        Some(json!({"last_name": "Lane-Ours"})),
-    )
-    .await;
-    assert_eq!(status, 200);
+    update_lead(&stack, &token, &lea, json!({"last_name": "Lane-Ours"})).await;
     let row = push_row(&stack, &connection, &lea, 1).await;
     assert_eq!(row["status"], "pushed", "{row}");
     let record = sandbox
@@ -726,15 +724,7 @@ async fn two_way_edits_resolve_last_write_wins_with_an_audit_a_restore_and_no_ec
         .remove_scope("crm.objects.contacts.write")
         .await
         .unwrap();
-    let (status, _) = records(
-        &stack,
-        &token,
-        Method::PATCH,
-        &format!("/api/records/contacts/{lea}"),
-        Some(json!({"job_title": "CTO"})),
-    )
-    .await;
-    assert_eq!(status, 200);
+    update_lead(&stack, &token, &lea, json!({"job_title": "CTO"})).await;
     let row = push_row(&stack, &connection, &lea, 2).await;
     assert_eq!(row["error_code"], "permission_denied", "{row}");
     sandbox

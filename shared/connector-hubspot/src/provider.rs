@@ -166,7 +166,12 @@ fn history_of<'a>(
     properties: &[&'a str],
 ) -> Vec<&'a str> {
     if kind == ObjectKind::Contact && connection.direction == SyncDirection::TwoWay {
-        properties.to_vec()
+        // Not the properties every read adds for itself (`requested_properties`).
+        properties
+            .iter()
+            .copied()
+            .filter(|p| ![MODIFIED_PROPERTY, MERGED_IDS_PROPERTY].contains(p))
+            .collect()
     } else {
         Vec::new()
     }

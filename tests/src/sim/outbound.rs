@@ -14,7 +14,6 @@ use rand::Rng;
 
 use connector::engine::Engine;
 use connector::engine::intake::{Change, OwnWrite};
-use connector::engine::push::CONTACT_KEY_PROPERTY;
 
 use super::portal::{CONTACT_LIST, Portal, Pushed};
 use super::{Checked, Sim};

@@ -73,12 +73,7 @@ pub struct ApplyContext<'a> {
 impl ApplyContext<'_> {
     /// A record of the connection's provider account, as links are keyed.
     pub fn source(&self, kind: ObjectKind, source_id: &SourceId) -> Result<SourceRef, EngineError> {
-        Ok(SourceRef {
-            provider: self.connection.provider,
-            account: super::account_of(self.connection)?.clone(),
-            kind,
-            source_id: source_id.clone(),
-        })
+        super::source_of(self.connection, kind, source_id)
     }
 }
 

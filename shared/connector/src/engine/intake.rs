@@ -98,22 +98,19 @@ impl Engine {
             for connection in connections {
                 // A batch often carries several events for one object: one fresh fetch
                 // covers them.
-                if queued_objects.contains(&(
+                let object = (
                     connection.id.clone(),
                     change.object,
                     change.source_id.clone(),
-                )) {
+                );
+                if queued_objects.contains(&object) {
                     continue;
                 }
                 if self.is_echo(connection, &change).await? {
                     report.echoes += 1;
                     continue;
                 }
-                queued_objects.insert((
-                    connection.id.clone(),
-                    change.object,
-                    change.source_id.clone(),
-                ));
+                queued_objects.insert(object);
                 jobs.push(Job::new(
                     connection.tenant_id.clone(),
                     connection.id.clone(),
@@ -153,14 +150,8 @@ impl Engine {
         if !connection.pushes() || change.object != ObjectKind::Contact {
             return Ok(false);
         }
-        let Some(account) = &connection.account_id else {
+        let Some(source) = connection.source_ref(change.object, &change.source_id) else {
             return Ok(false);
-        };
-        let source = crate::model::SourceRef {
-            provider: change.provider,
-            account: account.clone(),
-            kind: change.object,
-            source_id: change.source_id.clone(),
         };
         let Some(link) = self.store.get_link(&connection.tenant_id, &source).await? else {
             return Ok(false);

@@ -72,12 +72,28 @@ impl EngineError {
 pub(crate) fn account_of(
     connection: &Connection,
 ) -> Result<&crate::model::ProviderAccountId, EngineError> {
-    connection.account_id.as_ref().ok_or_else(|| {
-        EngineError::Corrupt(format!(
-            "connection {} syncs before its provider account is known",
-            connection.id
-        ))
-    })
+    connection
+        .account_id
+        .as_ref()
+        .ok_or_else(|| unbound(connection))
+}
+
+/// A record of the connection's provider account, as links are keyed.
+pub(crate) fn source_of(
+    connection: &Connection,
+    kind: ObjectKind,
+    source_id: &crate::model::SourceId,
+) -> Result<crate::model::SourceRef, EngineError> {
+    connection
+        .source_ref(kind, source_id)
+        .ok_or_else(|| unbound(connection))
+}
+
+fn unbound(connection: &Connection) -> EngineError {
+    EngineError::Corrupt(format!(
+        "connection {} syncs before its provider account is known",
+        connection.id
+    ))
 }
 
 impl EngineError {

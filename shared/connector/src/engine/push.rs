@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use super::apply::{Applied, Outcome};
 use super::mapping::Schema;
 use super::worker::{Disposition, retry_of};
-use super::{Engine, EngineError, account_of};
+use super::{Engine, EngineError, account_of, source_of};
 use crate::model::{
-    Connection, ConnectionStatus, Contact, ContactId, Domain, ErrorCode, Job, JobCause, JobKind,
-    LogEntry, LogStatus, ObjectKind, OnStepFailure, PushStep, PushStepKind, PushedRecord,
-    StepResult, SyncDirection, TargetField, Timestamp,
+    CONTACT_KEY_PROPERTY, Connection, ConnectionStatus, Contact, ContactId, Domain, ErrorCode, Job,
+    JobCause, JobKind, LogEntry, LogStatus, ObjectKind, OnStepFailure, PushStep, PushStepKind,
+    PushedRecord, SourceRef, StepResult, SyncDirection, TargetField, Timestamp,
 };
 use crate::ports::StoreError;
 use crate::provider::{ContactKey, ListAdd, OwnKey, ProviderError, RecordWriter, Written};
@@ -23,8 +23,6 @@ use crate::provider::{ContactKey, ListAdd, OwnKey, ProviderError, RecordWriter, 
 /// HubSpot does not deduplicate companies by domain, so without it every push of a new
 /// contact could create its company again.
 pub const COMPANY_KEY_PROPERTY: &str = "sync_company_key";
-
-pub use crate::model::CONTACT_KEY_PROPERTY;
 
 /// Why a push failed as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -251,6 +249,16 @@ fn written_result(written: &Written) -> StepResult {
         StepResult::Created
     } else {
         StepResult::Updated
+    }
+}
+
+/// Where a push wrote one of our contacts, as the contact remembers it.
+pub(crate) fn pushed_record(source: &SourceRef, written: &Written) -> PushedRecord {
+    PushedRecord {
+        provider: source.provider,
+        account_id: source.account.clone(),
+        source_id: written.id.clone(),
+        version: written.version,
     }
 }
 
@@ -526,13 +534,8 @@ impl Engine {
         contact_id: &ContactId,
         written: &Written,
     ) -> Result<(), PushError> {
-        let account = account_of(connection)?.clone();
-        let pushed = PushedRecord {
-            provider: connection.provider,
-            account_id: account,
-            source_id: written.id.clone(),
-            version: written.version,
-        };
+        let source = source_of(connection, ObjectKind::Contact, &written.id)?;
+        let pushed = pushed_record(&source, written);
         for _ in 0..8 {
             let Some(mut contact) = self
                 .store

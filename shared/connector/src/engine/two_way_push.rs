@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 
 use super::mapping::Schema;
-use super::push::{PushError, outbound_properties};
+use super::push::{PushError, outbound_properties, pushed_record};
 use super::two_way::{self, Resolution};
-use super::{Engine, EngineError, account_of};
+use super::{Engine, EngineError, account_of, source_of};
 use crate::model::{
     CONTACT_KEY_PROPERTY, Connection, Contact, ContentHash, ErrorCode, InStep, LinkTarget,
-    ObjectKind, Side, SourceId, SourceLink, SourceRef, TargetField, Timestamp,
+    ObjectKind, Side, SourceLink, SourceRef, TargetField, Timestamp,
 };
 use crate::ports::{ContactWrite, StoreError};
 use crate::provider::{ContactKey, Fetched, RecordWriter, SourceRecord, Written};
@@ -35,7 +35,7 @@ impl Engine {
                 .first_two_way_push(writer, connection, contact, schema, key, now)
                 .await;
         };
-        let source = self.contact_source(connection, &record.id)?;
+        let source = source_of(connection, ObjectKind::Contact, &record.id)?;
         let link = self.store.get_link(&contact.tenant_id, &source).await?;
         let agreed = match &link {
             Some(l) if l.target == LinkTarget::Contact(contact.id.clone()) => l.in_step.clone(),
@@ -157,7 +157,7 @@ impl Engine {
                 (e.target.clone(), agreed)
             })
             .collect();
-        let source = self.contact_source(connection, &written.id)?;
+        let source = source_of(connection, ObjectKind::Contact, &written.id)?;
         let resolution = Resolution {
             pushed_in_step: pushed,
             ..Resolution::default()
@@ -172,19 +172,6 @@ impl Engine {
         )
         .await?;
         Ok(written)
-    }
-
-    fn contact_source(
-        &self,
-        connection: &Connection,
-        id: &SourceId,
-    ) -> Result<SourceRef, EngineError> {
-        Ok(SourceRef {
-            provider: connection.provider,
-            account: account_of(connection)?.clone(),
-            kind: ObjectKind::Contact,
-            source_id: id.clone(),
-        })
     }
 
     /// Stores the outcome: the provider's winning values into our contact (unless the
@@ -211,12 +198,7 @@ impl Engine {
             take.values
                 .retain(|field, _| contact.written_at.get(field) == resolved.written_at.get(field));
             super::mapping::apply_to_contact(&mut contact, &take);
-            contact.remember_push(crate::model::PushedRecord {
-                provider: source.provider,
-                account_id: source.account.clone(),
-                source_id: written.id.clone(),
-                version: written.version,
-            });
+            contact.remember_push(pushed_record(source, written));
             contact.updated_at = Timestamp::now();
             let link = SourceLink {
                 tenant_id: tenant.clone(),
